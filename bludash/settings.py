@@ -1,0 +1,265 @@
+"""Settings for bludash, read from the environment.
+
+Every variable is documented in README.md and .env.example. The defaults let a fresh clone run
+(SQLite under var/, a broker that needs no server); with DJANGO_DEBUG off the app refuses to start
+without its secrets. A value that cannot be read fails loudly and names its variable.
+"""
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("BLUDASH_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    """The variable's value; NAME_FILE names a file holding it (for secrets mounted as files)."""
+    file_name = os.environ.get(f"{name}_FILE")
+    if file_name:
+        try:
+            return Path(file_name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE: cannot read {file_name}: {exc.strerror}") from exc
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = env_str(name)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false (1/0, yes/no, on/off), not {value!r}")
+
+
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    value = env_str(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
+    return number
+
+
+def env_float(name: str, default: float) -> float:
+    value = env_str(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+    if number < 0:
+        raise ImproperlyConfigured(f"{name} must not be negative, not {number}")
+    return number
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = env_str(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+    SECRET_KEY = "insecure-development-key-only-for-debug"  # noqa: S105
+
+# Blu app keys are encrypted at rest with these Fernet keys, newest first (rotation re-encrypts
+# with the first and keeps reading with the rest).
+BLUDASH_FERNET_KEYS = env_list("BLUDASH_FERNET_KEYS", [])
+if not BLUDASH_FERNET_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("BLUDASH_FERNET_KEYS must be set when DJANGO_DEBUG is off")
+    # A development key derived from the development secret, so a fresh clone just works.
+    BLUDASH_FERNET_KEYS = [
+        base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
+    ]
+
+ALLOWED_HOSTS = env_list(
+    "DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
+)
+
+TIME_ZONE = env_str("BLUDASH_TIME_ZONE", "UTC") or "UTC"
+try:
+    ZoneInfo(TIME_ZONE)
+except (ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(
+        f"BLUDASH_TIME_ZONE must be an IANA time zone such as Asia/Colombo, not {TIME_ZONE!r}"
+    ) from None
+USE_TZ = True
+LANGUAGE_CODE = "en-us"
+USE_I18N = False
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_tables2",
+    "django_filters",
+    "django_celery_beat",
+    "calls",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "bludash.urls"
+WSGI_APPLICATION = "bludash.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DEFAULT_SQLITE_URL = f"sqlite:///{VAR_DIR / 'bludash.sqlite3'}"
+try:
+    _database = dj_database_url.parse(env_str("DATABASE_URL", DEFAULT_SQLITE_URL) or "")
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL cannot be read: {exc}") from None
+if _database["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # The web server, the worker and beat share one file: WAL lets readers go on while one writes,
+    # IMMEDIATE transactions take the write lock up front (no deadlock on lock upgrade), and the
+    # timeout makes a writer wait its turn instead of failing with "database is locked".
+    _database["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+    # Tests run threads (a live sandbox, concurrent syncs): a file shares better than memory.
+    _database["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+else:
+    _database["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
+    _database["CONN_HEALTH_CHECKS"] = True
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "calls:task_list"
+LOGOUT_REDIRECT_URL = "login"
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+DJANGO_TABLES2_TEMPLATE = "django_tables2/table.html"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("BLUDASH_LOG_LEVEL", "INFO")},
+    "loggers": {"urllib3": {"level": "WARNING"}},
+}
+
+# --- Blu ---------------------------------------------------------------------------------------
+# Blu publishes no maximum pageSize and may quietly return fewer records than asked for.
+BLUDASH_PAGE_SIZE = env_int("BLUDASH_PAGE_SIZE", 200, minimum=1)
+# A guard against a Blu that ignores pageNo and never returns an empty page.
+BLUDASH_MAX_PAGES = env_int("BLUDASH_MAX_PAGES", 100_000, minimum=1)
+BLUDASH_BLU_CONNECT_TIMEOUT = env_float("BLUDASH_BLU_CONNECT_TIMEOUT", 5.0)
+BLUDASH_BLU_READ_TIMEOUT = env_float("BLUDASH_BLU_READ_TIMEOUT", 30.0)
+# Query retries inside one sync attempt: attempts and the first backoff in seconds (doubling,
+# with jitter, capped).
+BLUDASH_BLU_RETRIES = env_int("BLUDASH_BLU_RETRIES", 4, minimum=1)
+BLUDASH_BLU_BACKOFF = env_float("BLUDASH_BLU_BACKOFF", 0.5)
+BLUDASH_BLU_BACKOFF_MAX = env_float("BLUDASH_BLU_BACKOFF_MAX", 8.0)
+# Blu only answers for the last 45 days; a task older than that stops being polled.
+BLUDASH_QUERY_WINDOW_DAYS = env_int("BLUDASH_QUERY_WINDOW_DAYS", 45, minimum=1)
+# Seeds the beat schedule on first migrate; admins change it in the admin afterwards.
+BLUDASH_POLL_SECONDS = env_int("BLUDASH_POLL_SECONDS", 300, minimum=5)
+# A sync that has not renewed its lease for this long is taken as dead; its task can be synced again.
+BLUDASH_SYNC_LEASE_SECONDS = env_int("BLUDASH_SYNC_LEASE_SECONDS", 120, minimum=5)
+# One record per callback request: 256 KiB leaves room for scripts and slots.
+BLUDASH_CALLBACK_MAX_BYTES = env_int("BLUDASH_CALLBACK_MAX_BYTES", 256 * 1024, minimum=1024)
+# Where callback URLs printed for Blu's console point.
+BLUDASH_PUBLIC_URL = (env_str("BLUDASH_PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/")
+# The Blu sandbox (calls/blu/sandbox) runs only where enabled: by default only with debug on.
+BLUDASH_SANDBOX_ENABLED = env_bool("BLUDASH_SANDBOX_ENABLED", DEBUG)
+
+# --- Celery --------------------------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+else:
+    # No server needed: kombu's filesystem transport under var/, for the demo and a laptop.
+    _broker_dir = VAR_DIR / "broker"
+    for _sub in ("queue", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True  # a worker killed mid-sync leaves the message for another
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+# Retry delays stay far below Redis's visibility timeout (1 hour by default), so a delayed
+# message is never redelivered to a second worker while the first still holds it.
+BLUDASH_TASK_RETRY_MAX_DELAY = env_int("BLUDASH_TASK_RETRY_MAX_DELAY", 300, minimum=1)
