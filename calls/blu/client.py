@@ -1,0 +1,240 @@
+"""The Blu V2.0 client: plain functions around one private request function, `_post`.
+
+`_post` alone signs, sets the timeouts and sorts every answer into success, a temporary error
+(worth retrying) or a permanent one (stop and show it). Endpoint functions name the section of
+shared/blu-api.md they implement. Only the query is retried automatically: uploading or cancelling
+twice is not harmless, so those surface their first failure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from django.conf import settings
+
+from .signing import signed_headers
+
+logger = logging.getLogger(__name__)
+
+SUCCESS_CODE = 2000
+UPLOAD_CHUNK = 200  # "At most 200 records per call."
+# Blu publishes no error table; these words are how it says "later, please".
+_BUSY_MESSAGE = re.compile(r"busy|frequent|too many|try again|later|limit", re.IGNORECASE)
+_MESSAGE_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a request to one Blu account needs. The key never appears in repr or str."""
+
+    account: str
+    base_url: str
+    app_id: str
+    app_key: str = field(repr=False)
+
+
+class BluError(Exception):
+    """A failed exchange with Blu. Carries what a person needs to act on it, never the key."""
+
+    temporary = False
+
+    def __init__(
+        self,
+        account: str,
+        endpoint: str,
+        message: str,
+        *,
+        code: int | str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        self.account = account
+        self.endpoint = endpoint
+        self.code = code
+        self.blu_message = message[:_MESSAGE_LIMIT]
+        self.http_status = http_status
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"Blu {self.endpoint} for account {self.account!r}"
+        if self.code is not None:
+            return f"{where}: code {self.code}: {self.blu_message}"
+        if self.http_status is not None:
+            return f"{where}: HTTP {self.http_status}: {self.blu_message}"
+        return f"{where}: {self.blu_message}"
+
+
+class BluTemporaryError(BluError):
+    """Network trouble, a timeout, HTTP 5xx or 429, an unreadable body, or Blu saying it is busy."""
+
+    temporary = True
+
+
+class BluPermanentError(BluError):
+    """Bad appId or sign, a bad request, anything retrying will not fix."""
+
+
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    # One pooled session per thread and per process: a forked Celery worker must not share the
+    # parent's sockets, and requests.Session is not documented as thread-safe.
+    session = getattr(_local, "session", None)
+    if session is None or getattr(_local, "pid", None) != os.getpid():
+        session = requests.Session()
+        _local.session, _local.pid = session, os.getpid()
+    return session
+
+
+def _post(creds: Credentials, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST one signed request and return Blu's JSON answer, or raise a classified BluError."""
+    endpoint = path.rsplit("/", 1)[-1]
+    url = creds.base_url.rstrip("/") + path
+    try:
+        response = _session().post(
+            url,
+            data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+            headers=signed_headers(creds.app_id, creds.app_key),
+            timeout=(settings.BLUDASH_BLU_CONNECT_TIMEOUT, settings.BLUDASH_BLU_READ_TIMEOUT),
+        )
+    except requests.Timeout:
+        raise BluTemporaryError(creds.account, endpoint, "no answer in time") from None
+    except requests.RequestException as exc:
+        # The exception text holds only the URL and the socket error; no header is in it.
+        raise BluTemporaryError(
+            creds.account, endpoint, f"cannot reach Blu: {type(exc).__name__}"
+        ) from None
+
+    status = response.status_code
+    if status >= 500 or status == 429:
+        raise BluTemporaryError(
+            creds.account, endpoint, response.reason or "server error", http_status=status
+        )
+    if status != 200:
+        raise BluPermanentError(
+            creds.account, endpoint, response.reason or "unexpected answer", http_status=status
+        )
+    try:
+        answer = response.json()
+    except ValueError:
+        # A cut-off or garbled body: the next attempt usually reads whole.
+        raise BluTemporaryError(
+            creds.account, endpoint, "the answer is not JSON", http_status=status
+        ) from None
+    if not isinstance(answer, dict) or "code" not in answer:
+        raise BluTemporaryError(
+            creds.account, endpoint, "the answer has no code", http_status=status
+        )
+    code = answer.get("code")
+    if str(code) != str(SUCCESS_CODE):
+        message = str(answer.get("message") or "no message")
+        error = BluTemporaryError if _BUSY_MESSAGE.search(message) else BluPermanentError
+        raise error(creds.account, endpoint, message, code=code)
+    return answer
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter: spreads retries of many workers apart."""
+    ceiling = min(settings.BLUDASH_BLU_BACKOFF_MAX, settings.BLUDASH_BLU_BACKOFF * 2**attempt)
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def _post_retrying(creds: Credentials, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """`_post`, retried on temporary errors. Only for requests that are harmless to repeat."""
+    attempts = settings.BLUDASH_BLU_RETRIES
+    for attempt in range(attempts):
+        try:
+            return _post(creds, path, body)
+        except BluTemporaryError as exc:
+            if attempt + 1 >= attempts:
+                raise
+            delay = _backoff(attempt)
+            logger.warning("%s; retrying in %.1fs (%d/%d)", exc, delay, attempt + 1, attempts)
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def query_page(
+    creds: Credentials, task_id: str, page_no: int, page_size: int
+) -> list[dict[str, Any]]:
+    """POST /rest/v1/queryCallResult: one page of a task's dial results (the last 45 days only).
+
+    Returns the page's records as Blu sent them; an empty list means the pages have ended.
+    """
+    answer = _post_retrying(
+        creds,
+        "/rest/v1/queryCallResult",
+        {"taskId": str(task_id), "pageNo": page_no, "pageSize": page_size},
+    )
+    data = answer.get("data")
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise BluPermanentError(creds.account, "queryCallResult", "data is not a list")
+    return data
+
+
+def iter_pages(
+    creds: Credentials, task_id: str, page_size: int | None = None
+) -> Iterator[list[dict[str, Any]]]:
+    """Every page of a task, in order, until Blu answers an empty one.
+
+    `count` is the number of records on a page, not the task's total, and Blu may quietly return
+    fewer records than asked for, so a short page does not mean the last one: only an empty page
+    ends the task.
+    """
+    size = page_size or settings.BLUDASH_PAGE_SIZE
+    for page_no in range(1, settings.BLUDASH_MAX_PAGES + 1):
+        records = query_page(creds, task_id, page_no, size)
+        if not records:
+            return
+        yield records
+    raise BluPermanentError(
+        creds.account,
+        "queryCallResult",
+        f"task {task_id} still had records after {settings.BLUDASH_MAX_PAGES} pages "
+        "(BLUDASH_MAX_PAGES); is Blu ignoring pageNo?",
+    )
+
+
+def _as_written(task_id: str) -> int | str:
+    # Blu's upload and cancel examples send taskId as a number (the query's as a string).
+    return int(task_id) if str(task_id).isdigit() else task_id
+
+
+def cancel_call(
+    creds: Credentials, task_id: str, mobile: str, order_id: str | int | None = None
+) -> None:
+    """POST /rest/v1/taskCancelPhoneCall: stop a call that has not happened yet. Not retried."""
+    body: dict[str, Any] = {"taskId": _as_written(task_id), "mobile": mobile}
+    if order_id is not None:
+        body["orderId"] = order_id
+    _post(creds, "/rest/v1/taskCancelPhoneCall", body)
+
+
+def upload_records(creds: Credentials, task_id: str, records: Sequence[dict[str, Any]]) -> int:
+    """POST /rest/v1/uploadAndStartJob, in chunks of at most 200 records. Not retried.
+
+    Returns how many records Blu accepted. A failure stops at its chunk and says how many earlier
+    chunks went through, so a person can resume without calling anyone twice.
+    """
+    sent = 0
+    for start in range(0, len(records), UPLOAD_CHUNK):
+        chunk = list(records[start : start + UPLOAD_CHUNK])
+        try:
+            _post(creds, "/rest/v1/uploadAndStartJob", {"taskId": _as_written(task_id), "records": chunk})
+        except BluError as exc:
+            exc.blu_message = f"{exc.blu_message} (after {sent} records were accepted)"
+            raise
+        sent += len(chunk)
+    return sent
