@@ -1,0 +1,47 @@
+"""Blu app keys at rest: Fernet encryption with BLUDASH_FERNET_KEYS, newest key first."""
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+
+class AppKeyUnreadable(Exception):
+    """A stored app key that no configured Fernet key opens. Names the account, never the data."""
+
+
+def _fernet() -> MultiFernet:
+    try:
+        return MultiFernet([Fernet(key.encode()) for key in settings.BLUDASH_FERNET_KEYS])
+    except (ValueError, TypeError):
+        raise ImproperlyConfigured(
+            "BLUDASH_FERNET_KEYS holds a key that is not a Fernet key "
+            "(32 url-safe base64-encoded bytes; make one with "
+            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)"
+        ) from None
+
+
+def encrypt(plain: str) -> str:
+    return _fernet().encrypt(plain.encode()).decode()
+
+
+def decrypt(token: str, account_name: str) -> str:
+    if not token:
+        raise AppKeyUnreadable(f"Blu account {account_name!r} has no app key stored")
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except InvalidToken:
+        raise AppKeyUnreadable(
+            f"The app key of Blu account {account_name!r} cannot be decrypted with "
+            "BLUDASH_FERNET_KEYS: was the key it was saved with removed? Enter the app key again."
+        ) from None
+
+
+def rotate(token: str, account_name: str) -> str:
+    """The same secret, encrypted with the newest key."""
+    try:
+        return _fernet().rotate(token.encode()).decode()
+    except InvalidToken:
+        raise AppKeyUnreadable(
+            f"The app key of Blu account {account_name!r} cannot be decrypted with "
+            "BLUDASH_FERNET_KEYS, so it cannot be re-encrypted"
+        ) from None

@@ -1,0 +1,187 @@
+"""`python manage.py blu ...`: register Blu accounts and tasks, and sync them now.
+
+The app key is read from BLU_APP_KEY or asked for without echo: never a command-line argument,
+where it would land in shell history and the process list.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from calls import sync
+from calls.blu.client import BluError
+from calls.crypto import AppKeyUnreadable
+from calls.models import BluAccount, SyncRun, Task
+
+
+class Command(BaseCommand):
+    help = "Manage Blu accounts and tasks, and sync call results from Blu."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        groups = parser.add_subparsers(dest="group", required=True, parser_class=CommandParser)
+
+        account = groups.add_parser("account", help="Blu accounts (API credentials)")
+        account_actions = account.add_subparsers(
+            dest="action", required=True, parser_class=CommandParser
+        )
+        add = account_actions.add_parser(
+            "add", help="Add an account; the key comes from BLU_APP_KEY or a prompt"
+        )
+        add.add_argument("name")
+        add.add_argument("--base-url", required=True)
+        add.add_argument("--app-id", required=True)
+        add.add_argument("--time-zone", help="The merchant's time zone (default: BLUDASH_TIME_ZONE)")
+        account_actions.add_parser("list", help="List accounts")
+        show = account_actions.add_parser("show", help="Show an account and its callback URL")
+        show.add_argument("name")
+
+        task = groups.add_parser("task", help="Blu tasks")
+        task_actions = task.add_subparsers(dest="action", required=True, parser_class=CommandParser)
+        task_add = task_actions.add_parser("add", help="Register a task; it is synced at once")
+        task_add.add_argument("task_id")
+        task_add.add_argument("--account", required=True)
+        task_add.add_argument("--name", default="")
+
+        sync_parser = groups.add_parser("sync", help="Sync now, in the foreground")
+        sync_parser.add_argument("--account")
+        sync_parser.add_argument("--task", dest="task_id")
+
+    def handle(self, *args, group: str, **options) -> None:
+        self.verbosity = options["verbosity"]
+        action = options.get("action")
+        handler = getattr(self, f"_{group}_{action}" if action else f"_{group}")
+        handler(**options)
+
+    # --- accounts -------------------------------------------------------------------------------
+
+    def _account_add(self, name, base_url, app_id, time_zone=None, **_):
+        if BluAccount.objects.filter(name=name).exists():
+            raise CommandError(f"An account named {name!r} exists already.")
+        account = BluAccount(name=name, base_url=base_url, app_id=app_id)
+        if time_zone:
+            account.time_zone = time_zone
+        app_key = self._read_app_key()
+        account.set_app_key(app_key)
+        try:
+            account.full_clean()
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()
+            )
+            raise CommandError(f"Account not added: {problems}") from None
+        account.save()
+        self.stdout.write(f"Added Blu account {name}.")
+        self.stdout.write(f"callback: {account.callback_url()}")
+
+    def _read_app_key(self) -> str:
+        key = os.environ.get("BLU_APP_KEY", "")
+        if not key:
+            if not sys.stdin.isatty():
+                raise CommandError("Set BLU_APP_KEY, or run in a terminal to be asked for the key.")
+            key = getpass.getpass("Blu app key (not shown): ")
+        key = key.strip()
+        if not key:
+            raise CommandError("The app key is empty.")
+        return key
+
+    def _account_list(self, **_):
+        accounts = list(BluAccount.objects.all())
+        if not accounts:
+            self.stdout.write("No Blu accounts yet: add one with `manage.py blu account add`.")
+        for account in accounts:
+            polled = "polled" if account.is_polled else "not polled"
+            self.stdout.write(
+                f"{account.name}\tappId {account.app_id}\t{account.base_url}\t"
+                f"{account.time_zone}\t{polled}\t{account.tasks.count()} tasks"
+            )
+
+    def _account_show(self, name, **_):
+        account = self._account(name)
+        self.stdout.write(f"name: {account.name}")
+        self.stdout.write(f"base url: {account.base_url}")
+        self.stdout.write(f"appId: {account.app_id}")
+        self.stdout.write("app key: (stored encrypted, never shown)")
+        self.stdout.write(f"time zone: {account.time_zone}")
+        self.stdout.write(f"polled: {'yes' if account.is_polled else 'no'}")
+        self.stdout.write(f"tasks: {account.tasks.count()}")
+        self.stdout.write(f"callback: {account.callback_url()}")
+
+    def _account(self, name: str) -> BluAccount:
+        account = BluAccount.objects.filter(name=name).first()
+        if account is None:
+            raise CommandError(f"No Blu account named {name!r} (see `manage.py blu account list`).")
+        return account
+
+    # --- tasks ----------------------------------------------------------------------------------
+
+    def _task_add(self, task_id, account, name="", **_):
+        task_id = task_id.strip()
+        if not task_id or len(task_id) > 64:
+            raise CommandError("A Blu task id is 1 to 64 characters.")
+        blu_account = self._account(account)
+        with transaction.atomic():
+            task, created = sync.register_task(blu_account, task_id, name)
+        if created:
+            self.stdout.write(f"Added task {task_id} to {account}; it is queued for a sync.")
+        else:
+            self.stdout.write(f"Task {task_id} of {account} is registered already.")
+
+    # --- sync -----------------------------------------------------------------------------------
+
+    def _sync(self, account=None, task_id=None, **_):
+        tasks = Task.objects.select_related("account").order_by("account__name", "blu_task_id")
+        if account:
+            tasks = tasks.filter(account=self._account(account))
+        if task_id:
+            tasks = tasks.filter(blu_task_id=task_id)
+            if not tasks.exists():
+                raise CommandError(f"No task {task_id} is registered" + (f" for {account}." if account else "."))
+        elif not account:
+            tasks = tasks.filter(is_polled=True, account__is_polled=True)
+        tasks = list(tasks)
+        if not tasks:
+            raise CommandError("No tasks to sync: register one with `manage.py blu task add`.")
+
+        totals = {"pages": 0, "created": 0, "changed": 0, "skipped": 0}
+        failed = 0
+        for task in tasks:
+            label = f"{task.account.name}/{task.blu_task_id}"
+            try:
+                run = sync.sync_task(task, trigger="command", progress=self._progress(label))
+            except sync.SyncBusy:
+                self.stdout.write(f"{label}: skipped, another worker is syncing it")
+                continue
+            except (BluError, AppKeyUnreadable, sync.LeaseLost) as exc:
+                failed += 1
+                self.stderr.write(f"{label}: failed: {exc}")
+                run = SyncRun.objects.filter(task=task).first()
+                if run is None:
+                    continue
+            else:
+                self.stdout.write(
+                    f"{label}: {run.pages} pages, {run.created} new, {run.changed} changed, "
+                    f"{run.unchanged} unchanged, {run.skipped} skipped"
+                )
+            for key in totals:
+                totals[key] += getattr(run, key)
+            for reason, count in run.skip_reasons.items():
+                self.stdout.write(f"  skipped {count}: {reason}")
+        self.stdout.write(
+            f"Synced {len(tasks)} tasks: {totals['pages']} pages, {totals['created']} created, "
+            f"{totals['changed']} changed, {totals['skipped']} skipped, {failed} errors"
+        )
+        if failed:
+            raise CommandError(f"{failed} of {len(tasks)} tasks failed to sync.", returncode=2)
+
+    def _progress(self, label: str):
+        def report(run: SyncRun) -> None:
+            if self.verbosity >= 2:
+                self.stdout.write(f"{label}: page {run.pages}, {run.created} new so far")
+
+        return report

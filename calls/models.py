@@ -1,0 +1,221 @@
+"""Blu accounts, tasks, call records, conclusions and sync runs.
+
+bludash is the system of record: Blu forgets calls after 45 days, we never do. Nothing here is
+deleted or blanked because Blu stopped returning it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from . import crypto
+from .blu.client import Credentials
+
+
+def new_callback_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def validate_time_zone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{value!r} is not an IANA time zone such as Asia/Colombo") from None
+
+
+def default_time_zone() -> str:
+    return settings.TIME_ZONE
+
+
+class BluAccount(models.Model):
+    """One set of Blu API credentials (one merchant). The app key is stored encrypted."""
+
+    name = models.SlugField(max_length=64, unique=True, help_text="Short name, e.g. 'collections'")
+    base_url = models.URLField(help_text="The API base URL Blu gave this account")
+    app_id = models.CharField("appId", max_length=64)
+    app_key_encrypted = models.TextField(editable=False)
+    time_zone = models.CharField(
+        max_length=64,
+        default=default_time_zone,
+        validators=[validate_time_zone],
+        help_text="The merchant's time zone: Blu's times carry none",
+    )
+    is_polled = models.BooleanField("polled", default=True)
+    callback_token = models.CharField(max_length=64, unique=True, default=new_callback_token)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def set_app_key(self, app_key: str) -> None:
+        self.app_key_encrypted = crypto.encrypt(app_key)
+
+    def credentials(self) -> Credentials:
+        """What the client needs; raises crypto.AppKeyUnreadable naming this account."""
+        return Credentials(
+            account=self.name,
+            base_url=self.base_url,
+            app_id=self.app_id,
+            app_key=crypto.decrypt(self.app_key_encrypted, self.name),
+        )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    def callback_url(self) -> str:
+        path = reverse("calls:blu_callback", kwargs={"token": self.callback_token})
+        return settings.BLUDASH_PUBLIC_URL + path
+
+
+class Task(models.Model):
+    """A Blu task (one day's call list). Summary counts are refreshed by every sync."""
+
+    account = models.ForeignKey(BluAccount, on_delete=models.PROTECT, related_name="tasks")
+    blu_task_id = models.CharField("Blu task id", max_length=64)
+    name = models.CharField(max_length=200, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    is_polled = models.BooleanField("polled", default=True)
+
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    last_sync_ok = models.BooleanField(null=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    # The sync lease: who syncs this task now, and until when that claim holds if not renewed.
+    sync_owner = models.CharField(max_length=64, blank=True)
+    sync_lease_until = models.DateTimeField(null=True, blank=True)
+
+    calls_total = models.PositiveIntegerField(default=0)
+    calls_final = models.PositiveIntegerField(default=0)
+    calls_answered = models.PositiveIntegerField(default=0)
+    talk_seconds = models.PositiveBigIntegerField(default=0)
+    first_call_at = models.DateTimeField(null=True, blank=True)
+    last_call_at = models.DateTimeField(null=True, blank=True)
+    code_counts = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-first_seen_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "blu_task_id"], name="task_unique_per_account")
+        ]
+        indexes = [models.Index(fields=["is_polled", "account"], name="task_polled_idx")]
+
+    def __str__(self) -> str:
+        return self.name or f"Task {self.blu_task_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("calls:task_detail", kwargs={"pk": self.pk})
+
+    @property
+    def average_talk_seconds(self) -> float | None:
+        return self.talk_seconds / self.calls_answered if self.calls_answered else None
+
+
+class CallRecord(models.Model):
+    """One call as Blu reported it last, with the raw record kept whole."""
+
+    account = models.ForeignKey(BluAccount, on_delete=models.PROTECT, related_name="calls")
+    task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="calls")
+    call_id = models.CharField("callId", max_length=64)
+    job_id = models.CharField("jobId", max_length=64, blank=True)
+    user_id = models.CharField("userId", max_length=64, blank=True)
+    phone = models.TextField(blank=True, help_text="Masked by Blu")
+    name = models.TextField(blank=True)
+    status = models.IntegerField(null=True, blank=True)
+    code = models.CharField("conclusion code", max_length=64, blank=True)
+    desc = models.TextField("description", blank=True)
+    strategy_id = models.CharField("strategyId", max_length=64, blank=True)
+    bot_id = models.CharField("botId", max_length=64, blank=True)
+    start_time = models.DateTimeField(null=True, blank=True)
+    answer_time = models.DateTimeField(null=True, blank=True)
+    end_time = models.DateTimeField(null=True, blank=True)
+    duration = models.PositiveIntegerField("talk seconds", null=True, blank=True)
+    record_url = models.TextField("recording", blank=True)
+    ext_vars = models.JSONField(null=True, blank=True, help_text="extVars, when it was valid JSON")
+    ext_vars_raw = models.TextField(blank=True, help_text="extVars as received, when it was not")
+    script = models.JSONField(null=True, blank=True)
+    slots = models.JSONField(null=True, blank=True)
+    raw = models.JSONField(help_text="The record as Blu sent it")
+    content_hash = models.CharField(max_length=64)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-start_time", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "call_id"], name="call_unique_per_account")
+        ]
+        indexes = [
+            models.Index(fields=["task", "-start_time"], name="call_task_start_idx"),
+            models.Index(fields=["code", "-start_time"], name="call_code_start_idx"),
+            models.Index(fields=["-start_time"], name="call_start_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Call {self.call_id}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.end_time is not None or bool(self.code)
+
+
+class Conclusion(models.Model):
+    """What a conclusion code means. Codes are per robot; an unknown one is added unclassified."""
+
+    code = models.CharField(max_length=64, unique=True)
+    label = models.CharField(max_length=200)
+    classified = models.BooleanField(
+        default=True, help_text="Off for codes that arrived unknown and nobody has classified yet"
+    )
+    connected = models.BooleanField(default=False, help_text="The line was answered")
+    live_person = models.BooleanField(default=False, help_text="A person spoke")
+    right_party = models.BooleanField(default=False, help_text="The borrower spoke")
+    promise_to_pay = models.BooleanField(default=False)
+    already_paid = models.BooleanField(default=False)
+    complaint = models.BooleanField(default=False, help_text="Complaint risk")
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.label})"
+
+
+class SyncRun(models.Model):
+    """One attempt to sync one task: what it fetched and wrote, and how it ended."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running"
+        OK = "ok"
+        FAILED = "failed"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="sync_runs")
+    trigger = models.CharField(max_length=16, default="manual")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
+    pages = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    skip_reasons = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["task", "-started_at"], name="syncrun_task_idx")]
+
+    def __str__(self) -> str:
+        return f"Sync of {self.task} at {self.started_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,171 @@
+"""Reading one Blu dial-result record: a tolerant reader of "queryCallResult" in shared/blu-api.md.
+
+Missing, empty or null optional fields become empty values; ids come as numbers or strings and
+are kept as text; extVars that is not JSON is kept raw. A record that cannot be stored (no callId,
+a value of the wrong kind) raises UnstorableRecord with a reason a person can act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+ID_MAX = 64
+CODE_MAX = 64
+# Keys Blu's "slots and scripts" variant may use; its field names are not public.
+SCRIPT_KEYS = ("script", "scripts", "dialogue", "conversation")
+SLOT_KEYS = ("slots", "slot")
+# JSON may carry "\ud800" escapes that are no character at all; UTF-8 cannot encode them.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class UnstorableRecord(ValueError):
+    """The record breaks the contract in a way that leaves nothing sound to store."""
+
+
+def clean(value: Any) -> Any:
+    """The value with what PostgreSQL text and jsonb refuse made safe: NUL and lone surrogates."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "\ufffd")
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {clean(str(k)): clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+
+def content_hash(raw: dict[str, Any]) -> str:
+    """A digest of the record's content: equal digests mean nothing changed, so nothing is written."""
+    canonical = json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+
+def _id(raw: dict[str, Any], key: str, required: bool = False) -> str:
+    value = raw.get(key)
+    if value is None or value == "":
+        if required:
+            raise UnstorableRecord(f"{key} is missing")
+        return ""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise UnstorableRecord(f"{key} is a {type(value).__name__}, not a number or string")
+    text = str(value).strip()
+    if required and not text:
+        raise UnstorableRecord(f"{key} is blank")
+    if len(text) > ID_MAX:
+        raise UnstorableRecord(f"{key} is longer than {ID_MAX} characters")
+    return text
+
+
+def _text(raw: dict[str, Any], key: str) -> str:
+    value = raw.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise UnstorableRecord(f"{key} is a {type(value).__name__}, not text")
+
+
+def _int(raw: dict[str, Any], key: str, minimum: int | None = None) -> int | None:
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise UnstorableRecord(f"{key} is a boolean, not a number")
+    try:
+        number = int(value) if not isinstance(value, float) else int(round(value))
+    except (TypeError, ValueError):
+        raise UnstorableRecord(f"{key} is not a whole number: {str(value)[:40]!r}") from None
+    if not -(2**31) <= number < 2**31 or (minimum is not None and number < minimum):
+        raise UnstorableRecord(f"{key} is out of range: {number}")
+    return number
+
+
+def _time(raw: dict[str, Any], key: str, zone: ZoneInfo) -> datetime | None:
+    """Blu's local `YYYY-MM-DD HH:MM:SS`, read in the account's time zone."""
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise UnstorableRecord(f"{key} is a {type(value).__name__}, not YYYY-MM-DD HH:MM:SS")
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise UnstorableRecord(f"{key} is not YYYY-MM-DD HH:MM:SS: {value[:40]!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
+def _ext_vars(raw: dict[str, Any]) -> tuple[Any, str]:
+    """(parsed, raw text): Blu sends a JSON object inside a string; keep it raw when it is not."""
+    value = raw.get("extVars")
+    if value is None or value == "":
+        return None, ""
+    if isinstance(value, dict | list):
+        return value, ""
+    if not isinstance(value, str):
+        return None, str(value)
+    try:
+        return json.loads(value), ""
+    except ValueError:
+        return None, value
+
+
+def _first_present(raw: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if raw.get(key) not in (None, "", [], {}):
+            value = raw[key]
+            if isinstance(value, str):
+                try:
+                    return json.loads(value)
+                except ValueError:
+                    return value
+            return value
+    return None
+
+
+def read_record(raw: Any, zone: ZoneInfo) -> dict[str, Any]:
+    """The CallRecord field values for one raw record (account and task excepted)."""
+    if not isinstance(raw, dict):
+        raise UnstorableRecord(f"the record is a {type(raw).__name__}, not an object")
+    raw = clean(raw)
+    ext_vars, ext_vars_raw = _ext_vars(raw)
+    code = _text(raw, "code").strip()
+    if len(code) > CODE_MAX:
+        raise UnstorableRecord(f"code is longer than {CODE_MAX} characters")
+    return {
+        "call_id": _id(raw, "callId", required=True),
+        "job_id": _id(raw, "jobId"),
+        "user_id": _id(raw, "userId"),
+        "phone": _text(raw, "phone"),
+        "name": _text(raw, "name"),
+        "status": _int(raw, "status"),
+        "code": code,
+        "desc": _text(raw, "desc"),
+        "strategy_id": _id(raw, "strategyId"),
+        "bot_id": _id(raw, "botId"),
+        "start_time": _time(raw, "startTime", zone),
+        "answer_time": _time(raw, "answerTime", zone),
+        "end_time": _time(raw, "endTime", zone),
+        "duration": _int(raw, "duration", minimum=0),
+        "record_url": _text(raw, "recordUrl"),
+        "ext_vars": ext_vars,
+        "ext_vars_raw": ext_vars_raw,
+        "script": _first_present(raw, SCRIPT_KEYS),
+        "slots": _first_present(raw, SLOT_KEYS),
+        "raw": raw,
+        "content_hash": content_hash(raw),
+    }
+
+
+def record_task_id(raw: Any) -> str | None:
+    """The taskId a record names, as text, or None."""
+    if isinstance(raw, dict) and isinstance(raw.get("taskId"), int | str):
+        return str(raw["taskId"]).strip() or None
+    return None

@@ -1,0 +1,343 @@
+"""Bringing Blu's dial results into our database: plain functions the Celery tasks, the `blu`
+command, the callback view and the tests all call.
+
+A page is written with one bulk upsert keyed on (account, callId), in its own transaction: a
+failure mid-sync keeps every page already written and a replayed page changes nothing. Records
+Blu no longer returns (older than 45 days) are never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Max, Min, Q, Sum
+from django.utils import timezone
+
+from .blu import client
+from .crypto import AppKeyUnreadable
+from .models import BluAccount, CallRecord, Conclusion, SyncRun, Task
+from .records import UnstorableRecord, read_record
+
+logger = logging.getLogger(__name__)
+
+# Everything Blu may change about a call; first_seen_at, account and call_id stay as first written.
+UPDATE_FIELDS = [
+    "task",
+    "job_id",
+    "user_id",
+    "phone",
+    "name",
+    "status",
+    "code",
+    "desc",
+    "strategy_id",
+    "bot_id",
+    "start_time",
+    "answer_time",
+    "end_time",
+    "duration",
+    "record_url",
+    "ext_vars",
+    "ext_vars_raw",
+    "script",
+    "slots",
+    "raw",
+    "content_hash",
+    "last_changed_at",
+]
+
+
+class SyncBusy(Exception):
+    """Another worker holds this task's sync lease."""
+
+
+class LeaseLost(Exception):
+    """This sync's lease expired and another worker took the task over."""
+
+
+@dataclass
+class WriteResult:
+    created: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: WriteResult) -> None:
+        self.created += other.created
+        self.changed += other.changed
+        self.unchanged += other.unchanged
+        self.skipped += other.skipped
+        self.reasons.update(other.reasons)
+
+
+def read_page(records: Iterable[Any], account: BluAccount) -> tuple[dict[str, dict], WriteResult]:
+    """Parse a page: field values by callId (a later duplicate wins) and what was skipped why."""
+    zone = account.zone
+    parsed: dict[str, dict[str, Any]] = {}
+    result = WriteResult()
+    for raw in records:
+        try:
+            fields = read_record(raw, zone)
+        except UnstorableRecord as exc:
+            result.skipped += 1
+            result.reasons[str(exc)] += 1
+            logger.warning("Skipped a record for account %s: %s", account.name, exc)
+            continue
+        parsed[fields["call_id"]] = fields
+    return parsed, result
+
+
+def write_records(task: Task, parsed: dict[str, dict[str, Any]], result: WriteResult) -> None:
+    """Upsert parsed records of one task with one statement; only new or changed ones are written.
+
+    A final record is never replaced by an in-progress one: a page fetched before the call ended
+    can arrive after the callback that reported its end.
+    """
+    if not parsed:
+        return
+    existing = {
+        call_id: (digest, end_time, code)
+        for call_id, digest, end_time, code in CallRecord.objects.filter(
+            account_id=task.account_id, call_id__in=list(parsed)
+        ).values_list("call_id", "content_hash", "end_time", "code")
+    }
+    now = timezone.now()
+    rows = []
+    for call_id, fields in parsed.items():
+        old = existing.get(call_id)
+        if old is None:
+            result.created += 1
+        else:
+            old_hash, old_end, old_code = old
+            old_final = old_end is not None or bool(old_code)
+            new_final = fields["end_time"] is not None or bool(fields["code"])
+            if old_hash == fields["content_hash"] or (old_final and not new_final):
+                result.unchanged += 1
+                continue
+            result.changed += 1
+        rows.append(
+            CallRecord(
+                account_id=task.account_id,
+                task=task,
+                first_seen_at=now,
+                last_changed_at=now,
+                **fields,
+            )
+        )
+    if not rows:
+        return
+    with transaction.atomic():
+        CallRecord.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["account", "call_id"],
+            update_fields=UPDATE_FIELDS,
+        )
+        _learn_codes({row.code: row.desc for row in rows if row.code})
+
+
+def _learn_codes(descriptions: dict[str, str]) -> None:
+    """Add codes nobody has seen yet, labelled with Blu's desc, for a manager to classify."""
+    if not descriptions:
+        return
+    known = set(Conclusion.objects.filter(code__in=list(descriptions)).values_list("code", flat=True))
+    new = [
+        Conclusion(code=code, label=(desc or code)[:200], classified=False)
+        for code, desc in descriptions.items()
+        if code not in known
+    ]
+    if new:
+        Conclusion.objects.bulk_create(new, ignore_conflicts=True)
+
+
+def store_records(task: Task, records: Iterable[Any]) -> WriteResult:
+    """Parse and write one page of raw records for a task."""
+    parsed, result = read_page(records, task.account)
+    write_records(task, parsed, result)
+    return result
+
+
+# --- the sync lease: one worker per task, and a dead worker's claim runs out ----------------------
+
+
+def claim(task_id: int, owner: str) -> bool:
+    now = timezone.now()
+    until = now + timedelta(seconds=settings.BLUDASH_SYNC_LEASE_SECONDS)
+    free = Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now)
+    # The row count of a conditional UPDATE says who won; the database serialises the race.
+    return Task.objects.filter(free, pk=task_id).update(sync_owner=owner, sync_lease_until=until) == 1
+
+
+def renew(task_id: int, owner: str) -> bool:
+    until = timezone.now() + timedelta(seconds=settings.BLUDASH_SYNC_LEASE_SECONDS)
+    return Task.objects.filter(pk=task_id, sync_owner=owner).update(sync_lease_until=until) == 1
+
+
+def release(task_id: int, owner: str) -> None:
+    Task.objects.filter(pk=task_id, sync_owner=owner).update(sync_owner="", sync_lease_until=None)
+
+
+_T = TypeVar("_T")
+_END = object()
+
+
+def prefetched(items: Iterator[_T]) -> Iterator[_T]:
+    """Yield items while the next one is fetched in a thread: database writes of one page overlap
+    the download of the next, so a sync costs about the download time, not download plus writes."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="blu-prefetch") as pool:
+        upcoming = pool.submit(next, items, _END)
+        while True:
+            item = upcoming.result()
+            if item is _END:
+                return
+            upcoming = pool.submit(next, items, _END)
+            yield item  # type: ignore[misc]
+
+
+ProgressFn = Callable[[SyncRun], None]
+
+
+def sync_task(task: Task, *, trigger: str = "manual", progress: ProgressFn | None = None) -> SyncRun:
+    """Fetch every page of one task from Blu and store it; returns the finished SyncRun.
+
+    Raises SyncBusy (and records nothing) when another worker is syncing the task. On a Blu error
+    or an unreadable key the run is recorded as failed with the message, the pages already stored
+    stay stored, and the error is raised again for the caller to retry or report.
+    """
+    owner = uuid.uuid4().hex
+    if not claim(task.pk, owner):
+        raise SyncBusy(f"{task} is being synced by another worker")
+    run = SyncRun.objects.create(task=task, trigger=trigger)
+    totals = WriteResult()
+    try:
+        creds = task.account.credentials()
+        for records in prefetched(client.iter_pages(creds, task.blu_task_id)):
+            if not renew(task.pk, owner):
+                raise LeaseLost(f"{task}: the sync lease ran out and another worker took over")
+            totals.add(store_records(task, records))
+            run.pages += 1
+            _copy_totals(run, totals)
+            run.save(update_fields=["pages", "created", "changed", "unchanged", "skipped"])
+            if progress:
+                progress(run)
+    except (client.BluError, AppKeyUnreadable, LeaseLost) as exc:
+        _finish(task, run, totals, error=str(exc))
+        raise
+    except Exception as exc:
+        # An unexpected failure still leaves a run a person can see; details go to the log.
+        _finish(task, run, totals, error=f"internal error: {type(exc).__name__}")
+        raise
+    else:
+        _finish(task, run, totals)
+    finally:
+        release(task.pk, owner)
+    return run
+
+
+def _copy_totals(run: SyncRun, totals: WriteResult) -> None:
+    run.created, run.changed = totals.created, totals.changed
+    run.unchanged, run.skipped = totals.unchanged, totals.skipped
+    run.skip_reasons = dict(totals.reasons.most_common(20))
+
+
+def _finish(task: Task, run: SyncRun, totals: WriteResult, error: str = "") -> None:
+    now = timezone.now()
+    _copy_totals(run, totals)
+    run.finished_at = now
+    run.outcome = SyncRun.Outcome.FAILED if error else SyncRun.Outcome.OK
+    run.error = error[:2000]
+    run.save()
+    task_fields: dict[str, Any] = {"last_sync_at": now, "last_sync_ok": not error, "last_error": error[:2000]}
+    if not error:
+        task_fields["last_success_at"] = now
+    if totals.created or totals.changed:
+        task_fields["last_seen_at"] = now
+    Task.objects.filter(pk=task.pk).update(**task_fields)
+    refresh_task_summary(task)
+
+
+def refresh_task_summary(task: Task) -> None:
+    """Recount a task's calls with one grouped query over its index, and store the counts."""
+    rows = (
+        CallRecord.objects.filter(task=task)
+        .values("code")
+        .annotate(
+            n=Count("id"),
+            final=Count("id", filter=Q(end_time__isnull=False) | ~Q(code="")),
+            answered=Count("answer_time"),
+            talk=Sum("duration"),
+            first=Min("start_time"),
+            last=Max("start_time"),
+        )
+    )
+    summary: dict[str, Any] = {
+        "calls_total": 0,
+        "calls_final": 0,
+        "calls_answered": 0,
+        "talk_seconds": 0,
+        "first_call_at": None,
+        "last_call_at": None,
+        "code_counts": {},
+    }
+    for row in rows:
+        summary["calls_total"] += row["n"]
+        summary["calls_final"] += row["final"]
+        summary["calls_answered"] += row["answered"]
+        summary["talk_seconds"] += row["talk"] or 0
+        if row["code"]:
+            summary["code_counts"][row["code"]] = row["n"]
+        for key, pick in (("first_call_at", min), ("last_call_at", max)):
+            value = row["first" if key == "first_call_at" else "last"]
+            if value is not None:
+                current = summary[key]
+                summary[key] = value if current is None else pick(current, value)
+    Task.objects.filter(pk=task.pk).update(**summary)
+    for key, value in summary.items():
+        setattr(task, key, value)
+
+
+# --- which tasks to poll ---------------------------------------------------------------------------
+
+
+def retire_old_tasks(now=None) -> int:
+    """Stop polling tasks whose calls all lie beyond Blu's query window; their records stay."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.BLUDASH_QUERY_WINDOW_DAYS)
+    beyond = Q(last_call_at__lt=cutoff) | Q(last_call_at__isnull=True, first_seen_at__lt=cutoff)
+    return Task.objects.filter(beyond, is_polled=True).update(is_polled=False)
+
+
+def due_task_ids() -> list[int]:
+    return list(
+        Task.objects.filter(is_polled=True, account__is_polled=True)
+        .order_by("last_sync_at")
+        .values_list("pk", flat=True)
+    )
+
+
+def register_task(account: BluAccount, blu_task_id: str, name: str = "") -> tuple[Task, bool]:
+    """The task for this id, created if new; a new task is queued for a sync once committed."""
+    task, created = Task.objects.get_or_create(
+        account=account, blu_task_id=str(blu_task_id).strip(), defaults={"name": name}
+    )
+    if created:
+        transaction.on_commit(lambda: enqueue_sync(task.pk, trigger="new"))
+    return task, created
+
+
+def enqueue_sync(task_pk: int, trigger: str = "poll") -> None:
+    from .tasks import sync_task as sync_job
+
+    try:
+        sync_job.delay(task_pk, trigger)
+    except Exception as exc:  # broker down: the next poll picks the task up anyway
+        logger.warning("Could not queue a sync of task %s (%s); the next poll will", task_pk, exc)

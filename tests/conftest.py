@@ -1,0 +1,86 @@
+"""The small named world the tests build on: a Blu sandbox over real HTTP, an account on it, tasks.
+
+Without REDIS_URL the broker is Celery's in-memory one and tests marked `redis` are skipped with the
+reason; with BLUDASH_REQUIRE_SERVICES=1 (CI) a missing service fails the run instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+APP_ID = "10001"
+APP_KEY = "sandbox-app-key-7f3a9c"  # a sandbox key, not a secret of anything real
+ZONE = "Asia/Colombo"
+
+REQUIRE_SERVICES = os.environ.get("BLUDASH_REQUIRE_SERVICES") == "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if REQUIRE_SERVICES and not os.environ.get("REDIS_URL"):
+        raise pytest.UsageError("BLUDASH_REQUIRE_SERVICES=1 needs REDIS_URL")
+    if not os.environ.get("REDIS_URL"):
+        from bludash.celery import app
+
+        # Tasks queued by the code under test go nowhere outside this process.
+        app.conf.broker_url = "memory://"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("REDIS_URL"):
+        return
+    skip = pytest.mark.skip(reason="needs Redis: set REDIS_URL (CI does)")
+    for item in items:
+        if "redis" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def quick_blu(settings) -> None:
+    """Retries and timeouts on a test's scale: the sandbox answers in milliseconds."""
+    settings.BLUDASH_BLU_BACKOFF = 0.01
+    settings.BLUDASH_BLU_BACKOFF_MAX = 0.05
+    settings.BLUDASH_BLU_READ_TIMEOUT = 2.0
+    settings.BLUDASH_PAGE_SIZE = 10
+
+
+@pytest.fixture
+def sandbox() -> Iterator:
+    from calls.blu.sandbox import Sandbox
+
+    with Sandbox(max_page_size=7, tick_seconds=0.05, callback_retry_seconds=0.1) as sb:
+        sb.add_account(app_id=APP_ID, app_key=APP_KEY, time_zone=ZONE)
+        yield sb
+
+
+@pytest.fixture
+def account(db, sandbox):
+    from calls.models import BluAccount
+
+    blu_account = BluAccount(name="collections", base_url=sandbox.url, app_id=APP_ID, time_zone=ZONE)
+    blu_account.set_app_key(APP_KEY)
+    blu_account.save()
+    return blu_account
+
+
+@pytest.fixture
+def make_task(account, sandbox):
+    """A task in the sandbox and registered with us; all its calls have ended unless told."""
+    from datetime import timedelta
+
+    from calls.models import Task
+
+    def make(task_id: str = "66547748", calls: int = 25, *, minutes_ago: float = 120, pace: float = 60.0, **kwargs):
+        sandbox.add_task(
+            app_id=APP_ID,
+            task_id=task_id,
+            calls=calls,
+            started_at=sandbox.now() - timedelta(minutes=minutes_ago),
+            pace_seconds=pace,
+            **kwargs,
+        )
+        return Task.objects.create(account=account, blu_task_id=task_id, name=f"Task {task_id}")
+
+    return make

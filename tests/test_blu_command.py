@@ -1,0 +1,108 @@
+"""`manage.py blu`: what an admin types, and what they see."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from calls.models import BluAccount, CallRecord, Task
+
+from .conftest import APP_ID, APP_KEY
+
+
+def blu(*args) -> str:
+    out = StringIO()
+    call_command("blu", *args, stdout=out, stderr=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def app_key_env(monkeypatch):
+    monkeypatch.setenv("BLU_APP_KEY", APP_KEY)
+
+
+def test_account_add_stores_the_key_encrypted_and_never_prints_it(db, sandbox, app_key_env):
+    out = blu("account", "add", "collections", "--base-url", sandbox.url, "--app-id", APP_ID)
+
+    account = BluAccount.objects.get(name="collections")
+    assert APP_KEY not in out and APP_KEY not in account.app_key_encrypted
+    assert account.credentials().app_key == APP_KEY
+    assert f"callback: http://127.0.0.1:8000/blu/callback/{account.callback_token}/" in out
+
+
+def test_account_show_prints_the_callback_url_and_not_the_key(account):
+    out = blu("account", "show", "collections")
+    assert f"callback: http://127.0.0.1:8000/blu/callback/{account.callback_token}/" in out.splitlines()
+    assert APP_KEY not in out
+
+
+def test_account_list_lists_accounts(account):
+    assert "collections" in blu("account", "list")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--base-url", "not a url", "--app-id", "1"], "base_url: Enter a valid URL"),
+        (["--base-url", "http://blu.test", "--app-id", "1", "--time-zone", "Mars/Base"], "not an IANA time zone"),
+    ],
+)
+def test_bad_account_input_gets_one_clear_line_and_changes_nothing(db, app_key_env, args, message):
+    with pytest.raises(CommandError, match=message):
+        blu("account", "add", "collections", *args)
+    assert not BluAccount.objects.exists()
+
+
+def test_a_key_on_no_terminal_and_no_env_is_refused(db, monkeypatch):
+    monkeypatch.delenv("BLU_APP_KEY", raising=False)
+    with pytest.raises(CommandError, match="Set BLU_APP_KEY"):
+        blu("account", "add", "x", "--base-url", "http://blu.test", "--app-id", "1")
+    assert not BluAccount.objects.exists()
+
+
+def test_a_second_account_of_the_same_name_is_refused(account, app_key_env):
+    with pytest.raises(CommandError, match="exists already"):
+        blu("account", "add", "collections", "--base-url", "http://blu.test", "--app-id", "1")
+
+
+def test_task_add_registers_a_task(account):
+    out = blu("task", "add", "66547748", "--account", "collections")
+    assert "queued for a sync" in out
+    assert Task.objects.get().blu_task_id == "66547748"
+    assert "registered already" in blu("task", "add", "66547748", "--account", "collections")
+    assert Task.objects.count() == 1
+
+
+def test_task_add_for_an_unknown_account_changes_nothing(db):
+    with pytest.raises(CommandError, match="No Blu account named 'nobody'"):
+        blu("task", "add", "1", "--account", "nobody")
+    assert not Task.objects.exists()
+
+
+def test_sync_prints_progress_and_a_summary(make_task):
+    make_task("66547748", calls=12)
+    make_task("66547749", calls=8)
+
+    out = blu("sync", "--account", "collections")
+
+    assert "collections/66547748: 2 pages, 12 new" in out
+    assert "Synced 2 tasks: 4 pages, 20 created, 0 changed, 0 skipped, 0 errors" in out
+    assert CallRecord.objects.count() == 20
+
+
+def test_sync_exits_non_zero_when_a_task_fails(make_task, sandbox):
+    make_task("66547748", calls=5)
+    failing = make_task("66547749", calls=5)
+    sandbox.inject("code", task_id=failing.blu_task_id, times=None, code=4100, message="task locked")
+
+    with pytest.raises(CommandError, match="1 of 2 tasks failed") as caught:
+        blu("sync")
+
+    assert caught.value.returncode == 2
+    assert CallRecord.objects.count() == 5
+
+
+def test_sync_of_an_unknown_task_says_so(account):
+    with pytest.raises(CommandError, match="No task 999 is registered"):
+        blu("sync", "--task", "999")

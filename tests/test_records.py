@@ -1,0 +1,69 @@
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from calls.records import UnstorableRecord, content_hash, read_record
+
+ZONE = ZoneInfo("Asia/Colombo")
+BLU_EXAMPLE = {
+    "taskId": 66547748, "callId": 123654, "jobId": 890100048, "userId": 1208048,
+    "phone": "0159***0188",
+    "recordUrl": "https://bluapi.shanghu.ai/download/v1/getDownloadUrl/FCAGKR4SUAFP2MMOZA3JVENTL4XCO5GTIJ4YSKX=",
+    "name": "Anoji Mohoo", "status": 2, "code": "PTP", "desc": "Promised to payback",
+    "strategyId": 2, "botId": 123,
+    "startTime": "2024-01-01 13:00:00", "answerTime": "2024-01-01 13:00:10",
+    "endTime": "2024-01-01 13:00:50", "duration": 40, "extVars": "{}",
+}
+
+
+def test_blus_own_example_reads_into_typed_fields():
+    fields = read_record(BLU_EXAMPLE, ZONE)
+    assert fields["call_id"] == "123654" and fields["job_id"] == "890100048"
+    assert fields["code"] == "PTP" and fields["duration"] == 40 and fields["status"] == 2
+    # Colombo is UTC+05:30: Blu's zone-less local times are read in the account's zone.
+    assert fields["start_time"] == datetime(2024, 1, 1, 7, 30, tzinfo=UTC)
+    assert fields["ext_vars"] == {} and fields["raw"] == BLU_EXAMPLE
+
+
+def test_ids_as_strings_and_missing_optional_fields_are_fine():
+    fields = read_record({"callId": "A-1", "taskId": "5573", "answerTime": "", "recordUrl": None}, ZONE)
+    assert fields["call_id"] == "A-1"
+    assert fields["answer_time"] is None and fields["record_url"] == "" and fields["code"] == ""
+
+
+def test_ext_vars_that_is_not_json_is_kept_raw():
+    fields = read_record({**BLU_EXAMPLE, "extVars": "orderId=10000"}, ZONE)
+    assert fields["ext_vars"] is None and fields["ext_vars_raw"] == "orderId=10000"
+
+
+def test_ext_vars_json_inside_a_string_is_parsed():
+    fields = read_record({**BLU_EXAMPLE, "extVars": '{"uniqueId": "12345678", "orderId": 10000}'}, ZONE)
+    assert fields["ext_vars"] == {"uniqueId": "12345678", "orderId": 10000}
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"callId": None}, "callId is missing"),
+        ({"callId": {"x": 1}}, "callId is a dict"),
+        ({"startTime": "yesterday"}, "startTime is not YYYY-MM-DD HH:MM:SS"),
+        ({"duration": "forty"}, "duration is not a whole number"),
+        ({"duration": -3}, "duration is out of range"),
+        ({"code": "X" * 65}, "code is longer than 64"),
+    ],
+)
+def test_records_that_cannot_be_stored_say_why(change, reason):
+    with pytest.raises(UnstorableRecord, match=reason):
+        read_record({**BLU_EXAMPLE, **change}, ZONE)
+
+
+def test_text_postgresql_would_refuse_is_made_safe():
+    fields = read_record({**BLU_EXAMPLE, "name": "Ano\x00ji \ud800"}, ZONE)
+    assert fields["name"] == "Ano\ufffdji \ufffd"
+    fields["name"].encode("utf-8")
+
+
+def test_the_content_hash_ignores_key_order_but_not_values():
+    assert content_hash({"a": 1, "b": 2}) == content_hash({"b": 2, "a": 1})
+    assert content_hash({"a": 1}) != content_hash({"a": 2})
