@@ -1,0 +1,46 @@
+"""Celery tasks: thin wrappers that take ids, load rows and call the plain functions in sync.py."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from . import sync
+from .blu.client import BluPermanentError, BluTemporaryError
+from .crypto import AppKeyUnreadable
+from .models import Task
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, max_retries=5)
+def sync_task(self, task_pk: int, trigger: str = "poll") -> str:
+    """Sync one task. Temporary Blu errors retry with backoff; the run records every failure."""
+    task = Task.objects.select_related("account").filter(pk=task_pk).first()
+    if task is None:
+        return "gone"
+    try:
+        run = sync.sync_task(task, trigger=trigger)
+    except sync.SyncBusy:
+        return "busy"
+    except (BluTemporaryError, sync.LeaseLost) as exc:
+        # Far below the broker's visibility timeout, so no second worker picks up the retry.
+        delay = min(settings.BLUDASH_TASK_RETRY_MAX_DELAY, 15 * 2**self.request.retries)
+        raise self.retry(exc=exc, countdown=delay) from None
+    except (BluPermanentError, AppKeyUnreadable):
+        return "failed"  # recorded on the run and the task for people to see
+    return f"ok: {run.pages} pages, {run.created} new, {run.changed} changed"
+
+
+@shared_task
+def poll_due_tasks() -> int:
+    """The periodic job: retire tasks beyond Blu's window, queue a sync of every polled task."""
+    retired = sync.retire_old_tasks()
+    if retired:
+        logger.info("Stopped polling %d tasks older than Blu's query window", retired)
+    due = sync.due_task_ids()
+    for task_pk in due:
+        sync.enqueue_sync(task_pk, trigger="poll")
+    return len(due)

@@ -1,0 +1,62 @@
+"""The Celery side: the plain task functions, and once for real with a worker on Redis."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django_celery_beat.models import PeriodicTask
+
+from bludash.celery import app
+from calls import tasks
+from calls.models import CallRecord, SyncRun, Task
+from calls.signals import POLL_TASK_NAME
+
+
+def test_the_poll_is_in_beats_schedule_after_migrate(db):
+    poll = PeriodicTask.objects.get(name=POLL_TASK_NAME)
+    assert poll.task == "calls.tasks.poll_due_tasks" and poll.enabled
+    assert poll.interval.every == 300
+
+
+def test_a_sync_job_runs_the_sync_and_reports(make_task):
+    task = make_task(calls=9)
+    assert tasks.sync_task.run(task.pk, "poll") == "ok: 2 pages, 9 new, 0 changed"
+    assert CallRecord.objects.count() == 9
+
+
+def test_a_permanent_failure_is_recorded_not_retried(make_task, sandbox):
+    task = make_task(calls=9)
+    sandbox.inject("code", task_id=task.blu_task_id, times=None, code=4006, message="task not found")
+    assert tasks.sync_task.run(task.pk, "poll") == "failed"
+    assert "task not found" in SyncRun.objects.get().error
+
+
+def test_a_sync_job_for_a_deleted_task_does_nothing(db):
+    assert tasks.sync_task.run(123456, "poll") == "gone"
+
+
+def wait_for(condition, seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_on_redis_runs_the_periodic_poll_until_records_appear(make_task, sandbox):
+    first = make_task("66547748", calls=15)
+    second = make_task("66547749", calls=11)
+    app.control.purge()
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        tasks.poll_due_tasks.delay()  # what beat sends on its schedule
+        assert wait_for(lambda: CallRecord.objects.count() == 26)
+        assert wait_for(lambda: Task.objects.filter(last_sync_ok=True).count() == 2)
+
+    assert CallRecord.objects.filter(task=first).count() == 15
+    assert CallRecord.objects.filter(task=second).count() == 11
