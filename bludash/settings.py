@@ -25,7 +25,9 @@ def env_str(name: str, default: str | None = None) -> str | None:
         try:
             return Path(file_name).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ImproperlyConfigured(f"{name}_FILE: cannot read {file_name}: {exc.strerror}") from exc
+            raise ImproperlyConfigured(
+                f"{name}_FILE: cannot read {file_name}: {exc.strerror}"
+            ) from exc
     value = os.environ.get(name)
     return default if value is None or value == "" else value
 
@@ -188,6 +190,7 @@ LOGOUT_REDIRECT_URL = "login"
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing one
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -228,7 +231,9 @@ BLUDASH_BLU_BACKOFF_MAX = env_float("BLUDASH_BLU_BACKOFF_MAX", 8.0)
 BLUDASH_QUERY_WINDOW_DAYS = env_int("BLUDASH_QUERY_WINDOW_DAYS", 45, minimum=1)
 # Seeds the beat schedule on first migrate; admins change it in the admin afterwards.
 BLUDASH_POLL_SECONDS = env_int("BLUDASH_POLL_SECONDS", 300, minimum=5)
-# A sync that has not renewed its lease for this long is taken as dead; its task can be synced again.
+# A task whose calls have all ended and which brought nothing new is polled this often instead.
+BLUDASH_QUIET_POLL_SECONDS = env_int("BLUDASH_QUIET_POLL_SECONDS", 3600, minimum=0)
+# A sync that has not renewed its lease for this long is taken as dead; its task may run again.
 BLUDASH_SYNC_LEASE_SECONDS = env_int("BLUDASH_SYNC_LEASE_SECONDS", 120, minimum=5)
 # One record per callback request: 256 KiB leaves room for scripts and slots.
 BLUDASH_CALLBACK_MAX_BYTES = env_int("BLUDASH_CALLBACK_MAX_BYTES", 256 * 1024, minimum=1024)
@@ -246,7 +251,7 @@ else:
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "filesystem://localhost//"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),

@@ -64,5 +64,6 @@ def receive(account: BluAccount, body: bytes) -> WriteResult:
     with transaction.atomic():
         task, _ = register_task(account, task_id)
         write_records(task, parsed, result)
-        Task.objects.filter(pk=task.pk).update(last_seen_at=timezone.now())
+        # A call just ended: the task is active again, whatever the last poll found.
+        Task.objects.filter(pk=task.pk).update(last_seen_at=timezone.now(), next_poll_at=None)
     return result

@@ -5,7 +5,14 @@ Flags: connected (the line was answered), live person (a human spoke), right par
 promise to pay, already paid, complaint risk.
 """
 
-C, L, R, P, A, X = "connected", "live_person", "right_party", "promise_to_pay", "already_paid", "complaint"
+C, L, R, P, A, X = (
+    "connected",
+    "live_person",
+    "right_party",
+    "promise_to_pay",
+    "already_paid",
+    "complaint",
+)
 
 DICTIONARY: dict[str, tuple[str, frozenset[str]]] = {
     # Conversation outcomes, collections style

@@ -15,8 +15,8 @@ def _fernet() -> MultiFernet:
     except (ValueError, TypeError):
         raise ImproperlyConfigured(
             "BLUDASH_FERNET_KEYS holds a key that is not a Fernet key "
-            "(32 url-safe base64-encoded bytes; make one with "
-            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)"
+            "(32 url-safe base64-encoded bytes; make one with `python -c 'from cryptography.fernet "
+            "import Fernet; print(Fernet.generate_key().decode())'`)"
         ) from None
 
 

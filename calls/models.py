@@ -87,6 +87,8 @@ class Task(models.Model):
     first_seen_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     is_polled = models.BooleanField("polled", default=True)
+    # Null: due at every poll. A quiet task (all calls ended, nothing new) waits until then.
+    next_poll_at = models.DateTimeField(null=True, blank=True)
 
     last_sync_at = models.DateTimeField(null=True, blank=True)
     last_sync_ok = models.BooleanField(null=True)
@@ -107,7 +109,9 @@ class Task(models.Model):
     class Meta:
         ordering = ["-first_seen_at"]
         constraints = [
-            models.UniqueConstraint(fields=["account", "blu_task_id"], name="task_unique_per_account")
+            models.UniqueConstraint(
+                fields=["account", "blu_task_id"], name="task_unique_per_account"
+            )
         ]
         indexes = [models.Index(fields=["is_polled", "account"], name="task_polled_idx")]
 

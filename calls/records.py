@@ -41,7 +41,7 @@ def clean(value: Any) -> Any:
 
 
 def content_hash(raw: dict[str, Any]) -> str:
-    """A digest of the record's content: equal digests mean nothing changed, so nothing is written."""
+    """A digest of the record's content: equal digests mean nothing changed, nothing to write."""
     canonical = json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
 
@@ -80,8 +80,8 @@ def _int(raw: dict[str, Any], key: str, minimum: int | None = None) -> int | Non
     if isinstance(value, bool):
         raise UnstorableRecord(f"{key} is a boolean, not a number")
     try:
-        number = int(value) if not isinstance(value, float) else int(round(value))
-    except (TypeError, ValueError):
+        number = round(value) if isinstance(value, float) else int(value)
+    except (TypeError, ValueError, OverflowError):
         raise UnstorableRecord(f"{key} is not a whole number: {str(value)[:40]!r}") from None
     if not -(2**31) <= number < 2**31 or (minimum is not None and number < minimum):
         raise UnstorableRecord(f"{key} is out of range: {number}")

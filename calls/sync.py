@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, F, Max, Min, Q, Sum
 from django.utils import timezone
 
 from .blu import client
@@ -150,7 +150,9 @@ def _learn_codes(descriptions: dict[str, str]) -> None:
     """Add codes nobody has seen yet, labelled with Blu's desc, for a manager to classify."""
     if not descriptions:
         return
-    known = set(Conclusion.objects.filter(code__in=list(descriptions)).values_list("code", flat=True))
+    known = set(
+        Conclusion.objects.filter(code__in=list(descriptions)).values_list("code", flat=True)
+    )
     new = [
         Conclusion(code=code, label=(desc or code)[:200], classified=False)
         for code, desc in descriptions.items()
@@ -175,7 +177,9 @@ def claim(task_id: int, owner: str) -> bool:
     until = now + timedelta(seconds=settings.BLUDASH_SYNC_LEASE_SECONDS)
     free = Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now)
     # The row count of a conditional UPDATE says who won; the database serialises the race.
-    return Task.objects.filter(free, pk=task_id).update(sync_owner=owner, sync_lease_until=until) == 1
+    return (
+        Task.objects.filter(free, pk=task_id).update(sync_owner=owner, sync_lease_until=until) == 1
+    )
 
 
 def renew(task_id: int, owner: str) -> bool:
@@ -207,7 +211,9 @@ def prefetched(items: Iterator[_T]) -> Iterator[_T]:
 ProgressFn = Callable[[SyncRun], None]
 
 
-def sync_task(task: Task, *, trigger: str = "manual", progress: ProgressFn | None = None) -> SyncRun:
+def sync_task(
+    task: Task, *, trigger: str = "manual", progress: ProgressFn | None = None
+) -> SyncRun:
     """Fetch every page of one task from Blu and store it; returns the finished SyncRun.
 
     Raises SyncBusy (and records nothing) when another worker is syncing the task. On a Blu error
@@ -257,13 +263,26 @@ def _finish(task: Task, run: SyncRun, totals: WriteResult, error: str = "") -> N
     run.outcome = SyncRun.Outcome.FAILED if error else SyncRun.Outcome.OK
     run.error = error[:2000]
     run.save()
-    task_fields: dict[str, Any] = {"last_sync_at": now, "last_sync_ok": not error, "last_error": error[:2000]}
+    task_fields: dict[str, Any] = {
+        "last_sync_at": now,
+        "last_sync_ok": not error,
+        "last_error": error[:2000],
+    }
     if not error:
         task_fields["last_success_at"] = now
     if totals.created or totals.changed:
         task_fields["last_seen_at"] = now
     Task.objects.filter(pk=task.pk).update(**task_fields)
     refresh_task_summary(task)
+    quiet = (
+        not error
+        and not (totals.created or totals.changed)
+        and 0 < task.calls_final == task.calls_total
+        and task.last_call_at is not None
+        and task.last_call_at < now - timedelta(hours=2)
+    )
+    next_poll = now + timedelta(seconds=settings.BLUDASH_QUIET_POLL_SECONDS) if quiet else None
+    Task.objects.filter(pk=task.pk).update(next_poll_at=next_poll)
 
 
 def refresh_task_summary(task: Task) -> None:
@@ -306,7 +325,7 @@ def refresh_task_summary(task: Task) -> None:
         setattr(task, key, value)
 
 
-# --- which tasks to poll ---------------------------------------------------------------------------
+# --- which tasks to poll -------------------------------------------------------------------
 
 
 def retire_old_tasks(now=None) -> int:
@@ -317,9 +336,13 @@ def retire_old_tasks(now=None) -> int:
 
 
 def due_task_ids() -> list[int]:
+    """Polled tasks that are due and that no worker is syncing now, least recently synced first."""
+    now = timezone.now()
     return list(
         Task.objects.filter(is_polled=True, account__is_polled=True)
-        .order_by("last_sync_at")
+        .filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now))
+        .filter(Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now))
+        .order_by(F("last_sync_at").asc(nulls_first=True))
         .values_list("pk", flat=True)
     )
 

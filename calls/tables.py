@@ -32,8 +32,17 @@ class TaskTable(tables.Table):
     class Meta:
         model = Task
         fields = ["blu_task_id", "name", "account", "calls_total", "calls_final"]
-        sequence = ["blu_task_id", "name", "account", "calls_total", "calls_final", "outcomes",
-                    "average_talk", "last_sync_at", "status"]
+        sequence = [
+            "blu_task_id",
+            "name",
+            "account",
+            "calls_total",
+            "calls_final",
+            "outcomes",
+            "average_talk",
+            "last_sync_at",
+            "status",
+        ]
         attrs = {"class": "table"}
         empty_text = (
             "No tasks yet: add one with `python manage.py blu task add TASK_ID --account NAME`."
@@ -50,22 +59,35 @@ class TaskTable(tables.Table):
         if record.last_sync_ok is None:
             return "not yet"
         if record.last_sync_ok:
-            return mark_safe('<span class="ok">ok</span>')  # noqa: S308 (a constant)
+            return mark_safe('<span class="ok">ok</span>')
         return format_html('<span class="failed" title="{}">failed</span>', record.last_error)
 
 
 class CallTable(tables.Table):
     call_id = tables.Column("Call")
-    task = tables.Column("Task", accessor="task__blu_task_id", linkify=lambda record: reverse(
-        "calls:task_detail", kwargs={"pk": record.task_id}))
+    task = tables.Column(
+        "Task",
+        accessor="task__blu_task_id",
+        linkify=lambda record: reverse("calls:task_detail", kwargs={"pk": record.task_id}),
+    )
     start_time = tables.DateTimeColumn(verbose_name="Started", format="Y-m-d H:i:s")
     duration = tables.Column("Talk", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
     record_url = tables.Column("Recording", orderable=False)
 
     class Meta:
         model = CallRecord
-        fields = ["call_id", "task", "start_time", "name", "phone", "status", "code", "desc",
-                  "duration", "record_url"]
+        fields = [
+            "call_id",
+            "task",
+            "start_time",
+            "name",
+            "phone",
+            "status",
+            "code",
+            "desc",
+            "duration",
+            "record_url",
+        ]
         attrs = {"class": "table"}
         empty_text = "No calls yet."
 
@@ -77,4 +99,3 @@ class CallTable(tables.Table):
 
     def render_record_url(self, value: str) -> str:
         return format_html('<a href="{}" rel="noreferrer">listen</a>', value) if value else "—"
-

@@ -59,7 +59,9 @@ def sandbox() -> Iterator:
 def account(db, sandbox):
     from calls.models import BluAccount
 
-    blu_account = BluAccount(name="collections", base_url=sandbox.url, app_id=APP_ID, time_zone=ZONE)
+    blu_account = BluAccount(
+        name="collections", base_url=sandbox.url, app_id=APP_ID, time_zone=ZONE
+    )
     blu_account.set_app_key(APP_KEY)
     blu_account.save()
     return blu_account
@@ -72,7 +74,14 @@ def make_task(account, sandbox):
 
     from calls.models import Task
 
-    def make(task_id: str = "66547748", calls: int = 25, *, minutes_ago: float = 120, pace: float = 60.0, **kwargs):
+    def make(
+        task_id: str = "66547748",
+        calls: int = 25,
+        *,
+        minutes_ago: float = 120,
+        pace: float = 60.0,
+        **kwargs,
+    ):
         sandbox.add_task(
             app_id=APP_ID,
             task_id=task_id,

@@ -33,7 +33,10 @@ def test_account_add_stores_the_key_encrypted_and_never_prints_it(db, sandbox, a
 
 def test_account_show_prints_the_callback_url_and_not_the_key(account):
     out = blu("account", "show", "collections")
-    assert f"callback: http://127.0.0.1:8000/blu/callback/{account.callback_token}/" in out.splitlines()
+    assert (
+        f"callback: http://127.0.0.1:8000/blu/callback/{account.callback_token}/"
+        in out.splitlines()
+    )
     assert APP_KEY not in out
 
 
@@ -45,7 +48,10 @@ def test_account_list_lists_accounts(account):
     ("args", "message"),
     [
         (["--base-url", "not a url", "--app-id", "1"], "base_url: Enter a valid URL"),
-        (["--base-url", "http://blu.test", "--app-id", "1", "--time-zone", "Mars/Base"], "not an IANA time zone"),
+        (
+            ["--base-url", "http://blu.test", "--app-id", "1", "--time-zone", "Mars/Base"],
+            "not an IANA time zone",
+        ),
     ],
 )
 def test_bad_account_input_gets_one_clear_line_and_changes_nothing(db, app_key_env, args, message):
@@ -94,7 +100,9 @@ def test_sync_prints_progress_and_a_summary(make_task):
 def test_sync_exits_non_zero_when_a_task_fails(make_task, sandbox):
     make_task("66547748", calls=5)
     failing = make_task("66547749", calls=5)
-    sandbox.inject("code", task_id=failing.blu_task_id, times=None, code=4100, message="task locked")
+    sandbox.inject(
+        "code", task_id=failing.blu_task_id, times=None, code=4100, message="task locked"
+    )
 
     with pytest.raises(CommandError, match="1 of 2 tasks failed") as caught:
         blu("sync")

@@ -9,17 +9,31 @@ from django.urls import reverse
 from calls.models import CallRecord, Task
 
 RECORD = {
-    "taskId": 66547748, "callId": 123654, "jobId": 890100048, "userId": 1208048,
-    "phone": "0159***0188", "recordUrl": "", "name": "Anoji Mohoo", "status": 2,
-    "code": "PTP", "desc": "Promised to payback", "strategyId": 2, "botId": 123,
-    "startTime": "2024-01-01 13:00:00", "answerTime": "2024-01-01 13:00:10",
-    "endTime": "2024-01-01 13:00:50", "duration": 40, "extVars": "{}",
+    "taskId": 66547748,
+    "callId": 123654,
+    "jobId": 890100048,
+    "userId": 1208048,
+    "phone": "0159***0188",
+    "recordUrl": "",
+    "name": "Anoji Mohoo",
+    "status": 2,
+    "code": "PTP",
+    "desc": "Promised to payback",
+    "strategyId": 2,
+    "botId": 123,
+    "startTime": "2024-01-01 13:00:00",
+    "answerTime": "2024-01-01 13:00:10",
+    "endTime": "2024-01-01 13:00:50",
+    "duration": 40,
+    "extVars": "{}",
 }
+
 
 def post(client, account, body, token=None):
     url = reverse("calls:blu_callback", kwargs={"token": token or account.callback_token})
     data = body if isinstance(body, bytes | str) else json.dumps(body)
     return client.post(url, data=data, content_type="application/json")
+
 
 def test_a_callback_stores_the_record_and_creates_its_task(client, account):
     response = post(client, account, {"taskId": 66547748, "records": [RECORD]})
@@ -29,12 +43,14 @@ def test_a_callback_stores_the_record_and_creates_its_task(client, account):
     assert call.call_id == "123654" and call.code == "PTP" and call.duration == 40
     assert call.task == Task.objects.get(account=account, blu_task_id="66547748")
 
+
 def test_the_same_record_delivered_six_times_leaves_one_record(client, account):
     for _ in range(6):
         assert post(client, account, {"taskId": "66547748", "records": [RECORD]}).status_code == 200
 
     assert CallRecord.objects.count() == 1
     assert Task.objects.count() == 1
+
 
 def test_a_changed_record_is_updated_in_place(client, account):
     post(client, account, {"taskId": 66547748, "records": [{**RECORD, "code": "", "endTime": ""}]})
@@ -43,10 +59,12 @@ def test_a_changed_record_is_updated_in_place(client, account):
     call = CallRecord.objects.get()
     assert call.code == "PTP" and call.end_time is not None
 
+
 def test_a_wrong_token_gets_404_and_stores_nothing(client, account):
     response = post(client, account, {"taskId": 1, "records": [RECORD]}, token="not-a-token")
     assert response.status_code == 404
     assert not CallRecord.objects.exists()
+
 
 @pytest.mark.parametrize(
     "body",
@@ -70,15 +88,18 @@ def test_a_body_not_of_the_contracts_shape_gets_400_and_stores_nothing(client, a
     assert response.json()["message"]
     assert not CallRecord.objects.exists() and not Task.objects.exists()
 
+
 def test_an_oversized_body_is_refused(client, account, settings):
     settings.BLUDASH_CALLBACK_MAX_BYTES = 2048
     body = {"taskId": 66547748, "records": [{**RECORD, "name": "x" * 4096}]}
     assert post(client, account, body).status_code == 413
     assert not CallRecord.objects.exists()
 
+
 def test_only_post_is_accepted(client, account):
     url = reverse("calls:blu_callback", kwargs={"token": account.callback_token})
     assert client.get(url).status_code == 405
+
 
 @pytest.mark.django_db(transaction=True)
 def test_the_sandbox_delivers_callbacks_as_calls_end(sandbox, make_task, live_server):
@@ -93,7 +114,6 @@ def test_the_sandbox_delivers_callbacks_as_calls_end(sandbox, make_task, live_se
 
     def delivered():
         return CallRecord.objects.filter(task=task, end_time__isnull=False).count()
-
 
     deadline = time.monotonic() + 15
     while delivered() < 6 and time.monotonic() < deadline:

@@ -15,8 +15,12 @@ CREDS = client.Credentials(account="collections", base_url=BASE, app_id="10001",
 
 
 def page(*call_ids):
-    return {"code": 2000, "message": "success", "count": len(call_ids),
-            "data": [{"callId": c, "taskId": 5573} for c in call_ids]}
+    return {
+        "code": 2000,
+        "message": "success",
+        "count": len(call_ids),
+        "data": [{"callId": c, "taskId": 5573} for c in call_ids],
+    }
 
 
 @responses.activate
@@ -83,7 +87,10 @@ def test_cancel_is_never_retried():
         client.cancel_call(CREDS, "66635573", "13688888888", order_id=123456)
     assert len(responses.calls) == 1
     assert json.loads(responses.calls[0].request.body) == {
-        "taskId": 66635573, "mobile": "13688888888", "orderId": 123456}
+        "taskId": 66635573,
+        "mobile": "13688888888",
+        "orderId": 123456,
+    }
 
 
 @responses.activate

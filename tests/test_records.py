@@ -7,13 +7,23 @@ from calls.records import UnstorableRecord, content_hash, read_record
 
 ZONE = ZoneInfo("Asia/Colombo")
 BLU_EXAMPLE = {
-    "taskId": 66547748, "callId": 123654, "jobId": 890100048, "userId": 1208048,
+    "taskId": 66547748,
+    "callId": 123654,
+    "jobId": 890100048,
+    "userId": 1208048,
     "phone": "0159***0188",
     "recordUrl": "https://bluapi.shanghu.ai/download/v1/getDownloadUrl/FCAGKR4SUAFP2MMOZA3JVENTL4XCO5GTIJ4YSKX=",
-    "name": "Anoji Mohoo", "status": 2, "code": "PTP", "desc": "Promised to payback",
-    "strategyId": 2, "botId": 123,
-    "startTime": "2024-01-01 13:00:00", "answerTime": "2024-01-01 13:00:10",
-    "endTime": "2024-01-01 13:00:50", "duration": 40, "extVars": "{}",
+    "name": "Anoji Mohoo",
+    "status": 2,
+    "code": "PTP",
+    "desc": "Promised to payback",
+    "strategyId": 2,
+    "botId": 123,
+    "startTime": "2024-01-01 13:00:00",
+    "answerTime": "2024-01-01 13:00:10",
+    "endTime": "2024-01-01 13:00:50",
+    "duration": 40,
+    "extVars": "{}",
 }
 
 
@@ -27,7 +37,9 @@ def test_blus_own_example_reads_into_typed_fields():
 
 
 def test_ids_as_strings_and_missing_optional_fields_are_fine():
-    fields = read_record({"callId": "A-1", "taskId": "5573", "answerTime": "", "recordUrl": None}, ZONE)
+    fields = read_record(
+        {"callId": "A-1", "taskId": "5573", "answerTime": "", "recordUrl": None}, ZONE
+    )
     assert fields["call_id"] == "A-1"
     assert fields["answer_time"] is None and fields["record_url"] == "" and fields["code"] == ""
 
@@ -38,7 +50,9 @@ def test_ext_vars_that_is_not_json_is_kept_raw():
 
 
 def test_ext_vars_json_inside_a_string_is_parsed():
-    fields = read_record({**BLU_EXAMPLE, "extVars": '{"uniqueId": "12345678", "orderId": 10000}'}, ZONE)
+    fields = read_record(
+        {**BLU_EXAMPLE, "extVars": '{"uniqueId": "12345678", "orderId": 10000}'}, ZONE
+    )
     assert fields["ext_vars"] == {"uniqueId": "12345678", "orderId": 10000}
 
 

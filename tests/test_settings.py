@@ -15,7 +15,12 @@ def start(**env: str) -> subprocess.CompletedProcess:
     clean.update(env, DJANGO_SETTINGS_MODULE="bludash.settings")
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
-        cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -46,5 +51,7 @@ def test_secrets_can_come_from_files(tmp_path):
     secret.write_text("s" * 50 + "\n")
     key = tmp_path / "fernet"
     key.write_text("2V8c0Qm0f0nHxYQH7bV7c0Jr6cXn0hY1m9K3bq7Z9jE=")
-    result = start(DJANGO_DEBUG="0", DJANGO_SECRET_KEY_FILE=str(secret), BLUDASH_FERNET_KEYS_FILE=str(key))
+    result = start(
+        DJANGO_DEBUG="0", DJANGO_SECRET_KEY_FILE=str(secret), BLUDASH_FERNET_KEYS_FILE=str(key)
+    )
     assert result.returncode == 0, result.stderr

@@ -46,7 +46,10 @@ def test_fields_are_typed_and_the_raw_record_is_kept(sandbox, make_task):
         raw = blu[call.call_id]
         assert call.raw == raw
         assert call.code == raw["code"] and call.phone == raw["phone"]
-        assert call.start_time.astimezone(task.account.zone).strftime("%Y-%m-%d %H:%M:%S") == raw["startTime"]
+        assert (
+            call.start_time.astimezone(task.account.zone).strftime("%Y-%m-%d %H:%M:%S")
+            == raw["startTime"]
+        )
 
 
 def test_a_second_sync_with_nothing_new_writes_no_rows(sandbox, make_task):
@@ -61,7 +64,9 @@ def test_a_second_sync_with_nothing_new_writes_no_rows(sandbox, make_task):
 
 
 def test_calls_in_progress_are_updated_when_they_end(sandbox, make_task):
-    task = make_task(calls=20, minutes_ago=3, pace=20)  # the later calls are still ringing or talking
+    task = make_task(
+        calls=20, minutes_ago=3, pace=20
+    )  # the later calls are still ringing or talking
     sync.sync_task(task)
     unfinished = CallRecord.objects.filter(task=task, end_time__isnull=True).count()
     assert unfinished > 0
@@ -100,7 +105,9 @@ def test_sync_keeps_records_blu_no_longer_returns(sandbox, make_task):
         ("slow", {"seconds": 2.5}),  # beyond the read timeout: a timeout, then a retry
     ],
 )
-def test_temporary_faults_are_retried_until_every_record_is_stored(sandbox, make_task, kind, params):
+def test_temporary_faults_are_retried_until_every_record_is_stored(
+    sandbox, make_task, kind, params
+):
     task = make_task(calls=30)
     sandbox.inject(kind, task_id=task.blu_task_id, page_no=3, times=2, **params)
 
@@ -134,8 +141,9 @@ def test_a_record_without_call_id_is_skipped_counted_and_explained(sandbox, make
 
 def test_a_failure_mid_sync_keeps_earlier_pages_and_the_next_sync_completes(sandbox, make_task):
     task = make_task(calls=40)
-    sandbox.inject("code", task_id=task.blu_task_id, page_no=4, times=None,
-                   code=5000, message="internal error")
+    sandbox.inject(
+        "code", task_id=task.blu_task_id, page_no=4, times=None, code=5000, message="internal error"
+    )
 
     with pytest.raises(BluPermanentError):
         sync.sync_task(task)
@@ -153,7 +161,9 @@ def test_a_failure_mid_sync_keeps_earlier_pages_and_the_next_sync_completes(sand
     assert CallRecord.objects.count() == 40
 
 
-def test_a_fault_that_outlasts_the_retries_fails_the_run_and_loses_nothing(sandbox, make_task, settings):
+def test_a_fault_that_outlasts_the_retries_fails_the_run_and_loses_nothing(
+    sandbox, make_task, settings
+):
     settings.BLUDASH_BLU_RETRIES = 2
     task = make_task(calls=30)
     sync.sync_task(task)
@@ -247,5 +257,22 @@ def test_a_dead_workers_lease_runs_out(make_task, settings):
     with pytest.raises(sync.SyncBusy):
         sync.sync_task(task)
 
-    Task.objects.filter(pk=task.pk).update(sync_lease_until=task.first_seen_at - timedelta(seconds=1))
+    Task.objects.filter(pk=task.pk).update(
+        sync_lease_until=task.first_seen_at - timedelta(seconds=1)
+    )
     assert sync.sync_task(task).outcome == SyncRun.Outcome.OK
+
+
+def test_a_quiet_task_waits_for_the_quiet_interval_and_a_callback_wakes_it(client, make_task):
+    task = make_task(calls=4, minutes_ago=300)
+    sync.sync_task(task)
+    assert task.pk in sync.due_task_ids()  # the first sync brought records: still active
+
+    sync.sync_task(task)  # nothing new, every call ended hours ago
+
+    assert task.pk not in sync.due_task_ids()
+    record = CallRecord.objects.filter(task=task).first().raw
+    url = f"/blu/callback/{task.account.callback_token}/"
+    body = {"taskId": task.blu_task_id, "records": [{**record, "callId": 99}]}
+    assert client.post(url, body, content_type="application/json").status_code == 200
+    assert task.pk in sync.due_task_ids()

@@ -28,7 +28,9 @@ def test_a_sync_job_runs_the_sync_and_reports(make_task):
 
 def test_a_permanent_failure_is_recorded_not_retried(make_task, sandbox):
     task = make_task(calls=9)
-    sandbox.inject("code", task_id=task.blu_task_id, times=None, code=4006, message="task not found")
+    sandbox.inject(
+        "code", task_id=task.blu_task_id, times=None, code=4006, message="task not found"
+    )
     assert tasks.sync_task.run(task.pk, "poll") == "failed"
     assert "task not found" in SyncRun.objects.get().error
 

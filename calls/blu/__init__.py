@@ -1,4 +1,4 @@
-"""Everything that speaks Blu's protocol: signing, the client, and the sandbox that stands in for Blu.
+"""Everything that speaks Blu's protocol: signing, the client, and the sandbox standing in for Blu.
 
 Nothing in this package touches the database; `calls.sync` turns what the client returns into rows.
 """

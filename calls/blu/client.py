@@ -232,7 +232,11 @@ def upload_records(creds: Credentials, task_id: str, records: Sequence[dict[str,
     for start in range(0, len(records), UPLOAD_CHUNK):
         chunk = list(records[start : start + UPLOAD_CHUNK])
         try:
-            _post(creds, "/rest/v1/uploadAndStartJob", {"taskId": _as_written(task_id), "records": chunk})
+            _post(
+                creds,
+                "/rest/v1/uploadAndStartJob",
+                {"taskId": _as_written(task_id), "records": chunk},
+            )
         except BluError as exc:
             exc.blu_message = f"{exc.blu_message} (after {sent} records were accepted)"
             raise

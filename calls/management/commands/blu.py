@@ -36,7 +36,9 @@ class Command(BaseCommand):
         add.add_argument("name")
         add.add_argument("--base-url", required=True)
         add.add_argument("--app-id", required=True)
-        add.add_argument("--time-zone", help="The merchant's time zone (default: BLUDASH_TIME_ZONE)")
+        add.add_argument(
+            "--time-zone", help="The merchant's time zone (default: BLUDASH_TIME_ZONE)"
+        )
         account_actions.add_parser("list", help="List accounts")
         show = account_actions.add_parser("show", help="Show an account and its callback URL")
         show.add_argument("name")
@@ -126,7 +128,7 @@ class Command(BaseCommand):
             raise CommandError("A Blu task id is 1 to 64 characters.")
         blu_account = self._account(account)
         with transaction.atomic():
-            task, created = sync.register_task(blu_account, task_id, name)
+            created = sync.register_task(blu_account, task_id, name)[1]
         if created:
             self.stdout.write(f"Added task {task_id} to {account}; it is queued for a sync.")
         else:
@@ -135,16 +137,18 @@ class Command(BaseCommand):
     # --- sync -----------------------------------------------------------------------------------
 
     def _sync(self, account=None, task_id=None, **_):
-        tasks = Task.objects.select_related("account").order_by("account__name", "blu_task_id")
+        chosen = Task.objects.select_related("account").order_by("account__name", "blu_task_id")
         if account:
-            tasks = tasks.filter(account=self._account(account))
+            chosen = chosen.filter(account=self._account(account))
         if task_id:
-            tasks = tasks.filter(blu_task_id=task_id)
-            if not tasks.exists():
-                raise CommandError(f"No task {task_id} is registered" + (f" for {account}." if account else "."))
+            chosen = chosen.filter(blu_task_id=task_id)
+            if not chosen.exists():
+                raise CommandError(
+                    f"No task {task_id} is registered" + (f" for {account}." if account else ".")
+                )
         elif not account:
-            tasks = tasks.filter(is_polled=True, account__is_polled=True)
-        tasks = list(tasks)
+            chosen = chosen.filter(is_polled=True, account__is_polled=True)
+        tasks = list(chosen)
         if not tasks:
             raise CommandError("No tasks to sync: register one with `manage.py blu task add`.")
 
@@ -160,9 +164,10 @@ class Command(BaseCommand):
             except (BluError, AppKeyUnreadable, sync.LeaseLost) as exc:
                 failed += 1
                 self.stderr.write(f"{label}: failed: {exc}")
-                run = SyncRun.objects.filter(task=task).first()
-                if run is None:
+                failed_run = SyncRun.objects.filter(task=task).first()
+                if failed_run is None:
                     continue
+                run = failed_run
             else:
                 self.stdout.write(
                     f"{label}: {run.pages} pages, {run.created} new, {run.changed} changed, "
