@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+demo: export BLUDASH_TIME_ZONE ?= Asia/Colombo
 ## Run the dashboard with demo data from the built-in Blu sandbox (no external services).
 demo: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput

@@ -14,7 +14,7 @@ from django.views.generic import DetailView
 from django_tables2 import LazyPaginator, SingleTableMixin, SingleTableView
 
 from . import callbacks
-from .models import BluAccount, CallRecord, Task
+from .models import BluAccount, CallRecord, Conclusion, Task
 from .tables import CallTable, TaskTable
 
 logger = logging.getLogger(__name__)
@@ -46,9 +46,18 @@ class TaskDetailView(LoginRequiredMixin, SingleTableMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["runs"] = self.object.sync_runs.all()[:10]
-        context["code_rows"] = sorted(
-            self.object.code_counts.items(), key=lambda item: (-item[1], item[0])
-        )
+        counts = self.object.code_counts
+        labels = dict(Conclusion.objects.filter(code__in=list(counts)).values_list("code", "label"))
+        finished = sum(counts.values()) or 1
+        context["code_rows"] = [
+            {
+                "code": code,
+                "label": labels.get(code, code),
+                "count": count,
+                "share": 100 * count / finished,
+            }
+            for code, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        ]
         return context
 
 

@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from calls import sync
+from calls.models import Conclusion
 
 
 @pytest.fixture
@@ -52,6 +53,10 @@ def test_the_task_page_shows_its_calls_and_sync_history(staff_client, make_task)
 
     assert call.call_id in page and call.name in page
     assert "Recent syncs" in page and ">ok" in page
+    task.refresh_from_db()
+    top_code = max(task.code_counts, key=task.code_counts.get)
+    assert Conclusion.objects.get(code=top_code).label in page
+    assert "Times are in UTC" in page
 
 
 def test_the_calls_page_lists_calls_across_tasks(staff_client, make_task):
