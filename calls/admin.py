@@ -23,7 +23,7 @@ class BluAccountForm(forms.ModelForm):
         fields = ["name", "base_url", "app_id", "app_key", "time_zone", "is_polled"]
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if not self.instance.app_key_encrypted and not cleaned.get("app_key"):
             self.add_error("app_key", "A new account needs its app key.")
         return cleaned
