@@ -94,14 +94,29 @@ def test_cancel_is_never_retried():
 
 
 @responses.activate
-def test_upload_goes_in_chunks_of_200_and_stops_at_the_first_failure():
+def test_an_upload_timeout_says_the_chunk_may_or_may_not_have_been_taken():
     url = f"{BASE}/rest/v1/uploadAndStartJob"
     responses.post(url, json={"code": 2000, "message": "success"})
     responses.post(url, status=500)
     records = [{"id": n, "name": f"P{n}", "mobile": "0177****3990"} for n in range(450)]
-    with pytest.raises(client.BluTemporaryError, match="after 200 records were accepted"):
+    with pytest.raises(client.BluTemporaryError) as caught:
         client.upload_records(CREDS, "66635573", records)
+    assert "200 records accepted; whether Blu took records 201-400 is unknown" in str(caught.value)
     assert [len(json.loads(c.request.body)["records"]) for c in responses.calls] == [200, 200]
+
+
+@responses.activate
+def test_an_upload_refusal_says_which_records_were_not_taken():
+    url = f"{BASE}/rest/v1/uploadAndStartJob"
+    responses.post(url, json={"code": 2000, "message": "success"})
+    responses.post(url, json={"code": 4007, "message": "task expired"})
+    records = [{"id": n, "name": f"P{n}", "mobile": "0177****3990"} for n in range(450)]
+    with pytest.raises(client.BluPermanentError) as caught:
+        client.upload_records(CREDS, "66635573", records)
+    assert "code 4007: task expired (200 records accepted; records from 201 on were not)" in str(
+        caught.value
+    )
+    assert len(responses.calls) == 2
 
 
 @responses.activate
@@ -115,3 +130,33 @@ def test_upload_of_450_records_makes_three_requests():
 
 def test_credentials_never_show_the_key():
     assert KEY not in repr(CREDS) and KEY not in str(CREDS)
+
+
+@responses.activate
+def test_an_error_status_keeps_blus_code_and_message_from_the_body():
+    responses.post(QUERY, status=401, json={"code": 4005, "message": "sign error"})
+    with pytest.raises(client.BluPermanentError) as caught:
+        client.query_page(CREDS, "5573", 1, 10)
+    assert (caught.value.code, caught.value.blu_message, caught.value.http_status) == (
+        4005,
+        "sign error",
+        401,
+    )
+    assert "HTTP 401: code 4005: sign error" in str(caught.value)
+
+
+@responses.activate
+def test_a_limit_in_a_refusal_is_not_taken_for_busy():
+    responses.post(QUERY, json={"code": 4000, "message": "pageSize exceeds the limit"})
+    with pytest.raises(client.BluPermanentError):
+        client.query_page(CREDS, "5573", 1, 10)
+    assert len(responses.calls) == 1
+
+
+def test_errors_survive_pickling_as_celery_sends_them():
+    import pickle
+
+    error = client.BluTemporaryError("collections", "queryCallResult", "busy", code=5003)
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is client.BluTemporaryError and str(copy) == str(error)
+    assert copy.code == 5003 and copy.account == "collections"

@@ -29,7 +29,9 @@ logger = logging.getLogger(__name__)
 SUCCESS_CODE = 2000
 UPLOAD_CHUNK = 200  # "At most 200 records per call."
 # Blu publishes no error table; these words are how it says "later, please".
-_BUSY_MESSAGE = re.compile(r"busy|frequent|too many|try again|later|limit", re.IGNORECASE)
+_BUSY_MESSAGE = re.compile(
+    r"\bbusy\b|too frequent|too many requests|rate limit|try again later", re.IGNORECASE
+)
 _MESSAGE_LIMIT = 500
 
 
@@ -64,13 +66,31 @@ class BluError(Exception):
         self.http_status = http_status
         super().__init__(str(self))
 
+    def __reduce__(self):
+        # Celery pickles exceptions between processes; rebuild from our fields, not from args.
+        return (
+            _rebuild_error,
+            (
+                type(self),
+                self.account,
+                self.endpoint,
+                self.blu_message,
+                self.code,
+                self.http_status,
+            ),
+        )
+
     def __str__(self) -> str:
         where = f"Blu {self.endpoint} for account {self.account!r}"
+        if self.http_status not in (None, 200):
+            where = f"{where}: HTTP {self.http_status}"
         if self.code is not None:
             return f"{where}: code {self.code}: {self.blu_message}"
-        if self.http_status is not None:
-            return f"{where}: HTTP {self.http_status}: {self.blu_message}"
         return f"{where}: {self.blu_message}"
+
+
+def _rebuild_error(cls, account, endpoint, message, code, http_status):
+    return cls(account, endpoint, message, code=code, http_status=http_status)
 
 
 class BluTemporaryError(BluError):
@@ -83,17 +103,18 @@ class BluPermanentError(BluError):
     """Bad appId or sign, a bad request, anything retrying will not fix."""
 
 
-_local = threading.local()
+_session_lock = threading.Lock()
+_session_state: dict[str, Any] = {"session": None, "pid": None}
 
 
 def _session() -> requests.Session:
-    # One pooled session per thread and per process: a forked Celery worker must not share the
-    # parent's sockets, and requests.Session is not documented as thread-safe.
-    session = getattr(_local, "session", None)
-    if session is None or getattr(_local, "pid", None) != os.getpid():
-        session = requests.Session()
-        _local.session, _local.pid = session, os.getpid()
-    return session
+    """One pooled session per process (a forked Celery worker must not share its parent's
+    sockets); urllib3's pool behind it serves the sync's prefetch threads safely."""
+    with _session_lock:
+        if _session_state["pid"] != os.getpid():
+            _session_state["session"] = requests.Session()
+            _session_state["pid"] = os.getpid()
+        return _session_state["session"]
 
 
 def _post(creds: Credentials, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -116,21 +137,27 @@ def _post(creds: Credentials, path: str, body: dict[str, Any]) -> dict[str, Any]
         ) from None
 
     status = response.status_code
-    if status >= 500 or status == 429:
-        raise BluTemporaryError(
-            creds.account, endpoint, response.reason or "server error", http_status=status
-        )
-    if status != 200:
-        raise BluPermanentError(
-            creds.account, endpoint, response.reason or "unexpected answer", http_status=status
-        )
     try:
         answer = response.json()
     except ValueError:
+        answer = None
+    if status != 200:
+        # Keep Blu's own code and message when the error page carries them.
+        code = answer.get("code") if isinstance(answer, dict) else None
+        message = answer.get("message") if isinstance(answer, dict) else None
+        error = BluTemporaryError if status >= 500 or status == 429 else BluPermanentError
+        raise error(
+            creds.account,
+            endpoint,
+            str(message or response.reason or "unexpected answer"),
+            code=code,
+            http_status=status,
+        )
+    if answer is None:
         # A cut-off or garbled body: the next attempt usually reads whole.
         raise BluTemporaryError(
             creds.account, endpoint, "the answer is not JSON", http_status=status
-        ) from None
+        )
     if not isinstance(answer, dict) or "code" not in answer:
         raise BluTemporaryError(
             creds.account, endpoint, "the answer has no code", http_status=status
@@ -225,20 +252,26 @@ def cancel_call(
 def upload_records(creds: Credentials, task_id: str, records: Sequence[dict[str, Any]]) -> int:
     """POST /rest/v1/uploadAndStartJob, in chunks of at most 200 records. Not retried.
 
-    Returns how many records Blu accepted. A failure stops at its chunk and says how many earlier
-    chunks went through, so a person can resume without calling anyone twice.
+    Returns how many records Blu accepted. A failure stops at its chunk and says what is known,
+    so a person can resume without calling anyone twice: a refusal means that chunk was not taken;
+    a temporary error leaves it unknown whether Blu took it.
     """
     sent = 0
     for start in range(0, len(records), UPLOAD_CHUNK):
         chunk = list(records[start : start + UPLOAD_CHUNK])
+        body = {"taskId": _as_written(task_id), "records": chunk}
         try:
-            _post(
-                creds,
-                "/rest/v1/uploadAndStartJob",
-                {"taskId": _as_written(task_id), "records": chunk},
+            _post(creds, "/rest/v1/uploadAndStartJob", body)
+        except BluTemporaryError as exc:
+            exc.blu_message = (
+                f"{exc.blu_message} ({sent} records accepted; whether Blu took records "
+                f"{start + 1}-{start + len(chunk)} is unknown: check Blu's console first)"
             )
+            raise
         except BluError as exc:
-            exc.blu_message = f"{exc.blu_message} (after {sent} records were accepted)"
+            exc.blu_message = (
+                f"{exc.blu_message} ({sent} records accepted; records from {start + 1} on were not)"
+            )
             raise
         sent += len(chunk)
     return sent
