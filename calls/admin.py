@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from .models import BluAccount, CallRecord, Conclusion, SyncRun, Task
+from .models import BluAccount, CallRecord, Conclusion, StatusLabel, SyncRun, Task
 
 
 class BluAccountForm(forms.ModelForm):
@@ -83,6 +83,11 @@ class ConclusionAdmin(admin.ModelAdmin):
     ]
     list_filter = ["classified"]
     search_fields = ["code", "label"]
+
+
+@admin.register(StatusLabel)
+class StatusLabelAdmin(admin.ModelAdmin):
+    list_display = ["value", "label"]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -151,6 +151,9 @@ class CallRecord(models.Model):
     script = models.JSONField(null=True, blank=True)
     slots = models.JSONField(null=True, blank=True)
     raw = models.JSONField(help_text="The record as Blu sent it")
+    problems = models.JSONField(
+        default=list, blank=True, help_text="Fields Blu sent in a form we could not read"
+    )
     content_hash = models.CharField(max_length=64)
     first_seen_at = models.DateTimeField(default=timezone.now)
     last_changed_at = models.DateTimeField(default=timezone.now)
@@ -196,6 +199,19 @@ class Conclusion(models.Model):
         return f"{self.code} ({self.label})"
 
 
+class StatusLabel(models.Model):
+    """What a call `status` value means. Blu publishes none: admins name the values they learn."""
+
+    value = models.IntegerField(unique=True)
+    label = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["value"]
+
+    def __str__(self) -> str:
+        return f"{self.value} ({self.label})"
+
+
 class SyncRun(models.Model):
     """One attempt to sync one task: what it fetched and wrote, and how it ended."""
 
@@ -215,6 +231,9 @@ class SyncRun(models.Model):
     unchanged = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
     skip_reasons = models.JSONField(default=dict, blank=True)
+    problems = models.JSONField(
+        default=dict, blank=True, help_text="Fields stored empty because they were unreadable"
+    )
     error = models.TextField(blank=True)
 
     class Meta:

@@ -1,8 +1,9 @@
 """Reading one Blu dial-result record: a tolerant reader of "queryCallResult" in shared/blu-api.md.
 
 Missing, empty or null optional fields become empty values; ids come as numbers or strings and
-are kept as text; extVars that is not JSON is kept raw. A record that cannot be stored (no callId,
-a value of the wrong kind) raises UnstorableRecord with a reason a person can act on.
+are kept as text; extVars that is not JSON is kept raw; a value of the wrong kind is stored empty
+and named in the record's problems, the raw record keeping what Blu sent. Only a record without a
+usable callId cannot be stored: UnstorableRecord says why.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class UnstorableRecord(ValueError):
-    """The record breaks the contract in a way that leaves nothing sound to store."""
+    """The record has no usable callId (or is no object), so there is no key to store it under."""
 
 
 def clean(value: Any) -> Any:
@@ -46,19 +47,19 @@ def content_hash(raw: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
 
 
-def _id(raw: dict[str, Any], key: str, required: bool = False) -> str:
+class _Unreadable(ValueError):
+    """One field's value is not of the contract's kind."""
+
+
+def _id(raw: dict[str, Any], key: str) -> str:
     value = raw.get(key)
     if value is None or value == "":
-        if required:
-            raise UnstorableRecord(f"{key} is missing")
         return ""
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise UnstorableRecord(f"{key} is a {type(value).__name__}, not a number or string")
+        raise _Unreadable(f"{key} is a {type(value).__name__}, not a number or string")
     text = str(value).strip()
-    if required and not text:
-        raise UnstorableRecord(f"{key} is blank")
     if len(text) > ID_MAX:
-        raise UnstorableRecord(f"{key} is longer than {ID_MAX} characters")
+        raise _Unreadable(f"{key} is longer than {ID_MAX} characters")
     return text
 
 
@@ -70,7 +71,14 @@ def _text(raw: dict[str, Any], key: str) -> str:
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
-    raise UnstorableRecord(f"{key} is a {type(value).__name__}, not text")
+    raise _Unreadable(f"{key} is a {type(value).__name__}, not text")
+
+
+def _code(raw: dict[str, Any], key: str) -> str:
+    code = _text(raw, key).strip()
+    if len(code) > CODE_MAX:
+        raise _Unreadable(f"{key} is longer than {CODE_MAX} characters")
+    return code
 
 
 def _int(raw: dict[str, Any], key: str, minimum: int | None = None) -> int | None:
@@ -78,13 +86,13 @@ def _int(raw: dict[str, Any], key: str, minimum: int | None = None) -> int | Non
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise UnstorableRecord(f"{key} is a boolean, not a number")
+        raise _Unreadable(f"{key} is a boolean, not a number")
     try:
         number = round(value) if isinstance(value, float) else int(value)
     except (TypeError, ValueError, OverflowError):
-        raise UnstorableRecord(f"{key} is not a whole number: {str(value)[:40]!r}") from None
+        raise _Unreadable(f"{key} is not a whole number: {str(value)[:40]!r}") from None
     if not -(2**31) <= number < 2**31 or (minimum is not None and number < minimum):
-        raise UnstorableRecord(f"{key} is out of range: {number}")
+        raise _Unreadable(f"{key} is out of range: {number}")
     return number
 
 
@@ -94,11 +102,11 @@ def _time(raw: dict[str, Any], key: str, zone: ZoneInfo) -> datetime | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise UnstorableRecord(f"{key} is a {type(value).__name__}, not YYYY-MM-DD HH:MM:SS")
+        raise _Unreadable(f"{key} is a {type(value).__name__}, not YYYY-MM-DD HH:MM:SS")
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise UnstorableRecord(f"{key} is not YYYY-MM-DD HH:MM:SS: {value[:40]!r}") from None
+        raise _Unreadable(f"{key} is not YYYY-MM-DD HH:MM:SS: {value[:40]!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
@@ -130,31 +138,53 @@ def _first_present(raw: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
-def read_record(raw: Any, zone: ZoneInfo) -> dict[str, Any]:
-    """The CallRecord field values for one raw record (account and task excepted)."""
+def call_id_of(raw: Any) -> str:
+    """The record's callId as text: the one field without which nothing can be stored."""
     if not isinstance(raw, dict):
         raise UnstorableRecord(f"the record is a {type(raw).__name__}, not an object")
+    value = raw.get("callId")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise UnstorableRecord("callId is missing")
+    try:
+        return _id(raw, "callId")
+    except _Unreadable as exc:
+        raise UnstorableRecord(str(exc)) from None
+
+
+def read_record(raw: Any, zone: ZoneInfo) -> dict[str, Any]:
+    """The CallRecord field values for one raw record (account and task excepted).
+
+    Raises UnstorableRecord only when there is no usable callId. A field of the wrong kind is
+    stored empty, named in `problems`, and stays readable in `raw`: the record is never lost.
+    """
+    call_id = call_id_of(raw)
     raw = clean(raw)
+    problems: list[str] = []
+
+    def read(reader, key: str, *args, empty=None):
+        try:
+            return reader(raw, key, *args)
+        except _Unreadable as exc:
+            problems.append(str(exc))
+            return empty
+
     ext_vars, ext_vars_raw = _ext_vars(raw)
-    code = _text(raw, "code").strip()
-    if len(code) > CODE_MAX:
-        raise UnstorableRecord(f"code is longer than {CODE_MAX} characters")
-    return {
-        "call_id": _id(raw, "callId", required=True),
-        "job_id": _id(raw, "jobId"),
-        "user_id": _id(raw, "userId"),
-        "phone": _text(raw, "phone"),
-        "name": _text(raw, "name"),
-        "status": _int(raw, "status"),
-        "code": code,
-        "desc": _text(raw, "desc"),
-        "strategy_id": _id(raw, "strategyId"),
-        "bot_id": _id(raw, "botId"),
-        "start_time": _time(raw, "startTime", zone),
-        "answer_time": _time(raw, "answerTime", zone),
-        "end_time": _time(raw, "endTime", zone),
-        "duration": _int(raw, "duration", minimum=0),
-        "record_url": _text(raw, "recordUrl"),
+    fields = {
+        "call_id": call_id,
+        "job_id": read(_id, "jobId", empty=""),
+        "user_id": read(_id, "userId", empty=""),
+        "phone": read(_text, "phone", empty=""),
+        "name": read(_text, "name", empty=""),
+        "status": read(_int, "status"),
+        "code": read(_code, "code", empty=""),
+        "desc": read(_text, "desc", empty=""),
+        "strategy_id": read(_id, "strategyId", empty=""),
+        "bot_id": read(_id, "botId", empty=""),
+        "start_time": read(_time, "startTime", zone),
+        "answer_time": read(_time, "answerTime", zone),
+        "end_time": read(_time, "endTime", zone),
+        "duration": read(_int, "duration", 0),
+        "record_url": read(_text, "recordUrl", empty=""),
         "ext_vars": ext_vars,
         "ext_vars_raw": ext_vars_raw,
         "script": _first_present(raw, SCRIPT_KEYS),
@@ -162,6 +192,8 @@ def read_record(raw: Any, zone: ZoneInfo) -> dict[str, Any]:
         "raw": raw,
         "content_hash": content_hash(raw),
     }
+    fields["problems"] = problems
+    return fields
 
 
 def record_task_id(raw: Any) -> str | None:

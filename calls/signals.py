@@ -1,6 +1,7 @@
-"""Seeds the periodic poll in django-celery-beat's schedule after migrate, once.
+"""What every database starts with, seeded after migrate (and after a test flush): the periodic
+poll in django-celery-beat's schedule and Blu's conclusion dictionaries.
 
-Admins change the interval in the admin afterwards; a later migrate never overrides them.
+Both are added only where missing: what admins and managers changed is never overridden.
 """
 
 from django.conf import settings
@@ -23,7 +24,21 @@ def ensure_poll_schedule() -> None:
     )
 
 
+def ensure_conclusions() -> None:
+    from .conclusions import DICTIONARY
+    from .models import Conclusion
+
+    Conclusion.objects.bulk_create(
+        [
+            Conclusion(code=code, label=label, classified=True, **dict.fromkeys(flags, True))
+            for code, (label, flags) in DICTIONARY.items()
+        ],
+        ignore_conflicts=True,
+    )
+
+
 @receiver(post_migrate)
-def _seed_poll_schedule(sender, app_config, **kwargs) -> None:
+def _seed(sender, app_config, **kwargs) -> None:
     if app_config.label == "calls":
         ensure_poll_schedule()
+        ensure_conclusions()

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from .models import CallRecord, Task
+from .models import CallRecord, StatusLabel, Task
 
 
 def talk_time(seconds: float | int | None) -> str:
@@ -91,6 +91,12 @@ class CallTable(tables.Table):
         attrs = {"class": "table"}
         empty_text = "No calls yet."
 
+    def render_status(self, value: int) -> str:
+        # Unlabelled values show as themselves; the labels are read once per table.
+        if not hasattr(self, "_status_labels"):
+            self._status_labels = dict(StatusLabel.objects.values_list("value", "label"))
+        return self._status_labels.get(value, str(value))
+
     def render_duration(self, value: int | None) -> str:
         return talk_time(value)
 
@@ -98,4 +104,7 @@ class CallTable(tables.Table):
         return value
 
     def render_record_url(self, value: str) -> str:
-        return format_html('<a href="{}" rel="noreferrer">listen</a>', value) if value else "—"
+        # Callbacks are unsigned: only an http(s) link is ever made a link.
+        if not value.lower().startswith(("https://", "http://")):
+            return "—"
+        return format_html('<a href="{}" rel="noreferrer">listen</a>', value)

@@ -1,6 +1,7 @@
 """Blu's dial-result callback: strict at the door, idempotent behind it."""
 
 import json
+import logging
 import time
 
 import pytest
@@ -77,7 +78,6 @@ def test_a_wrong_token_gets_404_and_stores_nothing(client, account):
         {"taskId": 66547748, "records": ["a string"]},
         {"taskId": True, "records": [RECORD]},
         {"taskId": 66547748, "records": [RECORD, {**RECORD, "callId": None}]},
-        {"taskId": 66547748, "records": [{**RECORD, "startTime": "soon"}]},
         {"taskId": 1, "records": [RECORD]},  # the record names another task
     ],
 )
@@ -87,6 +87,17 @@ def test_a_body_not_of_the_contracts_shape_gets_400_and_stores_nothing(client, a
     assert response.status_code == 400
     assert response.json()["message"]
     assert not CallRecord.objects.exists() and not Task.objects.exists()
+
+
+def test_a_record_with_an_unreadable_field_is_kept_with_the_problem_named(client, account):
+    response = post(
+        client, account, {"taskId": 66547748, "records": [{**RECORD, "startTime": "soon"}]}
+    )
+
+    assert response.status_code == 200
+    call = CallRecord.objects.get()
+    assert call.start_time is None and call.raw["startTime"] == "soon"
+    assert call.problems == ["startTime is not YYYY-MM-DD HH:MM:SS: 'soon'"]
 
 
 def test_an_oversized_body_is_refused(client, account, settings):
@@ -119,3 +130,10 @@ def test_the_sandbox_delivers_callbacks_as_calls_end(sandbox, make_task, live_se
     while delivered() < 6 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert delivered() == 6
+
+
+def test_the_callback_token_never_reaches_the_logs(client, account, caplog):
+    caplog.set_level(logging.DEBUG)
+    post(client, account, b"not json")
+    assert "Bad Request: /blu/callback/[token]/" in caplog.text
+    assert account.callback_token not in caplog.text

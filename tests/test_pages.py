@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from calls import sync
-from calls.models import Conclusion
+from calls.models import Conclusion, StatusLabel
 
 
 @pytest.fixture
@@ -69,3 +69,23 @@ def test_the_calls_page_lists_calls_across_tasks(staff_client, make_task):
 
 def test_a_missing_task_is_404(staff_client):
     assert staff_client.get(reverse("calls:task_detail", args=[999])).status_code == 404
+
+
+def test_a_recording_link_that_is_not_http_is_not_made_a_link(staff_client, make_task):
+    task = make_task(calls=1)
+    sync.sync_task(task)
+    task.calls.update(record_url="javascript:alert(document.cookie)")
+
+    page = staff_client.get(reverse("calls:task_detail", args=[task.pk])).content.decode()
+
+    assert "javascript:" not in page
+
+
+def test_status_values_show_their_labels_once_named(staff_client, make_task):
+    task = make_task(calls=2)
+    sync.sync_task(task)
+    StatusLabel.objects.create(value=2, label="Finished")
+
+    page = staff_client.get(reverse("calls:task_detail", args=[task.pk])).content.decode()
+
+    assert "<td >Finished</td>" in page or ">Finished<" in page

@@ -60,16 +60,44 @@ def test_ext_vars_json_inside_a_string_is_parsed():
     ("change", "reason"),
     [
         ({"callId": None}, "callId is missing"),
+        ({"callId": "  "}, "callId is missing"),
         ({"callId": {"x": 1}}, "callId is a dict"),
-        ({"startTime": "yesterday"}, "startTime is not YYYY-MM-DD HH:MM:SS"),
-        ({"duration": "forty"}, "duration is not a whole number"),
-        ({"duration": -3}, "duration is out of range"),
-        ({"code": "X" * 65}, "code is longer than 64"),
+        ({"callId": True}, "callId is a bool"),
+        ({"callId": "9" * 65}, "callId is longer than 64"),
     ],
 )
-def test_records_that_cannot_be_stored_say_why(change, reason):
+def test_a_record_without_a_usable_call_id_cannot_be_stored(change, reason):
     with pytest.raises(UnstorableRecord, match=reason):
         read_record({**BLU_EXAMPLE, **change}, ZONE)
+
+
+def test_a_record_that_is_not_an_object_cannot_be_stored():
+    with pytest.raises(UnstorableRecord, match="the record is a list"):
+        read_record([1, 2], ZONE)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "empty", "problem"),
+    [
+        ({"startTime": "yesterday"}, "start_time", None, "startTime is not YYYY-MM-DD HH:MM:SS"),
+        ({"duration": "forty"}, "duration", None, "duration is not a whole number"),
+        ({"duration": -3}, "duration", None, "duration is out of range"),
+        ({"code": "X" * 65}, "code", "", "code is longer than 64"),
+        ({"name": {"first": "A"}}, "name", "", "name is a dict, not text"),
+        ({"jobId": [1]}, "job_id", "", "jobId is a list"),
+    ],
+)
+def test_an_unreadable_field_is_stored_empty_and_named_the_rest_kept(change, field, empty, problem):
+    fields = read_record({**BLU_EXAMPLE, **change}, ZONE)
+
+    assert fields[field] == empty
+    assert len(fields["problems"]) == 1 and fields["problems"][0].startswith(problem)
+    assert fields["raw"] == {**BLU_EXAMPLE, **change}
+    assert fields["call_id"] == "123654" and fields["phone"] == "0159***0188"
+
+
+def test_a_sound_record_has_no_problems():
+    assert read_record(BLU_EXAMPLE, ZONE)["problems"] == []
 
 
 def test_text_postgresql_would_refuse_is_made_safe():
