@@ -9,9 +9,11 @@ import base64
 import hashlib
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -99,6 +101,15 @@ if not BLUDASH_FERNET_KEYS:
 ALLOWED_HOSTS = env_list(
     "DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
 )
+
+for _position, _key in enumerate(BLUDASH_FERNET_KEYS, 1):
+    try:
+        Fernet(_key.encode())
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"BLUDASH_FERNET_KEYS: key {_position} is not a Fernet key (make one with python -c "
+            "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+        ) from None
 
 TIME_ZONE = env_str("BLUDASH_TIME_ZONE", "UTC") or "UTC"
 try:
@@ -207,13 +218,24 @@ if not DEBUG:
 
 DJANGO_TABLES2_TEMPLATE = "django_tables2/table.html"
 
+LOG_LEVEL = (env_str("BLUDASH_LOG_LEVEL", "INFO") or "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(
+        f"BLUDASH_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}"
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"redact_callback_tokens": {"()": "calls.log_filters.RedactCallbackTokens"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("BLUDASH_LOG_LEVEL", "INFO")},
-    "loggers": {"urllib3": {"level": "WARNING"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "urllib3": {"level": "WARNING"},
+        # Logger-level filters apply to every handler, whoever attaches it.
+        "django.request": {"filters": ["redact_callback_tokens"]},
+        "django.server": {"filters": ["redact_callback_tokens"]},
+    },
 }
 
 # --- Blu ---------------------------------------------------------------------------------------
@@ -234,12 +256,29 @@ BLUDASH_QUERY_WINDOW_DAYS = env_int("BLUDASH_QUERY_WINDOW_DAYS", 45, minimum=1)
 BLUDASH_POLL_SECONDS = env_int("BLUDASH_POLL_SECONDS", 300, minimum=5)
 # A task whose calls have all ended and which brought nothing new is polled this often instead.
 BLUDASH_QUIET_POLL_SECONDS = env_int("BLUDASH_QUIET_POLL_SECONDS", 3600, minimum=0)
-# A sync that has not renewed its lease for this long is taken as dead; its task may run again.
-BLUDASH_SYNC_LEASE_SECONDS = env_int("BLUDASH_SYNC_LEASE_SECONDS", 120, minimum=5)
+# A sync renews its lease once per page; one that has not for this long is taken as dead and its
+# task may be synced again. It must outlast the slowest page: every attempt timing out.
+_SLOWEST_PAGE = BLUDASH_BLU_RETRIES * (
+    BLUDASH_BLU_CONNECT_TIMEOUT + BLUDASH_BLU_READ_TIMEOUT + BLUDASH_BLU_BACKOFF_MAX
+)
+BLUDASH_SYNC_LEASE_SECONDS = env_int(
+    "BLUDASH_SYNC_LEASE_SECONDS", max(300, int(2 * _SLOWEST_PAGE)), minimum=5
+)
+if BLUDASH_SYNC_LEASE_SECONDS <= _SLOWEST_PAGE:
+    raise ImproperlyConfigured(
+        f"BLUDASH_SYNC_LEASE_SECONDS must exceed the slowest page fetch ({_SLOWEST_PAGE:.0f}s: "
+        "BLUDASH_BLU_RETRIES x (connect + read timeouts + BLUDASH_BLU_BACKOFF_MAX))"
+    )
 # One record per callback request: 256 KiB leaves room for scripts and slots.
 BLUDASH_CALLBACK_MAX_BYTES = env_int("BLUDASH_CALLBACK_MAX_BYTES", 256 * 1024, minimum=1024)
 # Where callback URLs printed for Blu's console point.
 BLUDASH_PUBLIC_URL = (env_str("BLUDASH_PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/")
+_public = urlsplit(BLUDASH_PUBLIC_URL)
+if _public.scheme not in {"http", "https"} or not _public.netloc:
+    raise ImproperlyConfigured(
+        "BLUDASH_PUBLIC_URL must be the site's address like https://bludash.example.com, "
+        f"not {BLUDASH_PUBLIC_URL!r}"
+    )
 # The Blu sandbox (calls/blu/sandbox) runs only where enabled: by default only with debug on.
 BLUDASH_SANDBOX_ENABLED = env_bool("BLUDASH_SANDBOX_ENABLED", DEBUG)
 
@@ -270,3 +309,6 @@ CELERY_TIMEZONE = TIME_ZONE
 # Retry delays stay far below Redis's visibility timeout (1 hour by default), so a delayed
 # message is never redelivered to a second worker while the first still holds it.
 BLUDASH_TASK_RETRY_MAX_DELAY = env_int("BLUDASH_TASK_RETRY_MAX_DELAY", 300, minimum=1)
+# A task queued by the poll is not queued again for this long, unless its sync finishes first.
+BLUDASH_QUEUED_SECONDS = env_int("BLUDASH_QUEUED_SECONDS", 900, minimum=1)
+CELERY_BROKER_CONNECTION_TIMEOUT = 3

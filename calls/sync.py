@@ -52,6 +52,7 @@ UPDATE_FIELDS = [
     "slots",
     "raw",
     "content_hash",
+    "problems",
     "last_changed_at",
 ]
 
@@ -70,7 +71,8 @@ class WriteResult:
     changed: int = 0
     unchanged: int = 0
     skipped: int = 0
-    reasons: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)  # why records were skipped
+    problems: Counter[str] = field(default_factory=Counter)  # fields stored empty, and why
 
     def add(self, other: WriteResult) -> None:
         self.created += other.created
@@ -78,6 +80,7 @@ class WriteResult:
         self.unchanged += other.unchanged
         self.skipped += other.skipped
         self.reasons.update(other.reasons)
+        self.problems.update(other.problems)
 
 
 def read_page(records: Iterable[Any], account: BluAccount) -> tuple[dict[str, dict], WriteResult]:
@@ -93,8 +96,20 @@ def read_page(records: Iterable[Any], account: BluAccount) -> tuple[dict[str, di
             result.reasons[str(exc)] += 1
             logger.warning("Skipped a record for account %s: %s", account.name, exc)
             continue
+        if fields["problems"]:
+            result.problems.update(fields["problems"])
+            logger.warning(
+                "Call %s of account %s stored with unreadable fields: %s",
+                fields["call_id"],
+                account.name,
+                "; ".join(fields["problems"]),
+            )
         parsed[fields["call_id"]] = fields
     return parsed, result
+
+
+def _is_final(end_time: Any, code: str) -> bool:
+    return end_time is not None or bool(code)
 
 
 def write_records(task: Task, parsed: dict[str, dict[str, Any]], result: WriteResult) -> None:
@@ -105,38 +120,56 @@ def write_records(task: Task, parsed: dict[str, dict[str, Any]], result: WriteRe
     """
     if not parsed:
         return
+    # A first, lock-free look: a page with nothing new ends here, writing and locking nothing.
     existing = {
-        call_id: (digest, end_time, code)
+        call_id: (digest, _is_final(end_time, code))
         for call_id, digest, end_time, code in CallRecord.objects.filter(
             account_id=task.account_id, call_id__in=list(parsed)
         ).values_list("call_id", "content_hash", "end_time", "code")
     }
-    now = timezone.now()
-    rows = []
+    new_ids, changed_ids = [], []
     for call_id, fields in parsed.items():
         old = existing.get(call_id)
         if old is None:
-            result.created += 1
+            new_ids.append(call_id)
+        elif old[0] == fields["content_hash"] or (
+            old[1] and not _is_final(fields["end_time"], fields["code"])
+        ):
+            result.unchanged += 1
         else:
-            old_hash, old_end, old_code = old
-            old_final = old_end is not None or bool(old_code)
-            new_final = fields["end_time"] is not None or bool(fields["code"])
-            if old_hash == fields["content_hash"] or (old_final and not new_final):
-                result.unchanged += 1
-                continue
-            result.changed += 1
-        rows.append(
+            changed_ids.append(call_id)
+    if not new_ids and not changed_ids:
+        return
+    with transaction.atomic():
+        if changed_ids:
+            # Lock the rows about to change (in key order, so two writers cannot deadlock) and
+            # look again: a callback may have made one final since the first look.
+            final_now = {
+                call_id
+                for call_id, end_time, code in CallRecord.objects.select_for_update()
+                .filter(account_id=task.account_id, call_id__in=changed_ids)
+                .order_by("call_id")
+                .values_list("call_id", "end_time", "code")
+                if _is_final(end_time, code)
+            }
+            stale = {
+                call_id
+                for call_id in final_now
+                if not _is_final(parsed[call_id]["end_time"], parsed[call_id]["code"])
+            }
+            changed_ids = [call_id for call_id in changed_ids if call_id not in stale]
+            result.unchanged += len(stale)
+        now = timezone.now()
+        rows = [
             CallRecord(
                 account_id=task.account_id,
                 task=task,
                 first_seen_at=now,
                 last_changed_at=now,
-                **fields,
+                **parsed[call_id],
             )
-        )
-    if not rows:
-        return
-    with transaction.atomic():
+            for call_id in sorted(new_ids + changed_ids)
+        ]
         CallRecord.objects.bulk_create(
             rows,
             update_conflicts=True,
@@ -144,6 +177,8 @@ def write_records(task: Task, parsed: dict[str, dict[str, Any]], result: WriteRe
             update_fields=UPDATE_FIELDS,
         )
         _learn_codes({row.code: row.desc for row in rows if row.code})
+    result.created += len(new_ids)
+    result.changed += len(changed_ids)
 
 
 def _learn_codes(descriptions: dict[str, str]) -> None:
@@ -223,7 +258,17 @@ def sync_task(
     owner = uuid.uuid4().hex
     if not claim(task.pk, owner):
         raise SyncBusy(f"{task} is being synced by another worker")
-    run = SyncRun.objects.create(task=task, trigger=trigger)
+    try:
+        # Runs left "running" by a worker that died: the lease we now hold proves they ended.
+        SyncRun.objects.filter(task=task, outcome=SyncRun.Outcome.RUNNING).update(
+            outcome=SyncRun.Outcome.FAILED,
+            finished_at=timezone.now(),
+            error="the worker stopped before this sync finished",
+        )
+        run = SyncRun.objects.create(task=task, trigger=trigger)
+    except BaseException:
+        release(task.pk, owner)
+        raise
     totals = WriteResult()
     try:
         creds = task.account.credentials()
@@ -233,7 +278,7 @@ def sync_task(
             totals.add(store_records(task, records))
             run.pages += 1
             _copy_totals(run, totals)
-            run.save(update_fields=["pages", "created", "changed", "unchanged", "skipped"])
+            run.save(update_fields=[*_COUNT_FIELDS, "pages"])
             if progress:
                 progress(run)
     except (client.BluError, AppKeyUnreadable, LeaseLost) as exc:
@@ -250,10 +295,14 @@ def sync_task(
     return run
 
 
+_COUNT_FIELDS = ["created", "changed", "unchanged", "skipped", "skip_reasons", "problems"]
+
+
 def _copy_totals(run: SyncRun, totals: WriteResult) -> None:
     run.created, run.changed = totals.created, totals.changed
     run.unchanged, run.skipped = totals.unchanged, totals.skipped
     run.skip_reasons = dict(totals.reasons.most_common(20))
+    run.problems = dict(totals.problems.most_common(20))
 
 
 def _finish(task: Task, run: SyncRun, totals: WriteResult, error: str = "") -> None:
@@ -281,7 +330,13 @@ def _finish(task: Task, run: SyncRun, totals: WriteResult, error: str = "") -> N
         and task.last_call_at is not None
         and task.last_call_at < now - timedelta(hours=2)
     )
-    next_poll = now + timedelta(seconds=settings.BLUDASH_QUIET_POLL_SECONDS) if quiet else None
+    if error:
+        # A Celery retry is on its way; polls leave the task to it for that long.
+        next_poll = now + timedelta(seconds=settings.BLUDASH_TASK_RETRY_MAX_DELAY)
+    elif quiet:
+        next_poll = now + timedelta(seconds=settings.BLUDASH_QUIET_POLL_SECONDS)
+    else:
+        next_poll = None
     Task.objects.filter(pk=task.pk).update(next_poll_at=next_poll)
 
 
@@ -335,16 +390,35 @@ def retire_old_tasks(now=None) -> int:
     return Task.objects.filter(beyond, is_polled=True).update(is_polled=False)
 
 
+def _due(now) -> Q:
+    return (
+        Q(is_polled=True, account__is_polled=True)
+        & (Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now))
+        & (Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now))
+    )
+
+
 def due_task_ids() -> list[int]:
     """Polled tasks that are due and that no worker is syncing now, least recently synced first."""
-    now = timezone.now()
     return list(
-        Task.objects.filter(is_polled=True, account__is_polled=True)
-        .filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now))
-        .filter(Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now))
+        Task.objects.filter(_due(timezone.now()))
         .order_by(F("last_sync_at").asc(nulls_first=True))
         .values_list("pk", flat=True)
     )
+
+
+def take_due_tasks() -> list[int]:
+    """The due tasks, each marked as queued so that later polls do not queue it again.
+
+    The mark (next_poll_at pushed ahead) is replaced when the sync finishes; if the job is lost
+    on the way, the task is due again once the mark runs out.
+    """
+    now = timezone.now()
+    due = due_task_ids()
+    if due:
+        queued_until = now + timedelta(seconds=settings.BLUDASH_QUEUED_SECONDS)
+        Task.objects.filter(_due(now), pk__in=due).update(next_poll_at=queued_until)
+    return due
 
 
 def register_task(account: BluAccount, blu_task_id: str, name: str = "") -> tuple[Task, bool]:
@@ -361,6 +435,7 @@ def enqueue_sync(task_pk: int, trigger: str = "poll") -> None:
     from .tasks import sync_task as sync_job
 
     try:
-        sync_job.delay(task_pk, trigger)
+        # No publish retries: a callback must answer Blu quickly even with the broker down.
+        sync_job.apply_async((task_pk, trigger), retry=False)
     except Exception as exc:  # broker down: the next poll picks the task up anyway
         logger.warning("Could not queue a sync of task %s (%s); the next poll will", task_pk, exc)

@@ -15,6 +15,12 @@ from .models import Task
 logger = logging.getLogger(__name__)
 
 
+def retry_delay(retries: int) -> int:
+    """Seconds before retry n+1: doubling from 15 s, capped far below the broker's visibility
+    timeout (an hour on Redis), so a delayed message is never handed to a second worker."""
+    return min(settings.BLUDASH_TASK_RETRY_MAX_DELAY, 15 * 2**retries)
+
+
 @shared_task(bind=True, max_retries=5)
 def sync_task(self, task_pk: int, trigger: str = "poll") -> str:
     """Sync one task. Temporary Blu errors retry with backoff; the run records every failure."""
@@ -26,9 +32,7 @@ def sync_task(self, task_pk: int, trigger: str = "poll") -> str:
     except sync.SyncBusy:
         return "busy"
     except (BluTemporaryError, sync.LeaseLost) as exc:
-        # Far below the broker's visibility timeout, so no second worker picks up the retry.
-        delay = min(settings.BLUDASH_TASK_RETRY_MAX_DELAY, 15 * 2**self.request.retries)
-        raise self.retry(exc=exc, countdown=delay) from None
+        raise self.retry(exc=exc, countdown=retry_delay(self.request.retries)) from None
     except (BluPermanentError, AppKeyUnreadable):
         return "failed"  # recorded on the run and the task for people to see
     return f"ok: {run.pages} pages, {run.created} new, {run.changed} changed"
@@ -40,7 +44,7 @@ def poll_due_tasks() -> int:
     retired = sync.retire_old_tasks()
     if retired:
         logger.info("Stopped polling %d tasks older than Blu's query window", retired)
-    due = sync.due_task_ids()
+    due = sync.take_due_tasks()
     for task_pk in due:
         sync.enqueue_sync(task_pk, trigger="poll")
     return len(due)

@@ -28,6 +28,26 @@ def pytest_configure(config: pytest.Config) -> None:
         app.conf.broker_url = "memory://"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if REQUIRE_SERVICES and not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        raise pytest.UsageError("BLUDASH_REQUIRE_SERVICES=1 needs a PostgreSQL DATABASE_URL")
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # In CI every test must run: a skip there hides a missing service or a broken fixture.
+    if REQUIRE_SERVICES and _skipped and session.exitstatus == 0:
+        print(f"\nBLUDASH_REQUIRE_SERVICES=1 but {len(_skipped)} tests were skipped: {_skipped}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.environ.get("REDIS_URL"):
         return

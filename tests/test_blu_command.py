@@ -114,3 +114,9 @@ def test_sync_exits_non_zero_when_a_task_fails(make_task, sandbox):
 def test_sync_of_an_unknown_task_says_so(account):
     with pytest.raises(CommandError, match="No task 999 is registered"):
         blu("sync", "--task", "999")
+
+
+def test_bad_input_is_reported_before_the_key_is_asked_for(db, monkeypatch):
+    monkeypatch.delenv("BLU_APP_KEY", raising=False)
+    with pytest.raises(CommandError, match="base_url: Enter a valid URL"):
+        blu("account", "add", "x", "--base-url", "nope", "--app-id", "1")

@@ -38,6 +38,10 @@ def test_a_fresh_clone_starts_with_no_settings_at_all():
         ({"BLUDASH_TIME_ZONE": "Mars/Base"}, "BLUDASH_TIME_ZONE must be an IANA time zone"),
         ({"DATABASE_URL": "nosuchdb://x"}, "DATABASE_URL cannot be read"),
         ({"DJANGO_SECRET_KEY_FILE": "/nonexistent/secret"}, "DJANGO_SECRET_KEY_FILE: cannot read"),
+        ({"BLUDASH_FERNET_KEYS": "not-a-key"}, "BLUDASH_FERNET_KEYS: key 1 is not a Fernet key"),
+        ({"BLUDASH_PUBLIC_URL": "bludash.example.com"}, "BLUDASH_PUBLIC_URL must be the site"),
+        ({"BLUDASH_LOG_LEVEL": "LOUD"}, "BLUDASH_LOG_LEVEL must be DEBUG, INFO"),
+        ({"BLUDASH_SYNC_LEASE_SECONDS": "60"}, "BLUDASH_SYNC_LEASE_SECONDS must exceed"),
     ],
 )
 def test_a_bad_or_missing_value_stops_the_start_naming_the_variable(env, message):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import timedelta
 
@@ -116,6 +117,10 @@ def test_temporary_faults_are_retried_until_every_record_is_stored(
     assert run.outcome == SyncRun.Outcome.OK
     assert stored_ids(task) == blu_ids(sandbox, task)
     assert CallRecord.objects.count() == 30
+    page_3 = [e for e in sandbox.request_log if e["body"].get("pageNo") == 3]
+    assert (
+        len(page_3) >= 2 if kind == "slow" else len(page_3) == 3
+    )  # two faulty answers, then one good
 
 
 def test_the_same_record_on_two_pages_is_stored_once(sandbox, make_task):
@@ -229,10 +234,12 @@ def test_old_tasks_stop_being_polled_and_keep_their_records(make_task):
 def test_two_concurrent_syncs_of_one_task_do_not_both_run(sandbox, make_task):
     task = make_task(calls=30)
     sandbox.inject("slow", task_id=task.blu_task_id, page_no=1, times=1, seconds=1.0)
+    start = threading.Barrier(2)
     outcomes: list[str] = []
 
     def run_sync():
         try:
+            start.wait(timeout=10)
             sync.sync_task(Task.objects.get(pk=task.pk))
             outcomes.append("ran")
         except sync.SyncBusy:
@@ -249,6 +256,30 @@ def test_two_concurrent_syncs_of_one_task_do_not_both_run(sandbox, make_task):
     assert sorted(outcomes) == ["busy", "ran"]
     assert SyncRun.objects.filter(task=task).count() == 1
     assert CallRecord.objects.count() == 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_of_many_workers_claiming_one_task_at_the_same_moment_exactly_one_wins(make_task):
+    task = make_task(calls=1)
+    for attempt in range(10):
+        start = threading.Barrier(4)
+        winners: list[str] = []
+
+        def try_claim(owner: str, start=start, winners=winners) -> None:
+            try:
+                start.wait(timeout=10)
+                if sync.claim(task.pk, owner):
+                    winners.append(owner)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=try_claim, args=(f"w{attempt}-{n}",)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert len(winners) == 1
+        sync.release(task.pk, winners[0])
 
 
 def test_a_dead_workers_lease_runs_out(make_task, settings):
@@ -276,3 +307,68 @@ def test_a_quiet_task_waits_for_the_quiet_interval_and_a_callback_wakes_it(clien
     body = {"taskId": task.blu_task_id, "records": [{**record, "callId": 99}]}
     assert client.post(url, body, content_type="application/json").status_code == 200
     assert task.pk in sync.due_task_ids()
+
+
+def test_a_page_fetched_before_a_call_ended_does_not_undo_its_end(make_task, sandbox):
+    task = make_task(calls=3, minutes_ago=0, pace=5)
+    sandbox.advance(10)  # the first call is ringing or talking
+    in_progress = [r for r in sandbox.records(task.blu_task_id) if not r["endTime"]]
+    assert in_progress
+    sandbox.advance(3600)
+    final = {str(r["callId"]): r for r in sandbox.records(task.blu_task_id)}
+    sync.store_records(task, list(final.values()))  # e.g. the callbacks
+
+    result = sync.store_records(task, in_progress)  # the stale page arrives late
+
+    assert (result.changed, result.unchanged) == (0, len(in_progress))
+    for call in CallRecord.objects.filter(task=task):
+        assert call.raw == final[call.call_id] and call.end_time is not None
+
+
+def test_a_sync_stores_the_script_and_slots_when_blu_sends_them(make_task):
+    task = make_task(calls=20, with_script=True)
+    sync.sync_task(task)
+    answered = CallRecord.objects.filter(task=task, answer_time__isnull=False)
+    assert answered.exists()
+    for call in answered:
+        assert call.script == call.raw["script"] and call.slots == call.raw["slots"]
+
+
+def test_a_run_left_running_by_a_dead_worker_is_closed_by_the_next_sync(make_task):
+    task = make_task(calls=3)
+    SyncRun.objects.create(task=task, trigger="poll")  # its worker was killed mid-sync
+
+    sync.sync_task(task)
+
+    outcomes = list(SyncRun.objects.filter(task=task).values_list("outcome", "error"))
+    assert outcomes[0] == (SyncRun.Outcome.OK, "")
+    assert outcomes[1] == (SyncRun.Outcome.FAILED, "the worker stopped before this sync finished")
+
+
+def test_the_poll_queues_a_task_once_until_its_sync_finishes(make_task):
+    task = make_task(calls=3)
+    assert sync.take_due_tasks() == [task.pk]
+    assert sync.take_due_tasks() == []  # queued, not yet synced: not queued again
+
+    sync.sync_task(task)
+
+    assert sync.take_due_tasks() == [task.pk]
+
+
+def test_the_app_key_never_reaches_the_logs(make_task, sandbox, caplog, settings):
+    caplog.set_level(logging.DEBUG)
+    settings.BLUDASH_BLU_RETRIES = 2
+    task = make_task(calls=9)
+    sandbox.inject("http500", task_id=task.blu_task_id, page_no=2, times=None)
+    with pytest.raises(BluTemporaryError):
+        sync.sync_task(task)
+    sandbox.clear_faults()
+    account = task.account
+    account.set_app_key("a-wrong-key-9d2f")
+    account.save()
+    with pytest.raises(BluPermanentError):
+        sync.sync_task(task)
+
+    assert caplog.records
+    assert APP_KEY not in caplog.text and "a-wrong-key-9d2f" not in caplog.text
+    assert APP_KEY not in str(list(SyncRun.objects.values()))

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django_celery_beat.models import PeriodicTask
 
 from bludash.celery import app
-from calls import tasks
+from calls import sync, tasks
+from calls.blu.client import BluTemporaryError
 from calls.models import CallRecord, SyncRun, Task
 from calls.signals import POLL_TASK_NAME
 
@@ -33,6 +35,34 @@ def test_a_permanent_failure_is_recorded_not_retried(make_task, sandbox):
     )
     assert tasks.sync_task.run(task.pk, "poll") == "failed"
     assert "task not found" in SyncRun.objects.get().error
+
+
+def test_a_temporary_failure_is_handed_to_celery_to_retry(make_task, sandbox, settings):
+    settings.BLUDASH_BLU_RETRIES = 1
+    task = make_task(calls=9)
+    sandbox.inject("http500", task_id=task.blu_task_id, times=None)
+    # Called directly (no worker), Celery's retry raises the error itself.
+    with pytest.raises(BluTemporaryError):
+        tasks.sync_task.run(task.pk, "poll")
+    assert SyncRun.objects.get().outcome == SyncRun.Outcome.FAILED
+
+
+def test_retry_delays_grow_and_stay_far_below_the_visibility_timeout():
+    delays = [tasks.retry_delay(n) for n in range(tasks.sync_task.max_retries + 1)]
+    assert delays == sorted(delays) and delays[0] == 15
+    assert max(delays) <= 300 < 3600
+
+
+def test_the_poll_retires_old_tasks_and_queues_each_due_task_once(make_task):
+    active, old = make_task("66547748", calls=3), make_task("66547749", calls=3)
+    Task.objects.filter(pk=old.pk).update(
+        first_seen_at=old.first_seen_at - timedelta(days=60), last_call_at=None
+    )
+
+    assert tasks.poll_due_tasks() == 1
+    assert tasks.poll_due_tasks() == 0
+    old.refresh_from_db()
+    assert not old.is_polled and active.pk not in sync.due_task_ids()
 
 
 def test_a_sync_job_for_a_deleted_task_does_nothing(db):

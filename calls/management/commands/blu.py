@@ -68,15 +68,15 @@ class Command(BaseCommand):
         account = BluAccount(name=name, base_url=base_url, app_id=app_id)
         if time_zone:
             account.time_zone = time_zone
-        app_key = self._read_app_key()
-        account.set_app_key(app_key)
         try:
-            account.full_clean()
+            # Everything but the key first, so a typo is reported before the key is asked for.
+            account.full_clean(exclude=["app_key_encrypted"])
         except ValidationError as exc:
             problems = "; ".join(
                 f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()
             )
             raise CommandError(f"Account not added: {problems}") from None
+        account.set_app_key(self._read_app_key())
         account.save()
         self.stdout.write(f"Added Blu account {name}.")
         self.stdout.write(f"callback: {account.callback_url()}")

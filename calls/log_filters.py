@@ -1,0 +1,24 @@
+"""Keeps callback tokens out of logs: the token in the URL is the callback's only credential, and
+Django logs the path of every 4xx answer (django.request) and every request (runserver)."""
+
+import logging
+import re
+
+_CALLBACK_PATH = re.compile(r"(/blu/callback/)[^/\s\"?]+")
+
+
+def redact(text: str) -> str:
+    return _CALLBACK_PATH.sub(r"\1[token]", text)
+
+
+class RedactCallbackTokens(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        request = getattr(record, "request", None)
+        if request is not None and "/blu/callback/" in getattr(request, "path", ""):
+            # Handlers that format the request object (e.g. AdminEmailHandler) get none.
+            record.request = None
+        return True

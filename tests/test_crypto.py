@@ -1,0 +1,17 @@
+from cryptography.fernet import Fernet
+
+from calls import crypto
+
+OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+
+
+def test_keys_saved_with_an_older_fernet_key_still_open(settings):
+    settings.BLUDASH_FERNET_KEYS = [OLD]
+    token = crypto.encrypt("blu-app-key")
+    settings.BLUDASH_FERNET_KEYS = [NEW, OLD]  # a new key in front, the old one kept for reading
+    assert crypto.decrypt(token, "collections") == "blu-app-key"
+    assert crypto.decrypt(crypto.encrypt("blu-app-key"), "collections") == "blu-app-key"
+
+
+def test_the_ciphertext_is_not_the_key(settings):
+    assert "blu-app-key" not in crypto.encrypt("blu-app-key")
