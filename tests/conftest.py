@@ -17,6 +17,27 @@ ZONE = "Asia/Colombo"
 
 REQUIRE_SERVICES = os.environ.get("BLUDASH_REQUIRE_SERVICES") == "1"
 
+# Blu's own example record from the contract (queryCallResult), one missing comma fixed.
+BLU_EXAMPLE = {
+    "taskId": 66547748,
+    "callId": 123654,
+    "jobId": 890100048,
+    "userId": 1208048,
+    "phone": "0159***0188",
+    "recordUrl": "https://bluapi.shanghu.ai/download/v1/getDownloadUrl/FCAGKR4SUAFP2MMOZA3JVENTL4XCO5GTIJ4YSKX=",
+    "name": "Anoji Mohoo",
+    "status": 2,
+    "code": "PTP",
+    "desc": "Promised to payback",
+    "strategyId": 2,
+    "botId": 123,
+    "startTime": "2024-01-01 13:00:00",
+    "answerTime": "2024-01-01 13:00:10",
+    "endTime": "2024-01-01 13:00:50",
+    "duration": 40,
+    "extVars": "{}",
+}
+
 
 def pytest_configure(config: pytest.Config) -> None:
     if REQUIRE_SERVICES and not os.environ.get("REDIS_URL"):

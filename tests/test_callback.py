@@ -9,25 +9,9 @@ from django.urls import reverse
 
 from calls.models import CallRecord, Task
 
-RECORD = {
-    "taskId": 66547748,
-    "callId": 123654,
-    "jobId": 890100048,
-    "userId": 1208048,
-    "phone": "0159***0188",
-    "recordUrl": "",
-    "name": "Anoji Mohoo",
-    "status": 2,
-    "code": "PTP",
-    "desc": "Promised to payback",
-    "strategyId": 2,
-    "botId": 123,
-    "startTime": "2024-01-01 13:00:00",
-    "answerTime": "2024-01-01 13:00:10",
-    "endTime": "2024-01-01 13:00:50",
-    "duration": 40,
-    "extVars": "{}",
-}
+from .conftest import BLU_EXAMPLE
+
+RECORD = {**BLU_EXAMPLE, "recordUrl": ""}
 
 
 def post(client, account, body, token=None):

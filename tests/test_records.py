@@ -5,26 +5,9 @@ import pytest
 
 from calls.records import UnstorableRecord, content_hash, read_record
 
+from .conftest import BLU_EXAMPLE
+
 ZONE = ZoneInfo("Asia/Colombo")
-BLU_EXAMPLE = {
-    "taskId": 66547748,
-    "callId": 123654,
-    "jobId": 890100048,
-    "userId": 1208048,
-    "phone": "0159***0188",
-    "recordUrl": "https://bluapi.shanghu.ai/download/v1/getDownloadUrl/FCAGKR4SUAFP2MMOZA3JVENTL4XCO5GTIJ4YSKX=",
-    "name": "Anoji Mohoo",
-    "status": 2,
-    "code": "PTP",
-    "desc": "Promised to payback",
-    "strategyId": 2,
-    "botId": 123,
-    "startTime": "2024-01-01 13:00:00",
-    "answerTime": "2024-01-01 13:00:10",
-    "endTime": "2024-01-01 13:00:50",
-    "duration": 40,
-    "extVars": "{}",
-}
 
 
 def test_blus_own_example_reads_into_typed_fields():
