@@ -183,7 +183,8 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
     }
     # Tests run threads (a live sandbox, concurrent syncs): a file shares better than memory.
-    _database["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # Named per process, so two test runs on one machine never share (and clobber) one file.
+    _database["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 else:
     _database["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
     _database["CONN_HEALTH_CHECKS"] = True

@@ -41,10 +41,23 @@ def clean(value: Any) -> Any:
     return value
 
 
+def canonical_json(raw: dict[str, Any]) -> str:
+    """The record as JSON text with sorted keys: what is hashed, and what is stored as `raw`."""
+    return json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def content_hash(raw: dict[str, Any]) -> str:
     """A digest of the record's content: equal digests mean nothing changed, nothing to write."""
-    canonical = json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+    return _digest(canonical_json(raw))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _needs_cleaning(text: str) -> bool:
+    # json.dumps writes NUL as the escape \u0000 and keeps lone surrogates as they are.
+    return "\\u0000" in text or _LONE_SURROGATE.search(text) is not None
 
 
 class _Unreadable(ValueError):
@@ -158,7 +171,10 @@ def read_record(raw: Any, zone: ZoneInfo) -> dict[str, Any]:
     stored empty, named in `problems`, and stays readable in `raw`: the record is never lost.
     """
     call_id = call_id_of(raw)
-    raw = clean(raw)
+    text = canonical_json(raw)
+    if _needs_cleaning(text):  # rare: walking every value costs more than the rest together
+        raw = clean(raw)
+        text = canonical_json(raw)
     problems: list[str] = []
 
     def read(reader, key: str, *args, empty=None):
@@ -190,7 +206,8 @@ def read_record(raw: Any, zone: ZoneInfo) -> dict[str, Any]:
         "script": _first_present(raw, SCRIPT_KEYS),
         "slots": _first_present(raw, SLOT_KEYS),
         "raw": raw,
-        "content_hash": content_hash(raw),
+        "raw_json": text,
+        "content_hash": _digest(text),
     }
     fields["problems"] = problems
     return fields

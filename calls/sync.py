@@ -1,9 +1,9 @@
 """Bringing Blu's dial results into our database: plain functions the Celery tasks, the `blu`
 command, the callback view and the tests all call.
 
-A page is written with one bulk upsert keyed on (account, callId), in its own transaction: a
-failure mid-sync keeps every page already written and a replayed page changes nothing. Records
-Blu no longer returns (older than 45 days) are never touched.
+A page is written with one bulk upsert keyed on (account, callId) (upsert.py), in its own
+transaction: a failure mid-sync keeps every page already written and a replayed page changes
+nothing. Records Blu no longer returns (older than 45 days) are never touched.
 """
 
 from __future__ import annotations
@@ -26,35 +26,9 @@ from .blu import client
 from .crypto import AppKeyUnreadable
 from .models import BluAccount, CallRecord, Conclusion, SyncRun, Task
 from .records import UnstorableRecord, read_record
+from .upsert import upsert_calls
 
 logger = logging.getLogger(__name__)
-
-# Everything Blu may change about a call; first_seen_at, account and call_id stay as first written.
-UPDATE_FIELDS = [
-    "task",
-    "job_id",
-    "user_id",
-    "phone",
-    "name",
-    "status",
-    "code",
-    "desc",
-    "strategy_id",
-    "bot_id",
-    "start_time",
-    "answer_time",
-    "end_time",
-    "duration",
-    "record_url",
-    "ext_vars",
-    "ext_vars_raw",
-    "script",
-    "slots",
-    "raw",
-    "content_hash",
-    "problems",
-    "last_changed_at",
-]
 
 
 class SyncBusy(Exception):
@@ -160,23 +134,18 @@ def write_records(task: Task, parsed: dict[str, dict[str, Any]], result: WriteRe
             changed_ids = [call_id for call_id in changed_ids if call_id not in stale]
             result.unchanged += len(stale)
         now = timezone.now()
-        rows = [
-            CallRecord(
-                account_id=task.account_id,
-                task=task,
-                first_seen_at=now,
-                last_changed_at=now,
+        to_write = sorted(new_ids + changed_ids)
+        upsert_calls(
+            {
                 **parsed[call_id],
-            )
-            for call_id in sorted(new_ids + changed_ids)
-        ]
-        CallRecord.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["account", "call_id"],
-            update_fields=UPDATE_FIELDS,
+                "account_id": task.account_id,
+                "task_id": task.pk,
+                "first_seen_at": now,
+                "last_changed_at": now,
+            }
+            for call_id in to_write
         )
-        _learn_codes({row.code: row.desc for row in rows if row.code})
+        _learn_codes({parsed[c]["code"]: parsed[c]["desc"] for c in to_write if parsed[c]["code"]})
     result.created += len(new_ids)
     result.changed += len(changed_ids)
 
