@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from django.db import connection
@@ -59,23 +60,41 @@ _COLUMNS: list[str] = [cast(str, f.column) for f in _MODEL_FIELDS]
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
+    if value is None:
+        return None
+    return "[]" if value == [] else json.dumps(value, ensure_ascii=False)
 
 
-def _row(fields: dict[str, Any], adapt_time) -> tuple:
-    values = []
+def _sqlite_time(value: datetime | None) -> str | None:
+    # What Django's SQLite backend stores: naive UTC, "YYYY-MM-DD HH:MM:SS[.ffffff]".
+    return None if value is None else value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+
+
+def _plan(for_sqlite: bool) -> list[tuple[str, Any]]:
+    """Per column: the key to read from the field values, and the conversion, if any."""
+    plan: list[tuple[str, Any]] = []
     for name, attname in zip(FIELDS, _ATTNAMES, strict=True):
         if name == "raw":
             # The canonical text the content hash was made from: no second serialisation.
-            value: Any = fields["raw_json"]
+            plan.append(("raw_json", None))
+        elif name in _JSON:
+            plan.append((name, _json))
+        elif name in _TIMES and for_sqlite:
+            plan.append((name, _sqlite_time))
         else:
-            value = fields[attname] if attname in fields else fields[name]
-            if name in _JSON:
-                value = _json(value)
-            elif name in _TIMES and adapt_time is not None:
-                value = adapt_time(value)
-        values.append(value)
-    return tuple(values)
+            plan.append((attname, None))
+    return plan
+
+
+_PLANS = {True: _plan(for_sqlite=True), False: _plan(for_sqlite=False)}
+
+
+def _rows(records: Iterable[dict[str, Any]], for_sqlite: bool) -> list[tuple]:
+    plan = _PLANS[for_sqlite]
+    return [
+        tuple(fields[key] if convert is None else convert(fields[key]) for key, convert in plan)
+        for fields in records
+    ]
 
 
 def _sql(source: str) -> str:
@@ -97,10 +116,9 @@ def upsert_calls(rows: Iterable[dict[str, Any]]) -> None:
     Must run inside a transaction; the caller has removed duplicate callIds.
     """
     if connection.vendor == "postgresql":
-        _upsert_postgresql([_row(fields, None) for fields in rows])
+        _upsert_postgresql(_rows(rows, for_sqlite=False))
     elif connection.vendor == "sqlite":
-        adapt = connection.ops.adapt_datetimefield_value
-        _upsert_sqlite([_row(fields, adapt) for fields in rows])
+        _upsert_sqlite(_rows(rows, for_sqlite=True))
     else:  # pragma: no cover - the settings allow only these two
         raise NotImplementedError(f"no call upsert for {connection.vendor}")
 
