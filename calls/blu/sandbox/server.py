@@ -52,6 +52,7 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 LOG_LIMIT = 10_000
 CALLBACK_TIMEOUT = (2.0, 5.0)  # connect, read
 _TIMESTAMP = re.compile(r"[0-9]{13}")
+JSON_TYPE = "application/json;charset=UTF-8"
 
 
 class BluError(Exception):
@@ -73,7 +74,7 @@ class Reply:
     @classmethod
     def json(cls, data: dict[str, Any], status: int = 200) -> Reply:
         body = json.dumps(data, ensure_ascii=False).encode()
-        return cls(status, "application/json;charset=UTF-8", body, data.get("code"))
+        return cls(status, JSON_TYPE, body, data.get("code"))
 
 
 @dataclass(frozen=True)
@@ -186,10 +187,11 @@ class Sandbox:
         with self._lock:
             task = self.task(task_id)
             now = self.world.now_ts()
-            return [
-                self.world.render(task, i, now, self._base_url())
-                for i in self.world.queryable(task, now)
-            ]
+            indices = self.world.queryable(task, now)
+            records: list[dict[str, Any]] = json.loads(
+                self.world.render_page(task, indices, now, self._base_url())
+            )
+            return records
 
     def state(self) -> dict[str, Any]:
         with self._lock:
@@ -354,16 +356,22 @@ class Sandbox:
             if fault.kind == "slow":
                 self._pause(float(fault.params.get("seconds", 2.0)))
         base_url = self._base_url()
+        # count is the number of records on this page, not the task's total.
+        if fault is None:
+            # The bytes Reply.json would make of the answer, joined from the records' JSON as
+            # the world keeps it: a page asked for again renders nothing.
+            data = self.world.render_page(task, indices, now, base_url)
+            head = b'{"code": 2000, "message": "success", "count": %d, "data": ' % len(indices)
+            return Reply(200, JSON_TYPE, head + data + b"}", 2000)
         records = [self.world.render(task, i, now, base_url) for i in indices]
-        if fault is not None and fault.kind in ("duplicate", "missing_call_id"):
+        if fault.kind in ("duplicate", "missing_call_id"):
             previous = None
             if fault.kind == "duplicate":
                 previous = self.world.render(task, indices.start - 1, now, base_url)
             records = altered_page(fault, records, previous)
-        # count is the number of records on this page, not the task's total.
         answer = {"code": 2000, "message": "success", "count": len(records), "data": records}
-        if fault is not None and fault.kind == "truncated":
-            return Reply(200, "application/json;charset=UTF-8", truncated(answer), None)
+        if fault.kind == "truncated":
+            return Reply(200, JSON_TYPE, truncated(answer), None)
         return Reply.json(answer)
 
     def _upload(self, app_id: str, body: dict[str, Any]) -> Reply:

@@ -5,6 +5,11 @@ uploaded, and of the sandbox clock: a 100,000-call task costs no memory per call
 O(pageSize), and the same world file gives the same calls on every run. Start times never
 decrease with i (slot i + a jitter below 0.9 of the pace, rounded up to the second), so "which
 calls have started" and "which are inside the 45-day window" are binary searches over i.
+
+Rendering a call costs about 100 µs of CPU (its own seeded rng, three formatted times, a MAC), which
+would make the sandbox, not the network, the floor of a benchmark on the same machine. So the World
+keeps the JSON of records that are final, whose text no longer changes, in a bounded cache: a
+page asked for again costs a lookup per record. A record still in progress is rendered every time.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import math
 import random
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
@@ -159,11 +166,24 @@ _VOICEMAIL_GREETING = "The person you are calling is not available, please leave
 _RECORDING_MAC_SALT = b"bludash-sandbox-recording"
 _MAC_BYTES = 10
 
+# Final records whose JSON the World keeps, over all tasks; the least recently used go first.
+# A kept record takes about 800 bytes (more with a script): a full cache is about 250 MB.
+RENDERED_CACHE_SIZE = 300_000
+
 
 class TaskConstants(NamedTuple):
     strategy_id: int
     bot_ids: tuple[int, int]
     job_base: int
+
+
+class _Rendered(NamedTuple):
+    """A final record's JSON, and what it was rendered for."""
+
+    end: int  # the call's end: the record is the same at any time from then on
+    base_url: str
+    zone: str
+    data: bytes  # json.dumps(record, ensure_ascii=False).encode()
 
 
 class CallPlan(NamedTuple):
@@ -380,11 +400,14 @@ def conversation(
 class World:
     """Accounts, tasks and the clock, behind one lock that every method takes."""
 
-    def __init__(self) -> None:
+    def __init__(self, rendered_cache_size: int = RENDERED_CACHE_SIZE) -> None:
         self.lock = threading.RLock()
         self.accounts: dict[str, SandboxAccount] = {}
         self.tasks: dict[str, SandboxTask] = {}
         self._offset = 0.0  # seconds the sandbox clock is ahead of real time
+        # (taskId, i) -> the final record's JSON, least recently used first: see _kept(), _keep().
+        self._rendered: OrderedDict[tuple[str, int], _Rendered] = OrderedDict()
+        self._rendered_cache_size = rendered_cache_size
 
     # --- the clock ---------------------------------------------------------------------------
 
@@ -497,8 +520,71 @@ class World:
     def render(self, task: SandboxTask, i: int, now: float, base_url: str) -> dict[str, Any]:
         """Call i as Blu serialises it at sandbox time `now` (the call must have started)."""
         with self.lock:
-            plan = task.plan(i)
             zone = self.accounts[task.app_id].zone
+            kept = self._kept(task, i, now, base_url, zone)
+        if kept is not None:
+            data: dict[str, Any] = json.loads(kept)
+            return data
+        record, end = self._render(task, i, now, base_url, zone)
+        if now >= end:
+            self._keep(task, i, end, base_url, zone, _encode(record))
+        return record
+
+    def render_page(self, task: SandboxTask, indices: range, now: float, base_url: str) -> bytes:
+        """The JSON array of render() for each index, as json.dumps(..., ensure_ascii=False)
+        encodes it: what a page's "data" is on the wire."""
+        with self.lock:
+            zone = self.accounts[task.app_id].zone
+            kept = [self._kept(task, i, now, base_url, zone) for i in indices]
+        parts = []
+        for i, data in zip(indices, kept, strict=True):
+            if data is None:
+                record, end = self._render(task, i, now, base_url, zone)
+                data = _encode(record)
+                if now >= end:
+                    self._keep(task, i, end, base_url, zone, data)
+            parts.append(data)
+        return b"[" + b", ".join(parts) + b"]"
+
+    def _kept(
+        self, task: SandboxTask, i: int, now: float, base_url: str, zone: ZoneInfo
+    ) -> bytes | None:
+        """The kept JSON of call i, if it was final by `now` and rendered for this URL and zone."""
+        with self.lock:
+            key = (task.task_id, i)
+            kept = self._rendered.get(key)
+            if kept is None or now < kept.end or kept.base_url != base_url or kept.zone != zone.key:
+                return None
+            self._rendered.move_to_end(key)
+            return kept.data
+
+    def _keep(
+        self, task: SandboxTask, i: int, end: int, base_url: str, zone: ZoneInfo, data: bytes
+    ) -> None:
+        """Keeps the JSON of call i, which is final: nothing in it depends on the time any more."""
+        with self.lock:
+            key = (task.task_id, i)
+            self._rendered[key] = _Rendered(end, base_url, zone.key, data)
+            self._rendered.move_to_end(key)
+            while len(self._rendered) > self._rendered_cache_size:
+                self._rendered.popitem(last=False)
+
+    def _forget(self, task: SandboxTask, indices: Iterable[int]) -> None:
+        """Drops what was kept of these calls of the task: upload and cancel change them.
+
+        Only to be sure: a cancelled call has not started, so it cannot have been kept, and an
+        uploaded call is new. Generated calls (i < task.calls) never change.
+        """
+        with self.lock:
+            for i in indices:
+                self._rendered.pop((task.task_id, i), None)
+
+    def _render(
+        self, task: SandboxTask, i: int, now: float, base_url: str, zone: ZoneInfo
+    ) -> tuple[dict[str, Any], int]:
+        """render() without the cache: the record, and the end of the call (final from then on)."""
+        with self.lock:
+            plan = task.plan(i)
         final = now >= plan.end
         record: dict[str, Any] = {
             "taskId": task.wire_task_id,
@@ -527,7 +613,7 @@ class World:
         }
         if task.with_script and final and plan.answered:
             record["script"], record["slots"] = conversation(task, i, plan, zone)
-        return record
+        return record, plan.end
 
     def ended_between(self, task: SandboxTask, after: float, until: float) -> list[int]:
         """Indices of the calls that turned final in (after, until], in the order they ended."""
@@ -580,6 +666,7 @@ class World:
                 raise ValueError("the task is full")
             slot = max(now, task.next_free_slot())
             batch = len({person.batch for person in task.uploaded})
+            self._forget(task, range(task.total, task.total + len(people)))
             for n, person in enumerate(people):
                 task.uploaded.append(
                     UploadedPerson(
@@ -601,6 +688,7 @@ class World:
                 i = task.calls + n
                 if person.mobile == mobile and i not in task.cancelled and task.start_of(i) > now:
                     task.cancelled.add(i)
+                    self._forget(task, [i])
                     cancelled += 1
             return cancelled
 
@@ -633,6 +721,11 @@ class World:
                     for task in self.tasks.values()
                 ],
             }
+
+
+def _encode(record: dict[str, Any]) -> bytes:
+    # As Reply.json encodes a whole answer, so kept records can be joined into one.
+    return json.dumps(record, ensure_ascii=False).encode()
 
 
 def _mac(payload: bytes) -> bytes:
