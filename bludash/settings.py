@@ -123,7 +123,7 @@ LANGUAGE_CODE = "en-us"
 USE_I18N = False
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "bludash.admin.BludashAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -197,7 +197,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "calls:task_list"
+LOGIN_REDIRECT_URL = "calls:overview"
 LOGOUT_REDIRECT_URL = "login"
 
 STATIC_URL = "static/"

@@ -105,6 +105,11 @@ class Task(models.Model):
     first_call_at = models.DateTimeField(null=True, blank=True)
     last_call_at = models.DateTimeField(null=True, blank=True)
     code_counts = models.JSONField(default=dict, blank=True)
+    # Derived from code_counts and the conclusions' flags (calls/summaries.py), kept as columns so
+    # the tasks table can sort by rate; recomputed when a manager reclassifies a code.
+    calls_connected = models.PositiveIntegerField(default=0)
+    calls_promised = models.PositiveIntegerField(default=0)
+    median_talk_seconds = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-first_seen_at"]
@@ -113,7 +118,10 @@ class Task(models.Model):
                 fields=["account", "blu_task_id"], name="task_unique_per_account"
             )
         ]
-        indexes = [models.Index(fields=["is_polled", "account"], name="task_polled_idx")]
+        indexes = [
+            models.Index(fields=["is_polled", "account"], name="task_polled_idx"),
+            models.Index(fields=["-last_call_at"], name="task_last_call_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.name or f"Task {self.blu_task_id}"
@@ -124,6 +132,18 @@ class Task(models.Model):
     @property
     def average_talk_seconds(self) -> float | None:
         return self.talk_seconds / self.calls_answered if self.calls_answered else None
+
+    @property
+    def share_finished(self) -> float | None:
+        return self.calls_final / self.calls_total if self.calls_total else None
+
+    @property
+    def connect_rate(self) -> float | None:
+        return self.calls_connected / self.calls_total if self.calls_total else None
+
+    @property
+    def promise_rate(self) -> float | None:
+        return self.calls_promised / self.calls_total if self.calls_total else None
 
 
 class CallRecord(models.Model):
@@ -167,6 +187,11 @@ class CallRecord(models.Model):
             models.Index(fields=["task", "-start_time"], name="call_task_start_idx"),
             models.Index(fields=["code", "-start_time"], name="call_code_start_idx"),
             models.Index(fields=["-start_time"], name="call_start_idx"),
+            models.Index(fields=["account", "-start_time"], name="call_account_start_idx"),
+        ]
+        permissions = [
+            ("export_callrecord", "Can export calls to CSV and XLSX"),
+            ("view_raw_callrecord", "Can see the raw record Blu sent"),
         ]
 
     def __str__(self) -> str:
@@ -197,6 +222,55 @@ class Conclusion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} ({self.label})"
+
+    @property
+    def category(self) -> str:
+        """The most specific thing this code says about a call: how the filters group codes."""
+        if not self.classified:
+            return UNCLASSIFIED
+        for flag, name in CATEGORIES:
+            if getattr(self, flag):
+                return name
+        return NOT_CONNECTED
+
+
+UNCLASSIFIED = "Unclassified"
+NOT_CONNECTED = "Not connected"
+# Most specific first: a promise implies the borrower spoke, which implies the line connected.
+CATEGORIES = [
+    ("promise_to_pay", "Promise to pay"),
+    ("already_paid", "Already paid"),
+    ("complaint", "Complaint risk"),
+    ("right_party", "Right party"),
+    ("live_person", "Live person"),
+    ("connected", "Connected"),
+]
+CATEGORY_ORDER = [name for _, name in CATEGORIES] + [NOT_CONNECTED, UNCLASSIFIED]
+
+
+class TaskDaySummary(models.Model):
+    """A task's calls on one day (company time zone) with one conclusion code, rewritten by every
+    sync of the task. The overview and the outcome breakdowns sum these few rows instead of
+    scanning millions of calls."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="day_summaries")
+    account = models.ForeignKey(BluAccount, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    code = models.CharField(
+        max_length=64, blank=True, help_text="Empty while calls are in progress"
+    )
+    calls = models.PositiveIntegerField(default=0)
+    answered = models.PositiveIntegerField(default=0)
+    talk_seconds = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["task", "day", "code"], name="daysummary_unique")
+        ]
+        indexes = [models.Index(fields=["day", "code"], name="daysummary_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.task} on {self.day}: {self.calls} x {self.code or 'in progress'}"
 
 
 class StatusLabel(models.Model):

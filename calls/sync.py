@@ -19,13 +19,14 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Max, Min, Q, Sum
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .blu import client
 from .crypto import AppKeyUnreadable
 from .models import BluAccount, CallRecord, Conclusion, SyncRun, Task
 from .records import UnstorableRecord, read_record
+from .summaries import refresh_task_summary
 from .upsert import upsert_calls
 
 logger = logging.getLogger(__name__)
@@ -307,46 +308,6 @@ def _finish(task: Task, run: SyncRun, totals: WriteResult, error: str = "") -> N
     else:
         next_poll = None
     Task.objects.filter(pk=task.pk).update(next_poll_at=next_poll)
-
-
-def refresh_task_summary(task: Task) -> None:
-    """Recount a task's calls with one grouped query over its index, and store the counts."""
-    rows = (
-        CallRecord.objects.filter(task=task)
-        .values("code")
-        .annotate(
-            n=Count("id"),
-            final=Count("id", filter=Q(end_time__isnull=False) | ~Q(code="")),
-            answered=Count("answer_time"),
-            talk=Sum("duration"),
-            first=Min("start_time"),
-            last=Max("start_time"),
-        )
-    )
-    summary: dict[str, Any] = {
-        "calls_total": 0,
-        "calls_final": 0,
-        "calls_answered": 0,
-        "talk_seconds": 0,
-        "first_call_at": None,
-        "last_call_at": None,
-        "code_counts": {},
-    }
-    for row in rows:
-        summary["calls_total"] += row["n"]
-        summary["calls_final"] += row["final"]
-        summary["calls_answered"] += row["answered"]
-        summary["talk_seconds"] += row["talk"] or 0
-        if row["code"]:
-            summary["code_counts"][row["code"]] = row["n"]
-        for key, pick in (("first_call_at", min), ("last_call_at", max)):
-            value = row["first" if key == "first_call_at" else "last"]
-            if value is not None:
-                current = summary[key]
-                summary[key] = value if current is None else pick(current, value)
-    Task.objects.filter(pk=task.pk).update(**summary)
-    for key, value in summary.items():
-        setattr(task, key, value)
 
 
 # --- which tasks to poll -------------------------------------------------------------------

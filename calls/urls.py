@@ -1,12 +1,14 @@
 from django.urls import path
 
-from . import views
+from .views import callback, calls, conclusions, overview, tasks
 
 app_name = "calls"
 
 urlpatterns = [
-    path("", views.TaskListView.as_view(), name="task_list"),
-    path("tasks/<int:pk>/", views.TaskDetailView.as_view(), name="task_detail"),
-    path("calls/", views.CallListView.as_view(), name="call_list"),
-    path("blu/callback/<str:token>/", views.blu_callback, name="blu_callback"),
+    path("", overview.OverviewView.as_view(), name="overview"),
+    path("tasks/", tasks.TaskListView.as_view(), name="task_list"),
+    path("tasks/<int:pk>/", tasks.TaskDetailView.as_view(), name="task_detail"),
+    path("calls/", calls.CallListView.as_view(), name="call_list"),
+    path("conclusions/", conclusions.ConclusionListView.as_view(), name="conclusions"),
+    path("blu/callback/<str:token>/", callback.blu_callback, name="blu_callback"),
 ]

@@ -134,3 +134,63 @@ def make_task(account, sandbox):
         return Task.objects.create(account=account, blu_task_id=task_id, name=f"Task {task_id}")
 
     return make
+
+
+# --- the people: one per role, and an outsider in no group -----------------------------------
+
+PASSWORD = "a-long-pass-phrase-for-tests"
+
+
+def _person(username: str, group: str | None):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user = get_user_model().objects.create_user(username, password=PASSWORD)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def staff_user(db):
+    from calls.roles import STAFF
+
+    return _person("agent", STAFF)
+
+
+@pytest.fixture
+def manager(db):
+    from calls.roles import MANAGERS
+
+    return _person("manager", MANAGERS)
+
+
+@pytest.fixture
+def admin_user(db):
+    from calls.roles import ADMINS
+
+    return _person("boss", ADMINS)
+
+
+@pytest.fixture
+def outsider(db):
+    return _person("outsider", None)
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def manager_client(client, manager):
+    client.force_login(manager)
+    return client
+
+
+@pytest.fixture
+def admin_client_(client, admin_user):
+    """Signed in as a member of the Admins group (pytest-django's admin_client is a superuser)."""
+    client.force_login(admin_user)
+    return client

@@ -1,18 +1,10 @@
 """The first pages: login everywhere, tasks and calls visible once synced."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from calls import sync
 from calls.models import Conclusion, StatusLabel
-
-
-@pytest.fixture
-def staff_client(client, db):
-    user = get_user_model().objects.create_user("agent", password="a-long-pass-phrase")
-    client.force_login(user)
-    return client
 
 
 @pytest.mark.parametrize("name", ["calls:task_list", "calls:call_list"])

@@ -1,0 +1,42 @@
+"""The three roles and what each may do. A migration creates the groups from this table; every view
+checks permissions (calls/access.py), never group names, so an admin can grant a single right too.
+"""
+
+STAFF = "Collections staff"
+MANAGERS = "Managers"
+ADMINS = "Admins"
+
+_VIEW = [
+    "calls.view_task",
+    "calls.view_callrecord",
+    "calls.view_conclusion",
+    "calls.view_statuslabel",
+    "calls.view_syncrun",
+]
+_MANAGE = ["calls.export_callrecord", "calls.change_conclusion"]
+_ADMIN = [
+    "calls.add_bluaccount",
+    "calls.change_bluaccount",
+    "calls.view_bluaccount",
+    "calls.delete_bluaccount",
+    "calls.change_task",
+    "calls.add_statuslabel",
+    "calls.change_statuslabel",
+    "calls.delete_statuslabel",
+    "calls.view_raw_callrecord",
+    "django_celery_beat.view_periodictask",
+    "django_celery_beat.change_periodictask",
+]
+
+GROUPS: dict[str, list[str]] = {
+    STAFF: _VIEW,
+    MANAGERS: _VIEW + _MANAGE,
+    ADMINS: _VIEW + _MANAGE + _ADMIN,
+}
+
+# What the pages require. Kept here so views, templates and tests name the same permission.
+VIEW_DASHBOARD = "calls.view_callrecord"
+EXPORT = "calls.export_callrecord"
+EDIT_CONCLUSIONS = "calls.change_conclusion"
+VIEW_RAW = "calls.view_raw_callrecord"
+MANAGE_ACCOUNTS = "calls.change_bluaccount"
