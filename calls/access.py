@@ -24,6 +24,7 @@ class DashboardView(LoginRequiredMixin, PermissionRequiredMixin):
     """Sign-in first, then the permission: a user in no group gets the polite page."""
 
     permission_required: str | tuple[str, ...] = roles.VIEW_DASHBOARD
+    request: HttpRequest
 
     def handle_no_permission(self):
         if not self.request.user.is_authenticated:
