@@ -6,9 +6,12 @@ app_name = "calls"
 
 urlpatterns = [
     path("", overview.OverviewView.as_view(), name="overview"),
+    path("overview/live/", overview.SyncHealthView.as_view(), name="sync_health"),
     path("tasks/", tasks.TaskListView.as_view(), name="task_list"),
     path("tasks/<int:pk>/", tasks.TaskDetailView.as_view(), name="task_detail"),
     path("calls/", calls.CallListView.as_view(), name="call_list"),
+    path("calls/<int:pk>/", calls.CallDetailView.as_view(), name="call_detail"),
+    path("calls/<int:pk>/recording/", calls.call_recording, name="call_recording"),
     path("conclusions/", conclusions.ConclusionListView.as_view(), name="conclusions"),
     path("blu/callback/<str:token>/", callback.blu_callback, name="blu_callback"),
 ]

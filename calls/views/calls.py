@@ -17,3 +17,12 @@ class CallListView(DashboardView, SingleTableView):
 
     def get_queryset(self):
         return CallRecord.objects.select_related("task")
+
+
+class CallDetailView(DashboardView):
+    """Stub: every field of one call, its recording played inline, script and slots."""
+
+
+def call_recording(request, pk: int):
+    """Stub: checks the user's permission, then streams the recording from Blu."""
+    raise NotImplementedError

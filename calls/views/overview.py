@@ -9,3 +9,9 @@ from ..access import DashboardView
 
 class OverviewView(DashboardView, TemplateView):
     template_name = "calls/overview.html"
+
+
+class SyncHealthView(DashboardView, TemplateView):
+    """Stub: the sync-health strip alone, fetched every few seconds by static/js/bludash.js."""
+
+    template_name = "calls/_sync_health.html"
