@@ -6,6 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from calls import sync
 from calls.models import BluAccount, CallRecord, Task
 
 from .conftest import APP_ID, APP_KEY
@@ -120,3 +121,20 @@ def test_bad_input_is_reported_before_the_key_is_asked_for(db, monkeypatch):
     monkeypatch.delenv("BLU_APP_KEY", raising=False)
     with pytest.raises(CommandError, match="base_url: Enter a valid URL"):
         blu("account", "add", "x", "--base-url", "nope", "--app-id", "1")
+
+
+def test_summaries_rebuilds_the_counts_pages_read(make_task):
+    from calls.models import TaskDaySummary
+
+    task = make_task(calls=9)
+    sync.sync_task(task)
+    TaskDaySummary.objects.all().delete()
+    Task.objects.filter(pk=task.pk).update(calls_total=0, code_counts={})
+
+    out = StringIO()
+    call_command("blu", "summaries", stdout=out)
+
+    task.refresh_from_db()
+    assert "Rebuilt the summaries of 1 tasks." in out.getvalue()
+    assert task.calls_total == 9 and sum(task.code_counts.values()) == task.calls_final
+    assert sum(TaskDaySummary.objects.values_list("calls", flat=True)) == 9

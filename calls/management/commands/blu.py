@@ -1,4 +1,4 @@
-"""`python manage.py blu ...`: register Blu accounts and tasks, and sync them now.
+"""`python manage.py blu ...`: register Blu accounts and tasks, sync them now, rebuild summaries.
 
 The app key is read from BLU_APP_KEY or asked for without echo: never a command-line argument,
 where it would land in shell history and the process list.
@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from calls import sync
+from calls import summaries, sync
 from calls.blu.client import BluError
 from calls.crypto import AppKeyUnreadable
 from calls.models import BluAccount, SyncRun, Task
@@ -53,6 +53,11 @@ class Command(BaseCommand):
         sync_parser = groups.add_parser("sync", help="Sync now, in the foreground")
         sync_parser.add_argument("--account")
         sync_parser.add_argument("--task", dest="task_id")
+
+        groups.add_parser(
+            "summaries",
+            help="Rebuild every task's summary counts from the stored calls (after an upgrade)",
+        )
 
     def handle(self, *args, group: str, **options) -> None:
         self.verbosity = options["verbosity"]
@@ -183,6 +188,15 @@ class Command(BaseCommand):
         )
         if failed:
             raise CommandError(f"{failed} of {len(tasks)} tasks failed to sync.", returncode=2)
+
+    def _summaries(self, **_):
+        conclusions = summaries.conclusions_by_code()
+        tasks = Task.objects.order_by("pk")
+        for n, task in enumerate(tasks.iterator(chunk_size=200), start=1):
+            summaries.refresh_task_summary(task, conclusions)
+            if self.verbosity >= 2 and n % 100 == 0:
+                self.stdout.write(f"{n} tasks rebuilt")
+        self.stdout.write(f"Rebuilt the summaries of {tasks.count()} tasks.")
 
     def _progress(self, label: str):
         def report(run: SyncRun) -> None:
