@@ -14,17 +14,19 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from calls import sync
+from calls import roles, sync
 from calls.models import BluAccount
 from calls.signals import POLL_TASK_NAME, ensure_poll_schedule
 
 SANDBOX_URL = "http://127.0.0.1:8765"
 DEMO_ZONE = "Asia/Colombo"
 DEMO_USER = "demo"
+ROLE_USERS = {"demo-staff": roles.STAFF, "demo-manager": roles.MANAGERS, "demo-admin": roles.ADMINS}
 # (name, days ago, calls, seconds between calls)
 PAST_TASKS = [
     ("Overdue 1-7 days", 30, 300, 40.0),
@@ -60,6 +62,9 @@ class Command(BaseCommand):
 
         self.stdout.write(self.style.SUCCESS("Demo ready. Open http://127.0.0.1:8000"))
         self.stdout.write(f"Sign in as {DEMO_USER!r} with password {password!r}")
+        self.stdout.write(
+            "The same password signs in " + ", ".join(f"{u!r} ({g})" for u, g in ROLE_USERS.items())
+        )
         self.stdout.write("Ctrl-C stops the web server, the worker, beat and the sandbox.")
 
     def _new_world(self) -> dict:
@@ -126,6 +131,12 @@ class Command(BaseCommand):
             user.save()
             login_path.write_text(password)
             login_path.chmod(0o600)
+        # One person per role, same password, so a demo shows what each role sees.
+        for username, group in ROLE_USERS.items():
+            person = User.objects.filter(username=username).first() or User(username=username)
+            person.set_password(password)
+            person.save()
+            person.groups.set([Group.objects.get(name=group)])
         return password
 
     def _demo_account(self, world: dict) -> BluAccount:
