@@ -270,6 +270,9 @@ if BLUDASH_SYNC_LEASE_SECONDS <= _SLOWEST_PAGE:
         f"BLUDASH_SYNC_LEASE_SECONDS must exceed the slowest page fetch ({_SLOWEST_PAGE:.0f}s: "
         "BLUDASH_BLU_RETRIES x (connect + read timeouts + BLUDASH_BLU_BACKOFF_MAX))"
     )
+# A large first load outgrows the planner's statistics long before autovacuum notices (and some
+# servers run without it): the sync refreshes them itself after this many new calls.
+BLUDASH_ANALYZE_EVERY_ROWS = env_int("BLUDASH_ANALYZE_EVERY_ROWS", 100_000, minimum=1)
 # One record per callback request: 256 KiB leaves room for scripts and slots.
 BLUDASH_CALLBACK_MAX_BYTES = env_int("BLUDASH_CALLBACK_MAX_BYTES", 256 * 1024, minimum=1024)
 # Where callback URLs printed for Blu's console point.

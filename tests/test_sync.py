@@ -372,3 +372,31 @@ def test_the_app_key_never_reaches_the_logs(make_task, sandbox, caplog, settings
     assert caplog.records
     assert APP_KEY not in caplog.text and "a-wrong-key-9d2f" not in caplog.text
     assert APP_KEY not in str(list(SyncRun.objects.values()))
+
+
+def _statistics_refreshed() -> bool:
+    """Whether the calls table has planner statistics (PostgreSQL: last ANALYZE; SQLite: stat1)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = %s",
+                [CallRecord._meta.db_table],
+            )
+            return bool(cursor.fetchone()[0])
+        cursor.execute("SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'")
+        if cursor.fetchone() is None:
+            return False
+        cursor.execute(
+            "SELECT count(*) FROM sqlite_stat1 WHERE tbl = %s", [CallRecord._meta.db_table]
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_first_load_refreshes_the_planners_statistics(make_task, settings):
+    settings.BLUDASH_ANALYZE_EVERY_ROWS = 20
+    assert not _statistics_refreshed()
+
+    sync.sync_task(make_task(calls=30))
+
+    assert _statistics_refreshed()
