@@ -200,6 +200,10 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "calls:overview"
 LOGOUT_REDIRECT_URL = "login"
 
+# The conclusions form posts about 9 fields per code; Django's default of 1,000 would cap the
+# dictionary at about 110 codes, and Blu's robots keep adding codes.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
+
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
@@ -275,6 +279,8 @@ if BLUDASH_SYNC_LEASE_SECONDS <= _SLOWEST_PAGE:
 BLUDASH_ANALYZE_EVERY_ROWS = env_int("BLUDASH_ANALYZE_EVERY_ROWS", 100_000, minimum=1)
 # One record per callback request: 256 KiB leaves room for scripts and slots.
 BLUDASH_CALLBACK_MAX_BYTES = env_int("BLUDASH_CALLBACK_MAX_BYTES", 256 * 1024, minimum=1024)
+# Hosts besides each account's API host that recordings may be fetched from (Blu's CDN, say).
+BLUDASH_RECORDING_HOSTS = env_list("BLUDASH_RECORDING_HOSTS", [])
 # Where callback URLs printed for Blu's console point.
 BLUDASH_PUBLIC_URL = (env_str("BLUDASH_PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/")
 _public = urlsplit(BLUDASH_PUBLIC_URL)

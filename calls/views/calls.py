@@ -2,27 +2,162 @@
 
 from __future__ import annotations
 
-from django_tables2 import LazyPaginator, SingleTableView
+import logging
 
-from ..access import DashboardView
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    QueryDict,
+)
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_safe
+from django.views.generic import DetailView
+from django_filters.views import FilterView
+from django_tables2 import LazyPaginator, RequestConfig, SingleTableMixin
+
+from .. import call_details, export, recordings, roles
+from ..access import DashboardView, no_access
+from ..filters import CALLS_DEFAULT_DAYS, CallFilter
 from ..models import CallRecord
-from ..tables import CallTable
+from ..tables import CallTable, is_recording_url
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+EXPORT_PARAM = "_export"
+NO_CALLS_YET = (
+    "No calls yet: add a task with `python manage.py blu task add TASK_ID --account NAME` "
+    "and the next sync fills this table."
+)
+NO_MATCH = "No calls match these filters."
 
 
-class CallListView(DashboardView, SingleTableView):
+class CallPaginator(LazyPaginator):
+    """LazyPaginator (never a COUNT) that keeps a `per_page` from the URL within reason."""
+
+    def __init__(self, object_list, per_page, **kwargs):
+        super().__init__(object_list, min(max(int(per_page), 1), MAX_PAGE_SIZE), **kwargs)
+
+
+def _query(data: QueryDict, **changes: str) -> str:
+    """The filters as a query string, without paging or export, with `changes` applied."""
+    query = data.copy()
+    for name in ("page", EXPORT_PARAM):
+        query.pop(name, None)
+    for name, value in changes.items():
+        query[name] = value
+    return query.urlencode()
+
+
+def filter_errors(filterset: CallFilter) -> list[str]:
+    """Each problem with the filters as one sentence naming the field, in the form's order."""
+    form = filterset.form
+    return [
+        f"{form.fields[name].label}: {message}" if name in form.fields else message
+        for name, errors in form.errors.items()
+        for message in errors
+    ]
+
+
+class CallListView(DashboardView, SingleTableMixin, FilterView):
+    """The calls of every task. `?_export=csv|xlsx` returns the filtered rows as a file instead,
+    for users with roles.EXPORT."""
+
     table_class = CallTable
+    filterset_class = CallFilter
     template_name = "calls/call_list.html"
-    paginate_by = 50
-    table_pagination = {"paginator_class": LazyPaginator}
+    # Not paginate_by: ListView would then page object_list a second time with Django's own
+    # Paginator, which counts every matching row.
+    paginate_by = None
+    table_pagination = {"paginator_class": CallPaginator, "per_page": PAGE_SIZE}
 
     def get_queryset(self):
-        return CallRecord.objects.select_related("task")
+        return CallRecord.objects.all()
+
+    def get(self, request, *args, **kwargs):
+        export_format = request.GET.get(EXPORT_PARAM)
+        if export_format is None:
+            return super().get(request, *args, **kwargs)
+        return self.exported(export_format)
+
+    def exported(self, export_format: str) -> HttpResponseBase:
+        """The export file, or back to the page with a message saying why there is none."""
+        request = self.request
+        if not request.user.has_perm(roles.EXPORT):
+            return no_access(request, roles.EXPORT)
+        # Refusals go back to the page without `_export`, so its links do not export again.
+        back = HttpResponseRedirect(f"?{_query(request.GET)}")
+        if export_format not in export.FORMATS:
+            shown = export_format[:20]
+            messages.error(request, f"Cannot export as {shown!r}: choose CSV or XLSX.")
+            return back
+        filterset = self.get_filterset(self.get_filterset_class())
+        if not filterset.is_valid():
+            messages.error(request, "Nothing was exported: correct the filters first.")
+            return back
+        table = self.get_table_class()(filterset.qs)
+        RequestConfig(request, paginate=False).configure(table)
+        try:
+            return export.response(table, export_format)
+        except export.TooManyRows as exc:
+            messages.error(request, str(exc))
+            return back
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        filterset: CallFilter = context["filter"]
+        table: CallTable = context["table"]
+        errors = filter_errors(filterset)
+        if not table.page.object_list:
+            # Only an empty page pays for asking whether any call exists at all.
+            nothing_yet = not errors and not CallRecord.objects.exists()
+            table.empty_text = NO_CALLS_YET if nothing_yet else NO_MATCH
+            context["nothing_yet"] = nothing_yet
+        context.update(
+            filter_errors=errors,
+            code_groups=filterset.code_groups(),
+            default_range=filterset.default_range,
+            default_days=CALLS_DEFAULT_DAYS,
+            all_dates_query=_query(filterset.data, started_after=""),
+            sort=self.request.GET.get(table.prefixed_order_by_field, ""),
+        )
+        if self.request.user.has_perm(roles.EXPORT):
+            context["export_queries"] = {
+                fmt: _query(filterset.data, **{EXPORT_PARAM: fmt}) for fmt in export.FORMATS
+            }
+        return context
 
 
-class CallDetailView(DashboardView):
-    """Stub: every field of one call, its recording played inline, script and slots."""
+class CallDetailView(DashboardView, DetailView):
+    model = CallRecord
+    template_name = "calls/call_detail.html"
+    context_object_name = "call"
+
+    def get_queryset(self):
+        return CallRecord.objects.select_related("task", "account")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        with_raw = self.request.user.has_perm(roles.VIEW_RAW)
+        context.update(call_details.call_context(self.object, with_raw=with_raw))
+        return context
 
 
-def call_recording(request, pk: int):
-    """Stub: checks the user's permission, then streams the recording from Blu."""
-    raise NotImplementedError
+@require_safe
+@login_required
+def call_recording(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """A call's recording, for users who may see calls: streamed from Blu so that the recording
+    link itself never leaves the server."""
+    if not request.user.has_perm(roles.VIEW_DASHBOARD):
+        return no_access(request)
+    call = get_object_or_404(CallRecord.objects.select_related("account"), pk=pk)
+    if not is_recording_url(call.record_url):
+        raise Http404("This call has no recording.")
+    return recordings.stream_recording(
+        call.record_url, recordings.allowed_hosts(call.account), request.headers.get("Range", "")
+    )

@@ -1,0 +1,196 @@
+"""A call's recording, fetched from Blu and streamed to a user who may hear it: the recording
+link (a bearer URL) never leaves the server, and the server only fetches from Blu's own hosts."""
+
+from __future__ import annotations
+
+import logging
+import re
+import weakref
+from collections.abc import Iterator
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from django.conf import settings
+from django.http import HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+
+from .models import BluAccount
+from .tables import is_recording_url
+
+logger = logging.getLogger(__name__)
+
+
+RECORDING_CHUNK = 64 * 1024
+_PASSED_HEADERS = ("Content-Length", "Content-Range", "Accept-Ranges")
+_SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _requested_range(header: str, size: int) -> tuple[int, int] | None:
+    """The (first, last) byte of a single-range header, or None when it is absent, several ranges
+    or unreadable (then the whole file is the answer, as RFC 9110 allows). Raises ValueError when
+    the range lies wholly past the end."""
+    match = _SINGLE_RANGE.match(header.strip())
+    if not match or match.groups() == ("", ""):
+        return None
+    first, last = match.groups()
+    if first == "":
+        suffix = int(last)
+        if suffix == 0:
+            raise ValueError("empty suffix range")
+        return max(size - suffix, 0), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size:
+        raise ValueError("range starts past the end")
+    if end < start:
+        return None
+    return start, end
+
+
+def _body(upstream: requests.Response, skip: int = 0, length: int | None = None) -> Iterator[bytes]:
+    """Blu's body in chunks, from byte `skip` for `length` bytes; closes the connection at the end
+    or when the browser goes away (Django closes the generator)."""
+    try:
+        for chunk in upstream.iter_content(RECORDING_CHUNK):
+            if skip:
+                dropped = min(skip, len(chunk))
+                chunk, skip = chunk[dropped:], skip - dropped
+            if length is not None:
+                chunk, length = chunk[:length], length - min(length, len(chunk))
+            if chunk:
+                yield chunk
+            if length == 0:
+                break
+    finally:
+        upstream.close()
+
+
+def _audio_type(upstream: requests.Response) -> str:
+    # The URL came in an unsigned callback: whatever is not audio is served as bytes, never as
+    # a page our origin would render.
+    content_type = upstream.headers.get("Content-Type", "")
+    if content_type.split(";")[0].strip().lower().startswith("audio/"):
+        return content_type
+    return "application/octet-stream"
+
+
+def _failed(message: str) -> HttpResponse:
+    return HttpResponse(message, status=502, content_type="text/plain; charset=utf-8")
+
+
+def allowed_hosts(account: BluAccount) -> frozenset[str]:
+    """Where this account's recordings may be fetched from: Blu's API host and the hosts an admin
+    listed. Recording URLs arrive in unsigned callbacks, so without this anyone holding a callback
+    token could make the server fetch an address inside our network."""
+    hosts = {urlsplit(account.base_url).hostname or ""}
+    hosts.update(settings.BLUDASH_RECORDING_HOSTS)
+    return frozenset(host.lower() for host in hosts if host)
+
+
+MAX_REDIRECTS = 3
+
+
+def _host_allowed(url: str, hosts: frozenset[str]) -> bool:
+    return is_recording_url(url) and (urlsplit(url).hostname or "").lower() in hosts
+
+
+def _not_allowed(url: str) -> HttpResponse:
+    host = urlsplit(url).hostname or "?"
+    logger.warning("recording refused: host %s is not one of Blu's", host)
+    return _failed(
+        f"This recording is on {host}, which is not one of this account's Blu hosts. "
+        "An administrator can allow it with BLUDASH_RECORDING_HOSTS."
+    )
+
+
+def stream_recording(url: str, hosts: frozenset[str], range_header: str = "") -> HttpResponseBase:
+    """Blu's recording at `url` as our own streaming response, fetched only from `hosts` (also
+    after a redirect). The browser's Range is passed on;
+    a Blu that ignores it (answers 200 to a ranged request) is answered 206 all the same, by
+    skipping bytes, because Safari plays only media served in ranges. Network errors and Blu's
+    errors become a 502 that names no part of the URL but its host (it is a bearer link)."""
+    # identity: a compressed body would no longer match the Content-Length we pass on.
+    headers = {"Accept-Encoding": "identity"}
+    if range_header:
+        headers["Range"] = range_header
+    for _ in range(MAX_REDIRECTS + 1):
+        if not _host_allowed(url, hosts):
+            return _not_allowed(url)
+        try:
+            upstream = requests.get(
+                url,
+                headers=headers,
+                stream=True,
+                allow_redirects=False,
+                timeout=(settings.BLUDASH_BLU_CONNECT_TIMEOUT, settings.BLUDASH_BLU_READ_TIMEOUT),
+            )
+        except requests.RequestException as exc:
+            logger.warning("recording download failed: %s", type(exc).__name__)
+            return _failed("Blu could not be reached for this recording. Try again in a minute.")
+        if not upstream.is_redirect:
+            break
+        upstream.close()
+        url = urljoin(url, upstream.headers.get("Location", ""))
+    else:
+        return _failed("Blu redirected this recording too many times.")
+    if upstream.status_code not in (200, 206):
+        upstream.close()
+        if upstream.status_code == 416:
+            return _range_not_satisfiable(upstream.headers.get("Content-Range", ""))
+        logger.warning("recording download failed: Blu answered HTTP %s", upstream.status_code)
+        return _failed(
+            f"Blu did not send this recording (it answered HTTP {upstream.status_code})."
+        )
+    size = upstream.headers.get("Content-Length", "")
+    if upstream.status_code == 200 and range_header and size.isdigit():
+        return _ranged_from_whole(upstream, range_header, int(size))
+    response = _streamed(upstream, upstream.status_code)
+    for name in _PASSED_HEADERS:
+        if name in upstream.headers:
+            response[name] = upstream.headers[name]
+    if upstream.status_code == 200 and size.isdigit():
+        # We can serve ranges ourselves (below), whatever Blu says.
+        response["Accept-Ranges"] = "bytes"
+    return response
+
+
+def _ranged_from_whole(upstream: requests.Response, range_header: str, size: int):
+    """The browser's range cut from a whole file Blu sent in answer to a ranged request."""
+    try:
+        wanted = _requested_range(range_header, size)
+    except ValueError:
+        upstream.close()
+        return _range_not_satisfiable(f"bytes */{size}")
+    if wanted is None:
+        response = _streamed(upstream, 200)
+        response["Content-Length"] = str(size)
+    else:
+        first, last = wanted
+        response = _streamed(upstream, 206, skip=first, length=last - first + 1)
+        response["Content-Length"] = str(last - first + 1)
+        response["Content-Range"] = f"bytes {first}-{last}/{size}"
+    response["Accept-Ranges"] = "bytes"
+    return response
+
+
+def _streamed(
+    upstream: requests.Response, status: int, skip: int = 0, length: int | None = None
+) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(
+        _body(upstream, skip, length), status=status, content_type=_audio_type(upstream)
+    )
+    # A response dropped unread (a HEAD request, a browser gone before the first byte) never
+    # runs _body's `finally`: the connection to Blu is let go when the response is.
+    weakref.finalize(response, upstream.close)
+    # Only signed-in users may hear it: no shared cache keeps a copy, and the bytes never run
+    # as a document even if Blu's server sent something other than audio.
+    response["Cache-Control"] = "private, max-age=3600"
+    response["Content-Security-Policy"] = "sandbox"
+    return response
+
+
+def _range_not_satisfiable(content_range: str) -> HttpResponse:
+    response = HttpResponse(status=416)
+    if content_range:
+        response["Content-Range"] = content_range
+    return response
