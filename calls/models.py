@@ -133,18 +133,6 @@ class Task(models.Model):
     def average_talk_seconds(self) -> float | None:
         return self.talk_seconds / self.calls_answered if self.calls_answered else None
 
-    @property
-    def share_finished(self) -> float | None:
-        return self.calls_final / self.calls_total if self.calls_total else None
-
-    @property
-    def connect_rate(self) -> float | None:
-        return self.calls_connected / self.calls_total if self.calls_total else None
-
-    @property
-    def promise_rate(self) -> float | None:
-        return self.calls_promised / self.calls_total if self.calls_total else None
-
 
 class CallRecord(models.Model):
     """One call as Blu reported it last, with the raw record kept whole."""

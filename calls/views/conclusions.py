@@ -2,10 +2,63 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.views.generic import TemplateView
 
-from ..access import DashboardView
+from .. import roles, summaries
+from ..access import DashboardView, no_access
+from ..forms import FLAGS, ConclusionFormSet, display_order
+from ..models import Conclusion
+
+
+def save_conclusions(formset) -> tuple[int, int]:
+    """Save the rows that changed and recompute every task's flag counts.
+    Returns (conclusions saved, tasks whose rates changed)."""
+    with transaction.atomic():
+        saved = formset.save()
+        return len(saved), summaries.apply_conclusion_flags()
 
 
 class ConclusionListView(DashboardView, TemplateView):
+    """Everyone with the dashboard reads the dictionary; managers and admins edit it."""
+
     template_name = "calls/conclusions.html"
+
+    def can_edit(self) -> bool:
+        return self.request.user.has_perm(roles.EDIT_CONCLUSIONS)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        conclusions = display_order(Conclusion.objects.all())
+        context["can_edit"] = self.can_edit()
+        if context["can_edit"] and "formset" not in context:
+            context["formset"] = ConclusionFormSet(queryset=conclusions)
+        if not context["can_edit"]:
+            context["rows"] = [
+                {"conclusion": c, "flags": [getattr(c, flag) for flag in FLAGS]}
+                for c in conclusions
+            ]
+        context["flags"] = [Conclusion._meta.get_field(flag) for flag in FLAGS]
+        context["unclassified"] = Conclusion.objects.filter(classified=False).count()
+        return context
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not self.can_edit():
+            return no_access(request, roles.EDIT_CONCLUSIONS)
+        formset = ConclusionFormSet(request.POST, queryset=display_order(Conclusion.objects.all()))
+        if not formset.is_valid():
+            messages.error(request, "Nothing was saved: correct the rows marked below.")
+            return self.render_to_response(self.get_context_data(formset=formset))
+        saved, tasks = save_conclusions(formset)
+        if saved:
+            messages.success(
+                request,
+                f"Saved {saved} conclusion{'s' if saved != 1 else ''}; "
+                f"rates updated for {tasks} task{'s' if tasks != 1 else ''}.",
+            )
+        else:
+            messages.info(request, "Nothing changed.")
+        return redirect("calls:conclusions")

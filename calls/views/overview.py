@@ -2,16 +2,68 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
+from django.utils.cache import add_never_cache_headers
 from django.views.generic import TemplateView
 
+from .. import kpis, summaries
 from ..access import DashboardView
+from ..models import Task
+
+# ?fragment=numbers renders the numbers alone: what static/js/bludash.js fetches to refresh them.
+FRAGMENTS = {"numbers": "calls/_overview_numbers.html"}
 
 
-class OverviewView(DashboardView, TemplateView):
+def overview_numbers() -> dict[str, Any]:
+    """The periods' KPIs and the per-day chart from one grouped query over TaskDaySummary."""
+    today = summaries.company_today()
+    first = today - timedelta(days=kpis.CHART_DAYS - 1)
+    rows = summaries.day_code_totals(first, today)
+    conclusions = summaries.conclusions_by_code()
+    periods = kpis.periods(rows, today, conclusions)
+    return {
+        "today": today,
+        "periods": periods,
+        "month": periods[-1],
+        "chart": kpis.daily_mix(rows, first, today, conclusions),
+        "has_tasks": Task.objects.exists(),
+    }
+
+
+class LiveFragmentMixin:
+    """Fragments are fetched every few seconds: never serve one from a cache."""
+
+    def render_to_response(self, context, **response_kwargs):
+        response = super().render_to_response(context, **response_kwargs)  # type: ignore[misc]
+        add_never_cache_headers(response)
+        return response
+
+
+class OverviewView(DashboardView, LiveFragmentMixin, TemplateView):
     template_name = "calls/overview.html"
 
+    def fragment(self) -> str | None:
+        return FRAGMENTS.get(self.request.GET.get("fragment", ""))
 
-class SyncHealthView(DashboardView, TemplateView):
-    """Stub: the sync-health strip alone, fetched every few seconds by static/js/bludash.js."""
+    def get_template_names(self) -> list[str]:
+        return [self.fragment() or self.template_name]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(overview_numbers())
+        if not self.fragment():
+            context["health"] = summaries.sync_health()
+        return context
+
+
+class SyncHealthView(DashboardView, LiveFragmentMixin, TemplateView):
+    """The sync-health strip alone, fetched every few seconds by static/js/bludash.js."""
 
     template_name = "calls/_sync_health.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["health"] = summaries.sync_health()
+        return context

@@ -2,34 +2,74 @@
 
 from __future__ import annotations
 
-import logging
+from typing import Any
 
+from django.db.models import F
 from django.views.generic import DetailView
-from django_tables2 import LazyPaginator, SingleTableMixin, SingleTableView
+from django_filters.views import FilterView
+from django_tables2 import LazyPaginator, SingleTableMixin
 
+from .. import kpis, summaries
 from ..access import DashboardView
-from ..models import CallRecord, Conclusion, Task
+from ..filters import TaskFilter
+from ..models import CallRecord, Task, TaskDaySummary
 from ..tables import CallTable, TaskTable
 
-logger = logging.getLogger(__name__)
+NO_TASKS = "No tasks yet: add one with `python manage.py blu task add TASK_ID --account NAME`."
+NO_MATCH = "No tasks match these filters."
+BAD_FILTERS = "No tasks shown: the filters above could not be read."
 
 
-class TaskListView(DashboardView, SingleTableView):
-    model = Task
+class TaskListView(DashboardView, SingleTableMixin, FilterView):
     table_class = TaskTable
+    filterset_class = TaskFilter
     template_name = "calls/task_list.html"
-    paginate_by = 50
+    # The table paginates (50 a page); the list view must not paginate the rows a second time.
+    table_pagination = {"per_page": 50}
 
     def get_queryset(self):
-        return Task.objects.select_related("account").order_by("-first_seen_at", "-pk")
+        self.conclusions = summaries.conclusions_by_code()
+        # Most recently dialled first; tasks without calls yet at the end, on every database.
+        latest = F("last_call_at").desc(nulls_last=True)
+        tasks = Task.objects.select_related("account").order_by(latest, "-pk")
+        return summaries.with_rates(tasks, self.conclusions)
+
+    def get_table_kwargs(self) -> dict[str, Any]:
+        form = self.filterset.form
+        if not self.filterset.is_bound:
+            empty = NO_TASKS
+        elif not self.filterset.is_valid():
+            empty = BAD_FILTERS
+        elif any(value not in (None, "") for value in form.cleaned_data.values()):
+            empty = NO_MATCH
+        else:
+            empty = NO_TASKS
+        return {"conclusions": self.conclusions, "empty_text": empty}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["health"] = summaries.sync_health()
+        context["filter_errors"] = filter_errors(self.filterset.form)
+        context["sort"] = self.request.GET.get("sort", "")
+        return context
+
+
+def filter_errors(form) -> list[str]:
+    """Each unreadable filter as "Label: what is wrong", for the message above the table."""
+    lines = []
+    for name, errors in form.errors.items():
+        field = form.fields.get(name)
+        prefix = f"{field.label}: " if field is not None else ""
+        lines.append(prefix + " ".join(errors))
+    return lines
 
 
 class TaskDetailView(DashboardView, SingleTableMixin, DetailView):
     model = Task
     table_class = CallTable
     template_name = "calls/task_detail.html"
-    paginate_by = 50
-    table_pagination = {"paginator_class": LazyPaginator}
+    # LazyPaginator: the calls table walks the (task, -start_time) index and never counts.
+    table_pagination = {"per_page": 50, "paginator_class": LazyPaginator}
 
     def get_queryset(self):
         return Task.objects.select_related("account")
@@ -39,17 +79,25 @@ class TaskDetailView(DashboardView, SingleTableMixin, DetailView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["runs"] = self.object.sync_runs.all()[:10]
-        counts = self.object.code_counts
-        labels = dict(Conclusion.objects.filter(code__in=list(counts)).values_list("code", "label"))
-        finished = sum(counts.values()) or 1
-        context["code_rows"] = [
-            {
-                "code": code,
-                "label": labels.get(code, code),
-                "count": count,
-                "share": 100 * count / finished,
-            }
-            for code, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-        ]
+        task = self.object
+        context.update(task_numbers(task))
+        context["finished"] = kpis.Rate(
+            task.calls_final, task.calls_total, "finished calls", "calls placed"
+        )
+        context["runs"] = task.sync_runs.all()[:10]
         return context
+
+
+def task_numbers(task: Task) -> dict[str, Any]:
+    """The task's breakdown, funnel and KPIs from its day summaries (a few dozen rows)."""
+    conclusions = summaries.conclusions_by_code()
+    totals = summaries.code_totals(TaskDaySummary.objects.filter(task=task))
+    numbers = kpis.kpis(totals, conclusions)
+    return {
+        "kpis": numbers,
+        "code_rows": kpis.breakdown(totals, conclusions),
+        "funnel": kpis.funnel(numbers),
+        "mix": kpis.mix({t.code: t.calls for t in totals}, conclusions),
+        # Calls whose start time Blu sent unreadable have no day, so no summary row.
+        "undated": max(task.calls_total - numbers.placed, 0),
+    }

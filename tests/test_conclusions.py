@@ -1,0 +1,165 @@
+"""The conclusions page: everyone reads the code dictionary, managers and admins edit it, and
+the task rates follow an edit."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+
+from calls import sync
+from calls.models import Conclusion, Task
+
+URL = reverse("calls:conclusions")
+
+
+def formset_data(**changes: dict) -> dict[str, str]:
+    """The form as the page submits it (codes in the page's order), with `changes` by code."""
+    conclusions = list(Conclusion.objects.order_by("code"))
+    data = {
+        "form-TOTAL_FORMS": str(len(conclusions)),
+        "form-INITIAL_FORMS": str(len(conclusions)),
+        "form-MIN_NUM_FORMS": "0",
+        "form-MAX_NUM_FORMS": "1000",
+    }
+    flags = ["classified", "connected", "live_person", "right_party"]
+    flags += ["promise_to_pay", "already_paid", "complaint"]
+    for i, c in enumerate(conclusions):
+        values = {"label": c.label, **{f: getattr(c, f) for f in flags}}
+        values.update(changes.get(c.code, {}))
+        data[f"form-{i}-id"] = str(c.pk)
+        data[f"form-{i}-label"] = values["label"]
+        for flag in flags:
+            if values[flag]:
+                data[f"form-{i}-{flag}"] = "on"
+    return data
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client, db):
+    response = client.get(URL)
+
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def test_an_anonymous_post_changes_nothing(client, db):
+    response = client.post(URL, formset_data(D00={"connected": True}))
+
+    assert response.status_code == 302 and not Conclusion.objects.get(code="D00").connected
+
+
+def test_someone_in_no_group_gets_the_polite_no_access_page(client, outsider):
+    client.force_login(outsider)
+
+    response = client.get(URL)
+
+    assert response.status_code == 403 and b"not in any bludash group yet" in response.content
+
+
+def test_staff_read_the_dictionary_without_a_form(staff_client):
+    response = staff_client.get(URL)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "PTP" in page and "Promised to payback" in page and "Promise to pay" in page
+    assert "<input" not in page.split("<main>")[1] and "Save conclusions" not in page
+    assert "Only managers and admins can change these" in page
+
+
+def test_a_post_from_staff_is_refused_politely_and_changes_nothing(staff_client):
+    before = list(Conclusion.objects.values())
+
+    response = staff_client.post(URL, formset_data(D00={"label": "Hacked", "connected": True}))
+
+    assert response.status_code == 403
+    assert b"Your account may not do this" in response.content
+    assert list(Conclusion.objects.values()) == before
+
+
+def test_managers_and_admins_get_the_form(client, manager, admin_user):
+    for person in (manager, admin_user):
+        client.force_login(person)
+
+        page = client.get(URL).content.decode()
+
+        assert 'name="form-0-label"' in page and "Save conclusions" in page, person
+
+
+def test_unclassified_codes_are_listed_first_and_marked(manager_client):
+    Conclusion.objects.create(code="ZZNEW", label="Something new", classified=False)
+
+    page = manager_client.get(URL).content.decode()
+
+    assert page.index("ZZNEW") < page.index("PTP")
+    assert 'class="unclassified"' in page and ">unclassified</span>" in page
+    assert "1 code nobody has classified yet" in page
+
+
+def test_a_manager_reclassifies_a_code_and_the_task_rates_follow(manager_client, make_task):
+    task = make_task(calls=40)
+    sync.sync_task(task)
+    task.refresh_from_db()
+    code = max((c for c in task.code_counts if c.startswith("D0")), key=task.code_counts.get)
+    connected_before = task.calls_connected
+
+    response = manager_client.post(
+        URL, formset_data(**{code: {"connected": True, "label": "Picked up"}}), follow=True
+    )
+
+    assert response.redirect_chain == [(URL, 302)]
+    assert "Saved 1 conclusion; rates updated for 1 task." in response.content.decode()
+    conclusion = Conclusion.objects.get(code=code)
+    assert conclusion.connected and conclusion.label == "Picked up"
+    task.refresh_from_db()
+    assert task.calls_connected == connected_before + task.code_counts[code]
+    tasks_page = manager_client.get(reverse("calls:task_list")).content.decode()
+    assert f"{task.calls_connected} connected calls / 40 calls placed" in tasks_page
+
+
+def test_setting_a_flag_on_an_unclassified_code_classifies_it(manager_client):
+    Conclusion.objects.create(code="ZZNEW", label="Something new", classified=False)
+
+    manager_client.post(URL, formset_data(ZZNEW={"connected": True}))
+
+    assert Conclusion.objects.get(code="ZZNEW").classified
+
+
+def test_a_code_can_be_classified_as_not_connected_with_the_box_alone(manager_client):
+    Conclusion.objects.create(code="ZZNEW", label="Something new", classified=False)
+
+    manager_client.post(URL, formset_data(ZZNEW={"classified": True}))
+
+    assert Conclusion.objects.get(code="ZZNEW").category == "Not connected"
+
+
+def test_a_promise_without_the_right_party_is_refused_with_the_reason(manager_client):
+    response = manager_client.post(
+        URL, formset_data(D00={"promise_to_pay": True, "label": "Ringing, then a promise"})
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Nothing was saved" in page and "Promise to pay means right party too" in page
+    assert not Conclusion.objects.get(code="D00").promise_to_pay
+    assert Conclusion.objects.get(code="D00").label == "Ringing"
+
+
+def test_an_empty_label_is_refused(manager_client):
+    response = manager_client.post(URL, formset_data(D00={"label": ""}))
+
+    assert "This field is required" in response.content.decode()
+    assert Conclusion.objects.get(code="D00").label == "Ringing"
+
+
+def test_saving_without_changes_says_so(manager_client):
+    response = manager_client.post(URL, formset_data(), follow=True)
+
+    assert "Nothing changed." in response.content.decode()
+
+
+def test_a_forged_form_cannot_add_a_code(manager_client):
+    data = formset_data()
+    n = int(data["form-TOTAL_FORMS"])
+    data.update({"form-TOTAL_FORMS": str(n + 1), f"form-{n}-label": "Forged"})
+
+    manager_client.post(URL, data)
+
+    assert not Conclusion.objects.filter(label="Forged").exists()
+    assert Task.objects.count() == 0

@@ -1,0 +1,173 @@
+"""The summary rows and counts pages read instead of the calls table."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from calls import summaries, sync
+from calls.models import BluAccount, CallRecord, Conclusion, Task, TaskDaySummary
+
+_ids = itertools.count(1)
+
+
+@pytest.fixture
+def plain_task(db):
+    """A task with no Blu behind it, for calls written directly."""
+    account = BluAccount.objects.create(
+        name="plain", base_url="http://127.0.0.1:9", app_id="1", app_key_encrypted="-"
+    )
+    return Task.objects.create(account=account, blu_task_id="1", name="Plain")
+
+
+def add_call(task: Task, start: datetime | None, code: str = "PTP", talk: int = 30) -> CallRecord:
+    answered = code not in ("", "D00")
+    return CallRecord.objects.create(
+        account=task.account,
+        task=task,
+        call_id=str(next(_ids)),
+        code=code,
+        start_time=start,
+        answer_time=start + timedelta(seconds=5) if answered and start else None,
+        end_time=start + timedelta(seconds=5 + talk) if code and start else None,
+        duration=talk if answered else 0,
+        raw={},
+        content_hash="-",
+    )
+
+
+def test_days_are_counted_in_the_company_time_zone(plain_task, settings):
+    settings.TIME_ZONE = "Asia/Colombo"  # UTC+5:30
+    add_call(plain_task, datetime(2024, 1, 1, 18, 0, tzinfo=UTC))  # 23:30 on the 1st there
+    add_call(plain_task, datetime(2024, 1, 1, 18, 45, tzinfo=UTC))  # 00:15 on the 2nd there
+    add_call(plain_task, datetime(2024, 1, 1, 23, 50, tzinfo=UTC), code="D00")  # 05:20 there
+
+    summaries.refresh_task_summary(plain_task)
+
+    rows = TaskDaySummary.objects.filter(task=plain_task).order_by("day", "code")
+    assert [(r.day, r.code, r.calls) for r in rows] == [
+        (date(2024, 1, 1), "PTP", 1),
+        (date(2024, 1, 2), "D00", 1),
+        (date(2024, 1, 2), "PTP", 1),
+    ]
+    assert summaries.day_code_totals(date(2024, 1, 2), date(2024, 1, 2))
+
+
+def test_the_task_counts_and_its_day_rows_agree_with_its_calls(make_task):
+    task = make_task(calls=30, minutes_ago=4, pace=10)  # the last calls are still in progress
+    sync.sync_task(task)
+    task.refresh_from_db()
+    calls = CallRecord.objects.filter(task=task)
+
+    totals = {t.code: t for t in summaries.code_totals(TaskDaySummary.objects.filter(task=task))}
+
+    assert sum(t.calls for t in totals.values()) == task.calls_total == calls.count() > 0
+    assert totals[""].calls == calls.filter(code="").count() > 0
+    assert sum(t.answered for t in totals.values()) == task.calls_answered
+    assert sum(t.talk_seconds for t in totals.values()) == sum(c.duration or 0 for c in calls)
+    assert task.code_counts == {c: t.calls for c, t in totals.items() if c}
+    ended = calls.filter(answer_time__isnull=False, end_time__isnull=False)
+    durations = sorted(c.duration for c in ended)  # a call still talking has no talk time yet
+    assert task.median_talk_seconds == durations[len(durations) // 2]
+
+
+def test_a_refresh_replaces_the_rows_of_days_that_no_longer_have_calls(plain_task):
+    call = add_call(plain_task, datetime(2024, 5, 1, 10, tzinfo=UTC))
+    summaries.refresh_task_summary(plain_task)
+    CallRecord.objects.filter(pk=call.pk).update(start_time=datetime(2024, 5, 3, 10, tzinfo=UTC))
+
+    summaries.refresh_task_summary(plain_task)
+
+    assert list(TaskDaySummary.objects.values_list("day", flat=True)) == [date(2024, 5, 3)]
+
+
+def test_the_day_totals_add_up_every_task_per_day_and_code(plain_task):
+    other = Task.objects.create(account=plain_task.account, blu_task_id="2")
+    noon = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    for task in (plain_task, other):
+        add_call(task, noon, talk=40)
+        add_call(task, noon + timedelta(days=1), code="D00")
+        summaries.refresh_task_summary(task)
+
+    rows = summaries.day_code_totals(date(2024, 5, 1), date(2024, 5, 1))
+
+    assert [(day, t.code, t.calls, t.answered, t.talk_seconds) for day, t in rows] == [
+        (date(2024, 5, 1), "PTP", 2, 2, 80)
+    ]
+
+
+def test_rates_for_the_tasks_table_follow_the_conclusions_and_skip_empty_tasks(plain_task):
+    noon = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    for code in ["PTP", "NOST", "NOST", "D00"]:
+        add_call(plain_task, noon, code=code)
+    summaries.refresh_task_summary(plain_task)
+    empty = Task.objects.create(account=plain_task.account, blu_task_id="2")
+
+    tasks = {t.pk: t for t in summaries.with_rates(Task.objects.all(), _conclusions())}
+
+    task = tasks[plain_task.pk]
+    assert task.calls_right_party == 3 and task.promise_ratio == pytest.approx(1 / 3)
+    assert task.connect_ratio == pytest.approx(3 / 4)
+    assert tasks[empty.pk].connect_ratio is None and tasks[empty.pk].promise_ratio is None
+
+
+def test_reclassifying_a_code_updates_every_tasks_flag_counts(plain_task):
+    add_call(plain_task, datetime(2024, 5, 1, 12, tzinfo=UTC), code="D00")
+    summaries.refresh_task_summary(plain_task)
+    assert plain_task.calls_connected == 0
+
+    Conclusion.objects.filter(code="D00").update(connected=True)
+    changed = summaries.apply_conclusion_flags()
+
+    plain_task.refresh_from_db()
+    assert changed == 1 and plain_task.calls_connected == 1
+
+
+def test_sync_health_names_a_failing_task_and_its_account(make_task, sandbox):
+    good, bad = make_task("66547748", calls=3), make_task("66547749", calls=3)
+    sync.sync_task(good)
+    Task.objects.filter(pk=good.pk).update(
+        last_success_at=timezone.now() - timedelta(hours=5)  # a long time without news
+    )
+    account = bad.account
+    account.set_app_key("not-the-key-blu-knows")
+    account.save()
+    with pytest.raises(Exception, match="sign error"):
+        sync.sync_task(bad)
+
+    health = summaries.sync_health()
+
+    assert (health.polled, health.failing, health.never_synced) == (2, 1, 1)
+    assert health.failing_tasks[0].pk == bad.pk and "sign error" in health.failing_tasks[0].error
+    assert health.stalest is not None and health.stalest.pk == good.pk
+    assert health.behind is not None and health.behind > timedelta(hours=4) and health.late
+    assert not health.healthy and health.failing_accounts == []  # the good task still syncs
+
+
+def test_an_account_none_of_whose_tasks_sync_is_named(make_task):
+    task = make_task(calls=3)
+    account = task.account
+    account.set_app_key("not-the-key-blu-knows")
+    account.save()
+    with pytest.raises(Exception, match="sign error"):
+        sync.sync_task(task)
+
+    [failing] = summaries.sync_health().failing_accounts
+
+    assert failing.name == "collections" and failing.polled_tasks == 1
+    assert "sign error" in failing.error
+
+
+def test_tasks_that_are_not_polled_do_not_count_against_sync_health(plain_task):
+    Task.objects.filter(pk=plain_task.pk).update(is_polled=False, last_sync_ok=False)
+
+    health = summaries.sync_health()
+
+    assert (health.polled, health.failing, health.never_synced) == (0, 0, 0) and health.healthy
+
+
+def _conclusions() -> dict[str, Conclusion]:
+    return summaries.conclusions_by_code()
