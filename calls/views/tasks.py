@@ -75,7 +75,11 @@ class TaskDetailView(DashboardView, SingleTableMixin, DetailView):
         return Task.objects.select_related("account")
 
     def get_table_data(self):
-        return CallRecord.objects.filter(task=self.object).select_related("task")
+        return CallRecord.objects.filter(task=self.object)
+
+    def get_table_kwargs(self) -> dict[str, Any]:
+        # Every row is this task's, on this task's account: those columns would say nothing.
+        return {"exclude": ("task", "account")}
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
