@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install clean-demo
+.PHONY: demo test lint install clean-demo screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,13 @@ demo: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo
 	$(BIN)/honcho -f Procfile.demo start
+
+screenshots: export BLUDASH_TIME_ZONE ?= Asia/Colombo
+## Full-page PNGs of every page with the demo's data, in var/screenshots/ (needs Chromium).
+screenshots: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py demo
+	$(BIN)/python manage.py screenshots --sync-demo
 
 ## Run the whole test suite (PostgreSQL and Redis when DATABASE_URL and REDIS_URL are set).
 test: $(STAMP)
