@@ -218,8 +218,9 @@ class CallTable(tables.Table):
     def value_status(self, value: int) -> str:
         return self._status_label(value)
 
-    def render_duration(self, value: int | None) -> str:
-        return talk_time(value)
+    def render_duration(self, value: int | None, record: CallRecord) -> str:
+        # Blu reports 0 for a call nobody answered: no talk is not a talk of 0:00.
+        return talk_time(value) if record.answer_time is not None else "—"
 
     def value_start_time(self, value: datetime) -> datetime:
         # Naive on purpose: a spreadsheet cell holds no zone, and the header names it.

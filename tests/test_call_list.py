@@ -203,6 +203,19 @@ def test_task_account_and_status_filters(staff_client, make_task, bare_task):
     assert len(call_ids(by_account)) == 4
 
 
+def test_a_call_nobody_answered_shows_no_talk_time_rather_than_zero(staff_client, bare_task):
+    now = timezone.now()
+    make_call(bare_task, "rang-out", now, duration=0, code="D00")
+    make_call(bare_task, "talked", now, duration=75, answer_time=now, code="PTP")
+
+    rows = staff_client.get(URL).content.decode().split("<tbody", 1)[1].split("</tr>")
+    talked = next(row for row in rows if ">talked<" in row)
+    rang_out = next(row for row in rows if ">rang-out<" in row)
+
+    assert "1:15" in talked
+    assert "0:00" not in rang_out and "—" in rang_out
+
+
 def test_talk_time_range_is_inclusive_seconds(staff_client, bare_task):
     now = timezone.now()
     for seconds in (0, 30, 60, 61):
