@@ -56,7 +56,8 @@ _meta = CallRecord._meta
 _TABLE: str = _meta.db_table
 _MODEL_FIELDS = [cast(Field, _meta.get_field(name)) for name in FIELDS]
 _ATTNAMES: list[str] = [f.attname for f in _MODEL_FIELDS]  # account_id, task_id, ...
-_COLUMNS: list[str] = [cast(str, f.column) for f in _MODEL_FIELDS]
+# The table's column names in FIELDS order (bench/pages.py COPYs its seed in this order too).
+COLUMNS: list[str] = [cast(str, f.column) for f in _MODEL_FIELDS]
 
 
 def _json(value: Any) -> str | None:
@@ -100,13 +101,13 @@ def _rows(records: Iterable[dict[str, Any]], for_sqlite: bool) -> list[tuple]:
 def _sql(source: str) -> str:
     quote = connection.ops.quote_name
     table = quote(_TABLE)
-    columns = ", ".join(quote(c) for c in _COLUMNS)
+    columns = ", ".join(quote(c) for c in COLUMNS)
     updates = ", ".join(
         f"{quote(column)} = excluded.{quote(column)}"
-        for name, column in zip(FIELDS, _COLUMNS, strict=True)
+        for name, column in zip(FIELDS, COLUMNS, strict=True)
         if name not in _KEEP
     )
-    key = f"{quote(_COLUMNS[0])}, {quote(_COLUMNS[2])}"  # account_id, call_id
+    key = f"{quote(COLUMNS[0])}, {quote(COLUMNS[2])}"  # account_id, call_id
     return f"INSERT INTO {table} ({columns}) {source} ON CONFLICT ({key}) DO UPDATE SET {updates}"
 
 
@@ -135,7 +136,7 @@ def _upsert_postgresql(rows: list[tuple]) -> None:
     if not rows:
         return
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(c) for c in _COLUMNS)
+    columns = ", ".join(quote(c) for c in COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMPORARY TABLE bludash_call_page ON COMMIT DROP AS "

@@ -6,7 +6,6 @@ import itertools
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from django.utils import timezone
 
 from calls import summaries, sync
 from calls.models import BluAccount, CallRecord, Conclusion, Task, TaskDaySummary
@@ -124,49 +123,6 @@ def test_reclassifying_a_code_updates_every_tasks_flag_counts(plain_task):
 
     plain_task.refresh_from_db()
     assert changed == 1 and plain_task.calls_connected == 1
-
-
-def test_sync_health_names_a_failing_task_and_its_account(make_task, sandbox):
-    good, bad = make_task("66547748", calls=3), make_task("66547749", calls=3)
-    sync.sync_task(good)
-    Task.objects.filter(pk=good.pk).update(
-        last_success_at=timezone.now() - timedelta(hours=5)  # a long time without news
-    )
-    account = bad.account
-    account.set_app_key("not-the-key-blu-knows")
-    account.save()
-    with pytest.raises(Exception, match="sign error"):
-        sync.sync_task(bad)
-
-    health = summaries.sync_health()
-
-    assert (health.polled, health.failing, health.never_synced) == (2, 1, 1)
-    assert health.failing_tasks[0].pk == bad.pk and "sign error" in health.failing_tasks[0].error
-    assert health.stalest is not None and health.stalest.pk == good.pk
-    assert health.behind is not None and health.behind > timedelta(hours=4) and health.late
-    assert not health.healthy and health.failing_accounts == []  # the good task still syncs
-
-
-def test_an_account_none_of_whose_tasks_sync_is_named(make_task):
-    task = make_task(calls=3)
-    account = task.account
-    account.set_app_key("not-the-key-blu-knows")
-    account.save()
-    with pytest.raises(Exception, match="sign error"):
-        sync.sync_task(task)
-
-    [failing] = summaries.sync_health().failing_accounts
-
-    assert failing.name == "collections" and failing.polled_tasks == 1
-    assert "sign error" in failing.error
-
-
-def test_tasks_that_are_not_polled_do_not_count_against_sync_health(plain_task):
-    Task.objects.filter(pk=plain_task.pk).update(is_polled=False, last_sync_ok=False)
-
-    health = summaries.sync_health()
-
-    assert (health.polled, health.failing, health.never_synced) == (0, 0, 0) and health.healthy
 
 
 def _conclusions() -> dict[str, Conclusion]:

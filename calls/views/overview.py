@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.utils.cache import add_never_cache_headers
 from django.views.generic import TemplateView
 
-from .. import kpis, summaries
+from .. import health, kpis, summaries
 from ..access import DashboardView
 from ..models import Task
 
@@ -20,7 +20,11 @@ def overview_numbers() -> dict[str, Any]:
     """The periods' KPIs and the per-day chart from one grouped query over TaskDaySummary."""
     today = summaries.company_today()
     first = today - timedelta(days=kpis.CHART_DAYS - 1)
-    rows = summaries.day_code_totals(first, today)
+    return numbers_from(summaries.day_code_totals(first, today), first, today)
+
+
+def numbers_from(rows: list[tuple[date, kpis.CodeTotal]], first: date, today: date) -> dict:
+    """The overview's numbers from per-day, per-code totals, however they were counted."""
     conclusions = summaries.conclusions_by_code()
     periods = kpis.periods(rows, today, conclusions)
     return {
@@ -54,7 +58,7 @@ class OverviewView(DashboardView, LiveFragmentMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         context.update(overview_numbers())
         if not self.fragment():
-            context["health"] = summaries.sync_health()
+            context["health"] = health.sync_health()
         return context
 
 
@@ -65,5 +69,5 @@ class SyncHealthView(DashboardView, LiveFragmentMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["health"] = summaries.sync_health()
+        context["health"] = health.sync_health()
         return context

@@ -9,7 +9,7 @@ from django.views.generic import DetailView
 from django_filters.views import FilterView
 from django_tables2 import LazyPaginator, SingleTableMixin
 
-from .. import kpis, summaries
+from .. import health, kpis, summaries
 from ..access import DashboardView
 from ..filters import TaskFilter
 from ..models import CallRecord, Task, TaskDaySummary
@@ -48,7 +48,7 @@ class TaskListView(DashboardView, SingleTableMixin, FilterView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["health"] = summaries.sync_health()
+        context["health"] = health.sync_health()
         context["filter_errors"] = filter_errors(self.filterset.form)
         context["sort"] = self.request.GET.get("sort", "")
         return context
@@ -94,8 +94,12 @@ class TaskDetailView(DashboardView, SingleTableMixin, DetailView):
 
 def task_numbers(task: Task) -> dict[str, Any]:
     """The task's breakdown, funnel and KPIs from its day summaries (a few dozen rows)."""
+    return numbers_from(task, summaries.code_totals(TaskDaySummary.objects.filter(task=task)))
+
+
+def numbers_from(task: Task, totals: list[kpis.CodeTotal]) -> dict[str, Any]:
+    """The task page's numbers from its per-code totals, however they were counted."""
     conclusions = summaries.conclusions_by_code()
-    totals = summaries.code_totals(TaskDaySummary.objects.filter(task=task))
     numbers = kpis.kpis(totals, conclusions)
     return {
         "kpis": numbers,

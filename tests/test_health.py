@@ -1,0 +1,55 @@
+"""The sync-health strip's numbers: what is failing, for how long, and who is behind."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from calls import health, sync
+from calls.models import Task
+
+
+def test_sync_health_names_a_failing_task_and_its_account(make_task, sandbox):
+    good, bad = make_task("66547748", calls=3), make_task("66547749", calls=3)
+    sync.sync_task(good)
+    Task.objects.filter(pk=good.pk).update(
+        last_success_at=timezone.now() - timedelta(hours=5)  # a long time without news
+    )
+    account = bad.account
+    account.set_app_key("not-the-key-blu-knows")
+    account.save()
+    with pytest.raises(Exception, match="sign error"):
+        sync.sync_task(bad)
+
+    state = health.sync_health()
+
+    assert (state.polled, state.failing, state.never_synced) == (2, 1, 1)
+    assert state.failing_tasks[0].pk == bad.pk and "sign error" in state.failing_tasks[0].error
+    assert state.stalest is not None and state.stalest.pk == good.pk
+    assert state.behind is not None and state.behind > timedelta(hours=4) and state.late
+    assert not state.healthy and state.failing_accounts == []  # the good task still syncs
+
+
+def test_an_account_none_of_whose_tasks_sync_is_named(make_task):
+    task = make_task(calls=3)
+    account = task.account
+    account.set_app_key("not-the-key-blu-knows")
+    account.save()
+    with pytest.raises(Exception, match="sign error"):
+        sync.sync_task(task)
+
+    [failing] = health.sync_health().failing_accounts
+
+    assert failing.name == "collections" and failing.polled_tasks == 1
+    assert "sign error" in failing.error
+
+
+def test_tasks_that_are_not_polled_do_not_count_against_sync_health(make_task):
+    task = make_task(calls=3)
+    Task.objects.filter(pk=task.pk).update(is_polled=False, last_sync_ok=False)
+
+    state = health.sync_health()
+
+    assert (state.polled, state.failing, state.never_synced) == (0, 0, 0) and state.healthy
