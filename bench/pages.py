@@ -1,0 +1,1038 @@
+"""How fast the dashboard's pages answer over a million calls, beside the same pages built the
+straightforward way.
+
+    .venv/bin/python bench/pages.py [--calls 1000000] [--tasks 2000] [--runs 15] [--reuse]
+
+It seeds its own PostgreSQL database (`bludash_bench_pages` on 127.0.0.1:5432, user postgres, trust
+auth; dropped and created again unless --reuse finds the same data already there): one account,
+--tasks tasks, --calls call records spread over the last 60 days with a realistic mix of Blu's
+conclusion codes, written with COPY; then the summaries the sync keeps (`refresh_task_summary` for
+every task) and VACUUM ANALYZE, as autovacuum would after a bulk load (it is off on the bench
+machine).
+
+Each page is then requested through django.test.Client, in this process, signed in as a manager:
+one warm-up request (which also records the page's SQL), then --runs timed requests, of which the
+median is printed. The time is the server's: URL resolution, middleware, the queries and rendering
+the whole response; no network. Beside it, the same page built the straightforward way (Django's
+default Paginator, which counts every matching row; aggregates computed from the calls on every
+request instead of read from summaries), mounted under /naive/ by a URLconf made here, so both are
+timed the same way. Pages over the 300 ms aim get their slowest queries EXPLAIN ANALYZEd.
+
+Run by hand, never by tests; bench/README.md has the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import accumulate
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SERVER = "postgres://postgres@127.0.0.1:5432"
+DATABASE = "bludash_bench_pages"
+ZONE = "Asia/Colombo"  # the company's and the account's zone: Blu's times carry none
+DAYS = 60  # history seeded: deeper than the 30-day overview and Blu's 45-day window
+AIM_MS = 300.0
+PER_PAGE = 50  # what the calls tables show
+# A seed older than this no longer has a realistic "last 7 days": seed again instead of reusing.
+REUSE_MAX_AGE = timedelta(hours=12)
+# Debug off needs a Fernet key; this one guards only the bench account's made-up app key.
+FERNET_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"bludash pages bench").digest()).decode()
+SEED = 20261127
+CHUNK_TASKS = 100  # tasks written per COPY and transaction: bounded memory, visible progress
+
+# Share of calls per conclusion code, in percent. About 40% never became a conversation (line
+# codes), 20% reached voicemail, 15% promised to pay; the rest are the other conversation
+# outcomes. Weights, not exact shares: they are normalised.
+CODE_MIX: dict[str, float] = {
+    "D00": 12,
+    "D01": 5,
+    "D02": 6,
+    "D03": 3,
+    "D04": 3,
+    "D05": 1,
+    "D06": 3,
+    "D07": 1,
+    "D09": 1,
+    "D10": 0.5,
+    "D90": 1,
+    "D91": 1.5,
+    "D99": 0.5,
+    "NAN": 0.5,
+    "LMS": 12,
+    "Voicemail": 4,
+    "D08": 4,
+    "PTP": 10,
+    "HPTP": 5,
+    "NOST": 6,
+    "Busy": 4,
+    "AP": 3,
+    "NotOneself": 2,
+    "unknown": 3,
+    "undefined": 1,
+    "CPL": 1,
+    "Willing": 1,
+    "Unwilling": 1,
+    "Donotknow": 0.5,
+    "Whichcompany": 0.5,
+    "Complan": 0.3,
+    "Undecided": 0.7,
+    "Taskcancel": 0.5,
+}
+# Mostly Sri Lankan, as Blu's own example, with some accents to keep encodings honest.
+# fmt: off
+FIRST_NAMES = [
+    "Anoji", "Nimal", "Kumari", "Dilshan", "Tharindu", "Sanduni", "Chaminda", "Ishara", "Ruwan",
+    "Nadeesha", "Kasun", "Malsha", "Pradeep", "Hiruni", "Lahiru", "Dinithi", "Priya", "Arjun",
+    "Lakshmi", "Rahul", "Kavitha", "Suresh", "Oliver", "Emily", "Zoë", "José",
+]
+LAST_NAMES = [
+    "Mohoo", "Perera", "Fernando", "Silva", "Jayasinghe", "Wickramasinghe", "Bandara",
+    "Dissanayake", "Rajapaksha", "Gunawardena", "Herath", "Ratnayake", "Sharma", "Reddy", "Iyer",
+    "Nair", "Patel", "Menon", "Smith", "O'Brien", "Müller", "Côté",
+]
+# fmt: on
+MOBILE_PREFIXES = ["070", "071", "072", "074", "075", "076", "077", "078"]
+BLU_TIME = "%Y-%m-%d %H:%M:%S"
+RECORDING_BASE = "https://api.blu.example/download/v1/getDownloadUrl/"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=1_000_000, help="call records seeded")
+    parser.add_argument("--tasks", type=int, default=2_000, help="tasks the calls belong to")
+    parser.add_argument("--runs", type=int, default=15, help="timed requests per page and side")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the database if it already holds this seed (same --calls and --tasks, recent)",
+    )
+    parser.add_argument(
+        "--show-sql", action="store_true", help="print each page's slowest queries (warm-up)"
+    )
+    return parser.parse_args()
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    args = parse_args()
+    created = ensure_database(fresh=not args.reuse)
+    with tempfile.TemporaryDirectory(prefix="bludash-bench-pages-") as var_dir:
+        run(args, created, var_dir)
+
+
+def run(args: argparse.Namespace, created: bool, var_dir: str) -> None:
+    os.environ.update(
+        {
+            # Static files collected here, as a deployment collects them: with debug off the
+            # pages name files through the manifest.
+            "BLUDASH_VAR_DIR": var_dir,
+            "DJANGO_SETTINGS_MODULE": "bludash.settings",
+            "DATABASE_URL": f"{SERVER}/{DATABASE}",
+            # As production runs: with debug on Django keeps the SQL of every query.
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": "bench-only-secret-key-for-a-throwaway-database",
+            "BLUDASH_FERNET_KEYS": FERNET_KEY,
+            "DJANGO_ALLOWED_HOSTS": "testserver",
+            "BLUDASH_TIME_ZONE": ZONE,
+            "BLUDASH_LOG_LEVEL": "WARNING",
+            # One connection for the whole run, as a long-lived worker holds one: a reconnect
+            # every 60 s (the default) would land inside some timed request.
+            "DATABASE_CONN_MAX_AGE": "86400",
+        }
+    )
+    os.environ.pop("REDIS_URL", None)  # nothing is queued; the filesystem broker is enough
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    if created or not seed_is_reusable(args):
+        seed(args)
+    else:
+        say("--reuse: the database already holds this seed; not seeding again")
+    results = measure_pages(args)
+    report(args, results)
+
+
+# --- the database -------------------------------------------------------------------------------
+
+
+def ensure_database(fresh: bool) -> bool:
+    """Drops and creates the bench database when `fresh`, or creates it when missing. Returns
+    whether it was created (and so holds nothing yet)."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
+        if exists and not fresh:
+            return False
+        name = sql.Identifier(DATABASE)
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+        return True
+
+
+def seed_is_reusable(args: argparse.Namespace) -> bool:
+    from django.utils import timezone
+
+    from calls.models import BluAccount, CallRecord, Task, TaskDaySummary
+
+    account = BluAccount.objects.filter(name="bench").first()
+    if account is None or timezone.now() - account.created_at > REUSE_MAX_AGE:
+        return False
+    return (
+        Task.objects.count() == args.tasks
+        and CallRecord.objects.count() == args.calls
+        and TaskDaySummary.objects.exists()
+        and not Task.objects.filter(calls_total=0).exists()
+    )
+
+
+# --- seeding ------------------------------------------------------------------------------------
+
+
+@dataclass
+class TaskPlan:
+    number: int
+    blu_task_id: str
+    size: int
+    start: datetime
+    span: timedelta  # from the first call's start to the last's
+    strategy_id: int
+    bot_ids: tuple[int, int]
+
+
+def plan_tasks(calls: int, tasks: int, now: datetime, rng: random.Random) -> list[TaskPlan]:
+    """Tasks of uneven size (a long tail of big lists, as call lists are), each one dialled over
+    a few hours, spread over the last DAYS days; oldest first, so rows are written in about the
+    order a live sync would have written them."""
+    weights = [rng.lognormvariate(0, 0.7) for _ in range(tasks)]
+    total = sum(weights)
+    sizes = [max(1, round(calls * w / total)) for w in weights]
+    sizes[sizes.index(max(sizes))] += calls - sum(sizes)  # rounding: the sizes add up exactly
+    plans = []
+    for number, size in enumerate(sizes):
+        # Blu dials a list at some tens of calls a minute: a big list takes most of a day.
+        span = timedelta(seconds=min(size * 6, 10 * 3600))
+        newest = now - span - timedelta(minutes=30)  # every call of every task has ended
+        start = newest - timedelta(seconds=rng.uniform(0, DAYS * 86400 - span.total_seconds()))
+        plans.append(
+            TaskPlan(
+                number=number,
+                blu_task_id="",
+                size=size,
+                start=start.replace(microsecond=0),
+                span=span,
+                strategy_id=rng.randrange(1000, 9999),
+                bot_ids=(rng.randrange(100, 999), rng.randrange(100, 999)),
+            )
+        )
+    plans.sort(key=lambda plan: plan.start)
+    # The newest task is still being dialled: its last calls are in progress.
+    plans[-1].start = now - plans[-1].span - timedelta(seconds=60)
+    for index, plan in enumerate(plans):
+        plan.blu_task_id = str(66_500_000 + index)
+    return plans
+
+
+def copy_columns() -> list[str]:
+    """The columns COPY writes, in the sync's own upsert order; rows below follow it."""
+    from calls.upsert import COLUMNS
+
+    return COLUMNS
+
+
+def call_rows(
+    plan: TaskPlan, task_pk: int, account_pk: int, now: datetime, rng: random.Random
+) -> Iterator[tuple]:
+    """One task's call records as COPY rows: the raw record as Blu would send it, and the fields
+    calls.records.read_record would read from it. Calls not over by `now` are in progress: no
+    code, no end, status 1."""
+    from calls.conclusions import DICTIONARY
+
+    zone = ZoneInfo(ZONE)
+    codes = list(CODE_MIX)
+    cum_weights = list(accumulate(CODE_MIX.values()))
+    step = plan.span.total_seconds() / max(1, plan.size - 1)
+    for i in range(plan.size):
+        code = rng.choices(codes, cum_weights=cum_weights)[0]
+        label, flags = DICTIONARY[code]
+        answered = "connected" in flags
+        start = plan.start + timedelta(seconds=round(i * step + rng.uniform(0, min(step, 30))))
+        ring = rng.randint(5, 40)
+        talk = round(rng.triangular(8, 300, 40)) if answered else 0
+        answer = start + timedelta(seconds=ring) if answered else None
+        ends = start + timedelta(seconds=ring + talk)
+        end: datetime | None = ends
+        status = 2
+        if ends > now:  # the newest task is still dialling
+            code, label, talk, end, status = "", "", 0, None, 1
+            answer = answer if answer and answer <= now else None
+        call_id = str(plan.number * 1_000_000 + 10_000_000_000 + i + 1)
+        mobile = rng.choice(MOBILE_PREFIXES) + f"{rng.randrange(10_000_000):07d}"
+        phone = f"{mobile[:4]}***{mobile[-4:]}"  # masked by Blu, as it always is
+        name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+        order_id = 10_000 + i
+        messy = rng.random()
+        # Real extVars are messy: a few are not JSON, some are empty (see calls/records.py).
+        if messy < 0.02:
+            ext_text, ext_vars, ext_raw = f"orderId={order_id}", None, f"orderId={order_id}"
+        elif messy < 0.05:
+            ext_text, ext_vars, ext_raw = "", None, ""
+        else:
+            unique = f"U{rng.randrange(10**8):08d}"
+            ext_text = json.dumps({"uniqueId": unique, "orderId": order_id})
+            ext_vars, ext_raw = ext_text, ""
+        recorded = answered and end is not None
+        record_url = f"{RECORDING_BASE}{call_id}-{rng.getrandbits(40):010x}" if recorded else ""
+        job_id = plan.number * 100_000 + i
+        user_id = 500_000 + rng.randrange(200_000)
+        bot_id = plan.bot_ids[i % 2]
+        raw = {
+            "taskId": int(plan.blu_task_id),
+            "callId": int(call_id),
+            "jobId": job_id,
+            "userId": user_id,
+            "phone": phone,
+            "recordUrl": record_url,
+            "name": name,
+            "status": status,
+            "code": code,
+            "desc": label,
+            "strategyId": plan.strategy_id,
+            "botId": bot_id,
+            "startTime": start.astimezone(zone).strftime(BLU_TIME),
+            "answerTime": answer.astimezone(zone).strftime(BLU_TIME) if answer else "",
+            "endTime": end.astimezone(zone).strftime(BLU_TIME) if end else "",
+            "duration": talk,
+            "extVars": ext_text,
+        }
+        # The stored raw text and its hash, exactly as calls.records.read_record makes them.
+        raw_text = json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        content_hash = hashlib.sha256(raw_text.encode()).hexdigest()[:32]
+        # Picked up by the next poll after it ended, or by the latest one.
+        seen = end + timedelta(seconds=rng.randint(30, 300)) if end else now
+        yield (
+            account_pk,
+            task_pk,
+            call_id,
+            str(job_id),
+            str(user_id),
+            phone,
+            name,
+            status,
+            code,
+            label,
+            str(plan.strategy_id),
+            str(bot_id),
+            start,
+            answer,
+            end,
+            talk,
+            record_url,
+            ext_vars,
+            ext_raw,
+            None,
+            None,
+            raw_text,
+            content_hash,
+            "[]",
+            seen,
+            seen,
+        )
+
+
+def seed(args: argparse.Namespace) -> None:
+    from django.db import connection
+
+    from calls.models import BluAccount, CallRecord, SyncRun, Task, TaskDaySummary
+
+    say(f"Seeding {args.calls:,} calls over {args.tasks:,} tasks ...")
+    rng = random.Random(SEED)
+    now = datetime.now(UTC).replace(microsecond=0)
+    zone = ZoneInfo(ZONE)
+    # A fresh database has nothing to clear; one --reuse refused is emptied here.
+    tables = [m._meta.db_table for m in (TaskDaySummary, SyncRun, CallRecord, Task, BluAccount)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+
+    account = BluAccount(name="bench", base_url="https://api.blu.example", app_id="10001")
+    account.time_zone = ZONE
+    account.set_app_key("bench-app-key")  # not a key to anything
+    account.save()
+    plans = plan_tasks(args.calls, args.tasks, now, rng)
+    tasks = Task.objects.bulk_create(
+        Task(
+            account=account,
+            blu_task_id=plan.blu_task_id,
+            name=f"Collections {plan.start.astimezone(zone):%d %b} list {plan.number % 7 + 1}",
+            first_seen_at=plan.start - timedelta(minutes=5),
+            last_seen_at=plan.start + plan.span,
+            is_polled=is_polled(plan, now),
+            last_sync_at=last_sync(plan, now),
+            last_sync_ok=True,
+            last_success_at=last_sync(plan, now),
+        )
+        for plan in plans
+    )
+
+    began = time.perf_counter()
+    written = 0
+    for first in range(0, len(plans), CHUNK_TASKS):
+        chunk = list(zip(plans[first : first + CHUNK_TASKS], tasks[first:], strict=False))
+        written += copy_calls(chunk, account.pk, now, rng)
+        say(f"  {written:,} calls written ({time.perf_counter() - began:.0f} s)")
+    check_rows_as_sync_reads_them()
+    seed_sync_runs(plans, tasks, now)
+    summarise(tasks)
+    vacuum_analyze()
+
+
+def check_rows_as_sync_reads_them(sample: int = 500) -> None:
+    """The seeded fields must be what the sync would store for the seeded raw records: read a
+    sample back through calls.records.read_record and compare."""
+    from calls.models import CallRecord
+    from calls.records import read_record
+
+    zone = ZoneInfo(ZONE)
+    for call in CallRecord.objects.order_by("?")[:sample]:
+        fields = read_record(call.raw, zone)
+        fields.pop("raw_json")
+        differing = [name for name, value in fields.items() if getattr(call, name) != value]
+        if differing:
+            raise SystemExit(f"bench/pages.py: call {call.pk} seeded unlike the sync: {differing}")
+
+
+def copy_calls(
+    chunk: list[tuple[TaskPlan, Any]], account_pk: int, now: datetime, rng: random.Random
+) -> int:
+    """COPYs the calls of a few tasks, in one transaction. Returns how many rows it wrote."""
+    from django.db import connection, transaction
+
+    from calls.models import CallRecord
+
+    columns = ", ".join(connection.ops.quote_name(c) for c in copy_columns())
+    table = CallRecord._meta.db_table
+    rows = 0
+    with (
+        transaction.atomic(),
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+    ):
+        for plan, task in chunk:
+            for row in call_rows(plan, task.pk, account_pk, now, rng):
+                copy.write_row(row)
+                rows += 1
+    return rows
+
+
+def is_polled(plan: TaskPlan, now: datetime) -> bool:
+    # Blu answers for 45 days only: older tasks are no longer polled.
+    return plan.start > now - timedelta(days=45)
+
+
+def last_sync(plan: TaskPlan, now: datetime) -> datetime:
+    """A polled task was synced by one of the last polls (a quiet one hourly); an older one
+    last when it left Blu's window."""
+    if is_polled(plan, now):
+        return now - timedelta(minutes=(plan.number * 7) % 55)
+    return plan.start + timedelta(days=45)
+
+
+def seed_sync_runs(plans: list[TaskPlan], tasks: list[Any], now: datetime) -> None:
+    """A task's page lists its last syncs: a few finished runs each, polled every 5 minutes."""
+    from calls.models import SyncRun
+
+    runs = []
+    for plan, task in zip(plans, tasks, strict=True):
+        end = last_sync(plan, now)
+        for k in range(6):
+            started = end - timedelta(minutes=5 * k)
+            runs.append(
+                SyncRun(
+                    task=task,
+                    trigger="poll",
+                    started_at=started,
+                    finished_at=started + timedelta(seconds=2),
+                    outcome=SyncRun.Outcome.OK,
+                    pages=max(1, plan.size // 200),
+                    created=plan.size if k == 5 else 0,
+                    unchanged=0 if k == 5 else plan.size,
+                )
+            )
+    SyncRun.objects.bulk_create(runs, batch_size=2000)
+
+
+def summarise(tasks: list[Any]) -> None:
+    """The summaries the sync keeps, made by the sync's own function for every task."""
+    from calls.summaries import conclusions_by_code, refresh_task_summary
+
+    conclusions = conclusions_by_code()
+    began = time.perf_counter()
+    for n, task in enumerate(tasks, 1):
+        refresh_task_summary(task, conclusions)
+        if n % 500 == 0:
+            say(f"  {n:,} task summaries ({time.perf_counter() - began:.0f} s)")
+
+
+def vacuum_analyze() -> None:
+    """What autovacuum would do after a bulk load (it is off here): planner statistics, and the
+    visibility map that lets counts and index scans skip the table."""
+    from django.db import connection
+
+    began = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE)")
+    say(f"  VACUUM (ANALYZE) in {time.perf_counter() - began:.0f} s")
+
+
+# --- the pages ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    name: str
+    ours: str
+    naive: str
+    built: Callable[[], str | None]  # None when the page is built, else why it is not
+
+
+@dataclass
+class Timing:
+    median_ms: float | None = None
+    runs_ms: list[float] | None = None
+    queries: list[dict[str, str]] | None = None  # the warm-up request's SQL, with times
+    problem: str | None = None  # "not built yet", or what went wrong
+    # Naive side only: the context values in which it differs from ours (must be none).
+    differs: list[str] | None = None
+
+
+def task_pks() -> tuple[int, int]:
+    """The task of median size (what a manager opens most often) and the largest task."""
+    from calls.models import Task
+
+    tasks = list(Task.objects.order_by("calls_total", "pk").values_list("pk", flat=True))
+    return tasks[len(tasks) // 2], tasks[-1]
+
+
+def pages() -> list[Page]:
+    task, largest = task_pks()
+    return [
+        Page("Calls, first page (last 7 days)", "/calls/", "/naive/calls/", calls_built),
+        Page(
+            "Calls, one code (PTP)", "/calls/?code=PTP", "/naive/calls/?code=PTP", code_filter_built
+        ),
+        # The default 7 days hold about 7/60 of the calls (2,280 pages of 50 in the default
+        # seed): page 500 is within them too. deep_enough() checks it for any seed.
+        Page(
+            "Calls, page 500 (last 7 days)",
+            "/calls/?page=500",
+            "/naive/calls/?page=500",
+            calls_built,
+        ),
+        Page(
+            "Calls, page 500 (all time)",
+            "/calls/?page=500&started_after=",
+            "/naive/calls/?page=500&started_after=",
+            calls_built,
+        ),
+        Page("Task detail (median task)", f"/tasks/{task}/", f"/naive/tasks/{task}/", always),
+        Page("Task detail (largest)", f"/tasks/{largest}/", f"/naive/tasks/{largest}/", always),
+        Page("Overview", "/", "/naive/", overview_built),
+        Page("Tasks list (bonus)", "/tasks/", "/naive/tasks/", always),
+    ]
+
+
+def always() -> str | None:
+    return None
+
+
+def calls_built() -> str | None:
+    from calls.views.calls import CallListView
+
+    if getattr(CallListView, "filterset_class", None) is None:
+        return "not built yet (CallListView has no filters)"
+    return None
+
+
+def code_filter_built() -> str | None:
+    from calls.views.calls import CallListView
+
+    missing = calls_built()
+    if missing:
+        return missing
+    if "code" not in CallListView.filterset_class.base_filters:
+        return "not built yet (no code filter)"
+    return None
+
+
+def deep_enough(url: str) -> str | None:
+    """Why a calls page cannot show the page it asks for, if it cannot: a page past the end
+    would quietly show another page (django-tables2 falls back), and time the wrong thing."""
+    from django.http import QueryDict
+
+    from calls.filters import CallFilter
+    from calls.models import CallRecord
+
+    path, _, query = url.partition("?")
+    data = QueryDict(query)
+    if not path.endswith("/calls/") or "page" not in data:
+        return None
+    matching = CallFilter(data, queryset=CallRecord.objects.all()).qs.count()
+    needed = (int(data["page"]) - 1) * PER_PAGE + 1
+    if matching < needed:
+        return f"its filters match {matching:,} calls: page {data['page']} needs {needed:,}"
+    return None
+
+
+def overview_built() -> str | None:
+    from django.views.generic import TemplateView
+
+    from calls.views.overview import OverviewView
+
+    if OverviewView.get_context_data is TemplateView.get_context_data:
+        return "not built yet (OverviewView is the stub)"
+    return None
+
+
+def measure_pages(args: argparse.Namespace) -> list[tuple[Page, Timing, Timing]]:
+    from django.contrib.auth.models import Group, User
+    from django.test import Client, override_settings
+
+    from calls import roles
+
+    user, _ = User.objects.get_or_create(username="bench-manager")
+    user.groups.add(Group.objects.get(name=roles.MANAGERS))
+    client = Client()
+    client.force_login(user)
+    sys.modules["bench_pages_urls"] = naive_urlconf()
+    results = []
+    with override_settings(ROOT_URLCONF="bench_pages_urls"):
+        for page in pages():
+            problem = page.built() or deep_enough(page.ours)
+            if problem:
+                say(f"{page.name}: {problem}")
+                results.append((page, Timing(problem=problem), Timing(problem=problem)))
+                continue
+            ours, naive = time_pair(client, page, args.runs)
+            naive.differs = context_differences(page, user)
+            say(f"{page.name}: ours {describe(ours)}")
+            say(f"{page.name}: naive {describe(naive)}")
+            if naive.differs:
+                say(f"WARNING: {page.name}: the naive page differs from ours in {naive.differs}")
+            results.append((page, ours, naive))
+    return results
+
+
+def time_pair(client: Any, page: Page, runs: int) -> tuple[Timing, Timing]:
+    """Each side's median over `runs` requests, after one warm-up each whose SQL is kept. The
+    two sides take turns, so that whatever else loads the machine weighs on both alike."""
+    ours, naive = warm_up(client, page.ours), warm_up(client, page.naive)
+    sides = [(page.ours, ours), (page.naive, naive)]
+    for _ in range(runs):
+        for url, timing in sides:
+            if timing.problem is None:
+                timed_request(client, url, timing)
+    for _, timing in sides:
+        if timing.problem is None and timing.runs_ms:
+            timing.median_ms = statistics.median(timing.runs_ms)
+    return ours, naive
+
+
+def warm_up(client: Any, url: str) -> Timing:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    try:
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url)
+    except Exception as exc:  # a page being built may fail in any way: report it, go on
+        return Timing(problem=f"error: {type(exc).__name__}: {str(exc)[:200]}")
+    # Read now: the next request clears the connection's query log.
+    queries = captured.captured_queries
+    return Timing(runs_ms=[], queries=queries, problem=page_problem(url, response))
+
+
+def timed_request(client: Any, url: str, timing: Timing) -> None:
+    assert timing.runs_ms is not None
+    began = time.perf_counter()
+    try:
+        response = client.get(url)
+    except Exception as exc:
+        timing.problem = f"error on a timed run: {type(exc).__name__}: {str(exc)[:200]}"
+        return
+    timing.runs_ms.append((time.perf_counter() - began) * 1000)
+    if response.status_code != 200:
+        timing.problem = f"status {response.status_code} on a timed run"
+
+
+def page_problem(url: str, response: Any) -> str | None:
+    if response.status_code != 200:
+        return f"status {response.status_code}"
+    if url.split("?")[0].endswith("/calls/"):
+        # A calls page must show a full page of calls, or it did not measure what it names.
+        rows = response.content.count(b"<tr") - 1
+        if rows < PER_PAGE:
+            return f"only {rows} rows shown"
+    return None
+
+
+def describe(timing: Timing) -> str:
+    if timing.problem:
+        return timing.problem
+    assert timing.runs_ms is not None and timing.queries is not None
+    return (
+        f"median {timing.median_ms:.0f} ms (min {min(timing.runs_ms):.0f}, "
+        f"max {max(timing.runs_ms):.0f}), {len(timing.queries)} queries"
+    )
+
+
+# --- the same pages, built the straightforward way ----------------------------------------------
+
+
+def naive_urlconf() -> types.ModuleType:
+    """A URLconf with the app's own URLs, and under /naive/ each measured page built the
+    straightforward way: subclasses of the app's views that count every matching row to
+    paginate (Django's Paginator) and compute their aggregates from the calls on every request
+    instead of reading the summaries the sync keeps, rendering the same templates. Made here so
+    that no app code changes for the bench."""
+    from django.core.paginator import Paginator
+    from django.urls import include, path
+
+    from calls import health
+    from calls.views import calls, overview, tasks
+
+    def counting(view: Any) -> dict[str, Any]:
+        # The view's own page size, with Django's Paginator: SELECT COUNT(*) on every request.
+        return {**view.table_pagination, "paginator_class": Paginator}
+
+    class NaiveCallList(calls.CallListView):
+        table_pagination = counting(calls.CallListView)
+
+    class NaiveTaskDetail(tasks.TaskDetailView):
+        table_pagination = counting(tasks.TaskDetailView)
+
+        def get_context_data(self, **kwargs):
+            # The task's counts from its calls, then our view's context made from them, then
+            # its breakdown from the calls too. (Our view also reads the task's few summary
+            # rows, about a millisecond, which this page does not use.)
+            count_from_calls(self.object)
+            context = super().get_context_data(**kwargs)
+            context.update(naive_task_numbers(self.object))
+            return context
+
+    class NaiveTaskList(tasks.TaskListView):
+        table_pagination = counting(tasks.TaskListView)
+
+        def get_queryset(self):
+            return naive_task_rows(super().get_queryset())
+
+        def get_table(self, **kwargs):
+            table = super().get_table(**kwargs)
+            with_live_counts(list(table.page.object_list.data))
+            return table
+
+    class NaiveOverview(overview.OverviewView):
+        def get_context_data(self, **kwargs):
+            # TemplateView's context, then the overview's numbers counted from the calls.
+            context = super(overview.OverviewView, self).get_context_data(**kwargs)
+            context.update(naive_overview_numbers())
+            context["health"] = health.sync_health()
+            return context
+
+    naive = [
+        path("naive/", NaiveOverview.as_view()),
+        path("naive/calls/", NaiveCallList.as_view()),
+        path("naive/tasks/", NaiveTaskList.as_view()),
+        path("naive/tasks/<int:pk>/", NaiveTaskDetail.as_view()),
+    ]
+    module = types.ModuleType("bench_pages_urls")
+    module.urlpatterns = [*naive, path("", include("bludash.urls"))]  # type: ignore[attr-defined]
+    return module
+
+
+def code_totals_from_calls(calls: Any) -> list[Any]:
+    """What summaries.code_totals reads from TaskDaySummary, grouped from the calls instead."""
+    from django.db.models import Count, Sum
+
+    from calls import kpis
+
+    grouped = (
+        calls.order_by()
+        .values("code")
+        .annotate(n=Count("id"), answered_n=Count("answer_time"), talk=Sum("duration"))
+    )
+    return [kpis.CodeTotal(r["code"], r["n"], r["answered_n"], r["talk"] or 0) for r in grouped]
+
+
+def naive_task_numbers(task: Any) -> dict[str, Any]:
+    """What calls.views.tasks.task_numbers returns, from the task's calls instead of its
+    TaskDaySummary rows (which leave out calls without a start time: so does this)."""
+    from calls.models import CallRecord
+    from calls.views.tasks import numbers_from
+
+    calls = CallRecord.objects.filter(task=task, start_time__isnull=False)
+    return numbers_from(task, code_totals_from_calls(calls))
+
+
+def naive_overview_numbers() -> dict[str, Any]:
+    """What calls.views.overview.overview_numbers returns, with the per-day, per-code counts
+    grouped from the calls of the last 30 days instead of read from TaskDaySummary."""
+    from django.db.models import Count, Sum
+    from django.db.models.functions import TruncDate
+    from django.utils import timezone
+
+    from calls import kpis, summaries
+    from calls.models import CallRecord
+    from calls.views.overview import numbers_from
+
+    zone = timezone.get_default_timezone()
+    today = summaries.company_today()
+    first = today - timedelta(days=kpis.CHART_DAYS - 1)
+    since = datetime.combine(first, datetime.min.time(), tzinfo=zone)
+    grouped = (
+        CallRecord.objects.filter(start_time__gte=since)
+        .annotate(day=TruncDate("start_time", tzinfo=zone))
+        .order_by()
+        .values("day", "code")
+        .annotate(n=Count("id"), answered_n=Count("answer_time"), talk=Sum("duration"))
+    )
+    rows = [
+        (row["day"], kpis.CodeTotal(row["code"], row["n"], row["answered_n"], row["talk"] or 0))
+        for row in grouped
+        if row["day"] <= today
+    ]
+    return numbers_from(rows, first, today)
+
+
+def naive_task_rows(tasks: Any) -> Any:
+    """The tasks ordered by their last call as counted from the calls (one GROUP BY over every
+    call), not by the last_call_at the sync stores."""
+    from django.db.models import Max
+
+    return tasks.annotate(live_last_call=Max("calls__start_time")).order_by(
+        "-live_last_call", "-pk"
+    )
+
+
+def with_live_counts(page: list[Any]) -> None:
+    """Overwrites the summary fields of the tasks shown with counts from their calls, so the
+    table renders numbers computed in this request: a few grouped queries per task shown."""
+    for task in page:
+        count_from_calls(task)
+
+
+def count_from_calls(task: Any) -> None:
+    """Sets the task's summary fields (what calls.summaries.refresh_task_summary stores) from
+    its calls, without storing them."""
+    from django.db.models import Count, Max, Min, Q, Sum
+
+    from calls import summaries
+    from calls.models import CallRecord
+
+    calls = CallRecord.objects.filter(task=task)
+    ended = Q(end_time__isnull=False) | ~Q(code="")
+    totals = calls.aggregate(
+        total=Count("id"),
+        final=Count("id", filter=ended),
+        answered=Count("answer_time"),
+        talk=Sum("duration"),
+        first=Min("start_time"),
+        last=Max("start_time"),
+    )
+    task.calls_total, task.calls_final = totals["total"], totals["final"]
+    task.calls_answered, task.talk_seconds = totals["answered"], totals["talk"] or 0
+    task.first_call_at, task.last_call_at = totals["first"], totals["last"]
+    task.code_counts = {t.code: t.calls for t in code_totals_from_calls(calls.exclude(code=""))}
+    conclusions = summaries.conclusions_by_code()
+    task.calls_connected = summaries.flagged_calls(task.code_counts, conclusions, "connected")
+    task.calls_promised = summaries.flagged_calls(task.code_counts, conclusions, "promise_to_pay")
+    # Ended calls only: one still talking reports 0 seconds.
+    talked = calls.filter(ended, answer_time__isnull=False, duration__isnull=False)
+    durations = talked.order_by("duration").values_list("duration", flat=True)
+    answered = durations.count()
+    task.median_talk_seconds = durations[answered // 2] if answered else None
+
+
+# Context entries not compared: the view itself, the filter form, the sync-health strip (it
+# states the time it was checked) and the unpaginated rows (the table's page is compared).
+NOT_COMPARED = {"view", "filter", "health", "object_list", "paginator", "page_obj", "is_paginated"}
+
+
+def context_differences(page: Page, user: Any) -> list[str]:
+    """The template context entries in which the naive page differs from ours: the ratio
+    compares two pages only if they show the same things. Equal numbers also prove that the
+    seeded summaries agree with the calls."""
+    try:
+        ours, naive = context_of(page.ours, user), context_of(page.naive, user)
+        keys = (set(ours) | set(naive)) - NOT_COMPARED
+        return sorted(
+            key
+            for key in keys
+            if key not in ours
+            or key not in naive
+            or comparable(ours[key]) != comparable(naive[key])
+        )
+    except Exception as exc:  # a page being built may fail in any way: report it, go on
+        return [f"not comparable: {type(exc).__name__}: {str(exc)[:200]}"]
+
+
+def context_of(url: str, user: Any) -> dict[str, Any]:
+    """The context a page's view hands its template, without rendering it."""
+    from django.test import RequestFactory
+    from django.urls import resolve
+
+    request = RequestFactory().get(url)
+    request.user = user
+    match = resolve(request.path_info)
+    return match.func(request, *match.args, **match.kwargs).context_data
+
+
+def comparable(value: Any) -> Any:
+    """Model instances by their field values (== compares only primary keys), querysets and
+    tables by the rows they hold."""
+    from django.db.models import Model, QuerySet
+    from django_tables2 import Table
+
+    if isinstance(value, Model):
+        return {f.attname: getattr(value, f.attname) for f in value._meta.concrete_fields}
+    if isinstance(value, QuerySet):
+        return [comparable(item) for item in value]
+    if isinstance(value, Table):
+        return [comparable(row.record) for row in value.page.object_list]
+    return value
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+
+def report(args: argparse.Namespace, results: list[tuple[Page, Timing, Timing]]) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        version = cursor.fetchone()[0].split(" ")[0]
+    print()
+    print(
+        f"Page speed over {args.calls:,} calls and {args.tasks:,} tasks: median of {args.runs} "
+        "requests after one warm-up, server side (django.test.Client, signed in as a manager)"
+    )
+    print(
+        f"  Machine: nproc {len(os.sched_getaffinity(0))}, Python {platform.python_version()}, "
+        f"PostgreSQL {version}; {datetime.now(UTC):%Y-%m-%d %H:%M UTC}; load average "
+        f"{os.getloadavg()[0]:.1f} (other work on the machine slows every figure)"
+    )
+    print()
+    header = [
+        "page",
+        "ours ms",
+        "ours min",
+        "naive ms",
+        "naive/ours",
+        "queries",
+        "SQL ms",
+        "same page",
+        f"< {AIM_MS:.0f} ms",
+    ]
+    rows = []
+    for page, ours, naive in results:
+        if ours.problem or ours.median_ms is None:
+            rows.append([page.name, ours.problem or "", "", "", "", "", "", "", ""])
+            continue
+        assert ours.queries is not None and ours.runs_ms
+        naive_ms = "" if naive.median_ms is None else f"{naive.median_ms:,.0f}"
+        ratio = "" if naive.median_ms is None else f"{naive.median_ms / ours.median_ms:.1f}x"
+        rows.append(
+            [
+                page.name,
+                f"{ours.median_ms:,.0f}",
+                f"{min(ours.runs_ms):,.0f}",
+                naive_ms or (naive.problem or ""),
+                ratio,
+                str(len(ours.queries)),
+                f"{sql_ms(ours.queries):,.0f}",
+                "NO" if naive.differs else "yes",
+                "yes" if ours.median_ms < AIM_MS else "NO",
+            ]
+        )
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        print("  ".join(cells))
+    print()
+    print(
+        "ms: the median of the timed requests; ours min: the fastest (a quieter machine's "
+        "figure).\n"
+        "naive: the same page with Django's Paginator (a COUNT of the matching calls) and its "
+        "aggregates grouped from the calls\n  in the request. queries, SQL ms: ours, in the "
+        "warm-up request. same page: the naive page's template context\n  holds the same values "
+        "and table rows as ours (else the ratio compares different pages)."
+    )
+    print()
+    for page, ours, _ in results:
+        if ours.queries is None:
+            continue
+        counts = [q for q in ours.queries if counts_calls(q["sql"])]
+        for query in counts:
+            print(f"{page.name}: counts calls ({query['time']} s): {query['sql'][:300]}")
+        if ours.median_ms is not None and ours.median_ms >= AIM_MS:
+            explain_slowest(page, ours.queries)
+        elif args.show_sql:
+            print(f"\n{page.name}: its slowest queries in the warm-up")
+            for query in sorted(ours.queries, key=lambda q: float(q["time"]), reverse=True)[:5]:
+                print(f"  {float(query['time']) * 1000:6.1f} ms  {query['sql'][:400]}")
+
+
+def sql_ms(queries: list[dict[str, str]]) -> float:
+    """The time the warm-up request spent in the database, as Django's debug cursor timed it."""
+    return sum(float(query["time"]) for query in queries) * 1000
+
+
+def counts_calls(sql: str) -> bool:
+    text = sql.upper()
+    return "COUNT(" in text and '"CALLS_CALLRECORD"' in text
+
+
+def explain_slowest(page: Page, queries: list[dict[str, str]], top: int = 3) -> None:
+    """EXPLAIN ANALYZE of the page's slowest queries (from the warm-up): where its time goes."""
+    from django.db import connection
+
+    print(f"\n{page.name} is over {AIM_MS:.0f} ms; its slowest queries:")
+    slowest = sorted(queries, key=lambda q: float(q["time"]), reverse=True)[:top]
+    for query in slowest:
+        print(f"\n-- {float(query['time']) * 1000:.0f} ms in the warm-up: {query['sql'][:600]}")
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + query["sql"])
+            for (line,) in cursor.fetchall()[:25]:
+                print(f"   {line}")
+
+
+if __name__ == "__main__":
+    main()
