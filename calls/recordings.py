@@ -7,15 +7,16 @@ import logging
 import re
 import weakref
 from collections.abc import Iterator
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
+from urllib3.exceptions import LocationParseError
+from urllib3.util import Url, parse_url
 
 from .models import BluAccount
-from .tables import is_recording_url
 
 logger = logging.getLogger(__name__)
 
@@ -79,24 +80,53 @@ def _failed(message: str) -> HttpResponse:
 
 
 def allowed_hosts(account: BluAccount) -> frozenset[str]:
-    """Where this account's recordings may be fetched from: Blu's API host and the hosts an admin
-    listed. Recording URLs arrive in unsigned callbacks, so without this anyone holding a callback
-    token could make the server fetch an address inside our network."""
-    hosts = {urlsplit(account.base_url).hostname or ""}
-    hosts.update(settings.BLUDASH_RECORDING_HOSTS)
-    return frozenset(host.lower() for host in hosts if host)
+    """Where this account's recordings may be fetched from, as "host:port": Blu's API origin and
+    the hosts an admin listed (on their default ports unless given as host:port). Recording URLs
+    arrive in unsigned callbacks, so without this anyone holding a callback token could make the
+    server fetch an address inside our network."""
+    origins = {_origin(account.base_url)}
+    for entry in settings.BLUDASH_RECORDING_HOSTS:
+        if ":" in entry:
+            origins.add(entry.lower())
+        else:
+            origins.update({f"{entry.lower()}:80", f"{entry.lower()}:443"})
+    return frozenset(origin for origin in origins if origin)
 
 
 MAX_REDIRECTS = 3
+# Characters no honest recording URL holds, and on which URL parsers disagree about the host
+# (a backslash reads as a path to one parser and ends the host for another).
+_AMBIGUOUS = re.compile(r"[\\\s\x00-\x1f\x7f]")
 
 
-def _host_allowed(url: str, hosts: frozenset[str]) -> bool:
-    return is_recording_url(url) and (urlsplit(url).hostname or "").lower() in hosts
+def _origin(url: str) -> str | None:
+    """ "host:port" of an http(s) URL as requests will connect to it, or None when the URL is not
+    one we would fetch (another scheme, user info, characters parsers read differently)."""
+    if _AMBIGUOUS.search(url):
+        return None
+    try:
+        parts = parse_url(url)
+    except LocationParseError:
+        return None
+    if parts.scheme not in ("http", "https") or parts.auth or not parts.host:
+        return None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.host.lower()}:{port}"
+
+
+def _checked(url: str, origins: frozenset[str]) -> str | None:
+    """The URL rebuilt from the very parts that were checked, or None when it may not be fetched:
+    what requests connects to is then exactly what was allowed."""
+    origin = _origin(url)
+    if origin is None or origin not in origins:
+        return None
+    parts = parse_url(url)
+    return Url(parts.scheme, None, parts.host, parts.port, parts.path, parts.query).url
 
 
 def _not_allowed(url: str) -> HttpResponse:
-    host = urlsplit(url).hostname or "?"
-    logger.warning("recording refused: host %s is not one of Blu's", host)
+    host = (_origin(url) or "an address bludash does not fetch").rsplit(":", 1)[0]
+    logger.warning("recording refused: %s is not one of Blu's hosts", host)
     return _failed(
         f"This recording is on {host}, which is not one of this account's Blu hosts. "
         "An administrator can allow it with BLUDASH_RECORDING_HOSTS."
@@ -114,11 +144,12 @@ def stream_recording(url: str, hosts: frozenset[str], range_header: str = "") ->
     if range_header:
         headers["Range"] = range_header
     for _ in range(MAX_REDIRECTS + 1):
-        if not _host_allowed(url, hosts):
+        checked = _checked(url, hosts)
+        if checked is None:
             return _not_allowed(url)
         try:
             upstream = requests.get(
-                url,
+                checked,
                 headers=headers,
                 stream=True,
                 allow_redirects=False,
@@ -130,7 +161,7 @@ def stream_recording(url: str, hosts: frozenset[str], range_header: str = "") ->
         if not upstream.is_redirect:
             break
         upstream.close()
-        url = urljoin(url, upstream.headers.get("Location", ""))
+        url = urljoin(checked, upstream.headers.get("Location", ""))
     else:
         return _failed("Blu redirected this recording too many times.")
     if upstream.status_code not in (200, 206):

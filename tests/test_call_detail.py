@@ -357,3 +357,26 @@ def test_a_redirect_within_blus_hosts_is_followed(staff_client, bare_task):
 
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == wav_bytes()
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "record_url",
+    [
+        # urlsplit reads the host as blu.example; requests would connect to 127.0.0.1.
+        "http://127.0.0.1:6379\\@blu.example/x",
+        "https://user:pass@blu.example/download/x",
+        "https://blu.example:6379/download/x",
+        "https://blu.example/down load/x",
+        "ftp://blu.example/x",
+    ],
+)
+def test_a_recording_url_that_parsers_could_read_two_ways_is_never_fetched(
+    staff_client, bare_task, record_url
+):
+    call = make_call(bare_task, record_url=record_url)
+
+    response = staff_client.get(reverse("calls:call_recording", args=[call.pk]))
+
+    assert response.status_code in (404, 502)
+    assert len(responses.calls) == 0
