@@ -279,6 +279,8 @@ if BLUDASH_SYNC_LEASE_SECONDS <= _SLOWEST_PAGE:
 BLUDASH_ANALYZE_EVERY_ROWS = env_int("BLUDASH_ANALYZE_EVERY_ROWS", 100_000, minimum=1)
 # One record per callback request: 256 KiB leaves room for scripts and slots.
 BLUDASH_CALLBACK_MAX_BYTES = env_int("BLUDASH_CALLBACK_MAX_BYTES", 256 * 1024, minimum=1024)
+# How often the sync-health strip and the overview's numbers refresh in an open page.
+BLUDASH_LIVE_REFRESH_SECONDS = env_int("BLUDASH_LIVE_REFRESH_SECONDS", 30, minimum=1)
 # Hosts besides each account's API host that recordings may be fetched from (Blu's CDN, say).
 BLUDASH_RECORDING_HOSTS = env_list("BLUDASH_RECORDING_HOSTS", [])
 # Where callback URLs printed for Blu's console point.

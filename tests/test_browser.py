@@ -25,7 +25,7 @@ from django.urls import reverse
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from calls import sync
-from calls.models import CallRecord
+from calls.models import CallRecord, Task
 
 from .conftest import PASSWORD
 
@@ -142,6 +142,21 @@ def test_a_manager_signs_in_through_the_form_and_lands_on_the_overview(page, liv
     expect(page.locator(".who")).to_have_text("manager")
     expect(page).to_have_url(live_server.url + reverse("calls:overview"))
     expect(page.locator("main h1")).to_be_visible()
+
+
+def test_the_overview_shows_a_failing_sync_without_a_reload(
+    page, settings, staff_user, synced_calls
+):
+    settings.BLUDASH_LIVE_REFRESH_SECONDS = 1
+    sign_in(page, "agent")
+    expect(page.locator("#sync-health")).to_contain_text("0 tasks")
+    page.evaluate("window.notReloaded = true")
+
+    Task.objects.update(last_sync_ok=False, last_error="Blu answered 4004: sign error")
+
+    # The script refreshes every 5 s at the most often (static/js/bludash.js).
+    expect(page.locator("#sync-health")).to_contain_text("sign error", timeout=15_000)
+    assert page.evaluate("window.notReloaded") is True
 
 
 def test_a_wrong_password_is_refused_on_the_form(page, manager):
