@@ -7,6 +7,7 @@ from typing import Any
 
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import QueryDict
 from django.utils import timezone
@@ -23,6 +24,19 @@ from .models import (
 # === Calls (owned by the calls work) ===
 
 CALLS_DEFAULT_DAYS = 7
+# Calls are from this century. A date far outside it is a typo or a probe, and at the ends of the
+# calendar (0001-01-01, 9999-12-31) a day's bounds in the company's zone cannot be computed at all.
+EARLIEST_DAY = date(2000, 1, 1)
+LATEST_DAY = date(2100, 12, 31)
+
+
+def sane_day(value: date) -> None:
+    """Refuse a filter date outside EARLIEST_DAY..LATEST_DAY."""
+    if not EARLIEST_DAY <= value <= LATEST_DAY:
+        raise ValidationError(
+            f"Enter a date between {EARLIEST_DAY:%Y-%m-%d} and {LATEST_DAY:%Y-%m-%d}.",
+            code="out_of_range",
+        )
 
 
 class _IntegerFilter(django_filters.NumberFilter):
@@ -71,12 +85,14 @@ class CallFilter(django_filters.FilterSet):
         method="filter_started_after",
         widget=_date_input(),
         error_messages=_DATE_ERRORS,
+        validators=[sane_day],
     )
     started_before = django_filters.DateFilter(
         label="Started until",
         method="filter_started_before",
         widget=_date_input(),
         error_messages=_DATE_ERRORS,
+        validators=[sane_day],
     )
     task = django_filters.CharFilter(label="Task", method="filter_task")
     account = django_filters.ChoiceFilter(
@@ -223,12 +239,14 @@ class TaskFilter(django_filters.FilterSet):
         method="filter_calls_from",
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         error_messages=_TASK_DATE_ERRORS,
+        validators=[sane_day],
     )
     started_before = django_filters.DateFilter(
         label="Calls until",
         method="filter_calls_until",
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         error_messages=_TASK_DATE_ERRORS,
+        validators=[sane_day],
     )
     polled = django_filters.ChoiceFilter(
         label="Polled",

@@ -248,6 +248,15 @@ def test_search_finds_a_name_or_a_fragment_of_the_masked_phone(staff_client, syn
         ({"status": "two"}, "Status: Enter a status as a whole number"),
         ({"account": "nobody"}, "Account: Select a valid choice."),
         ({"talk_min": "60", "talk_max": "30"}, "The talk time range ends before it starts."),
+        (
+            {"started_before": "9999-12-31"},
+            "Started until: Enter a date between 2000-01-01 and 2100-12-31.",
+        ),
+        (
+            {"started_after": "0001-01-01"},
+            "Started from: Enter a date between 2000-01-01 and 2100-12-31.",
+        ),
+        ({"started_after": "2024-02-30"}, "Started from: Enter a date as YYYY-MM-DD"),
     ],
 )
 def test_bad_filter_values_get_a_message_next_to_the_form(staff_client, synced, params, message):
@@ -311,17 +320,33 @@ def test_pages_follow_each_other_without_counting_the_table(staff_client, bare_t
     assert not [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
 
 
-def test_a_huge_page_size_from_the_url_is_capped(staff_client, bare_task):
+@pytest.mark.parametrize(
+    ("per_page", "rows"),
+    [
+        ("100000", 200),
+        ("9" * 25, 200),
+        ("120", 120),
+        ("-5", 50),
+        ("0", 50),
+        ("abc", 50),
+        ("", 50),
+    ],
+)
+def test_the_page_size_from_the_url_is_capped_and_a_bad_one_means_the_default(
+    staff_client, bare_task, per_page, rows
+):
     now = timezone.now()
     for n in range(210):
         make_call(bare_task, f"c{n:03d}", now - timedelta(seconds=n))
 
-    assert len(call_ids(staff_client.get(URL, {"per_page": "100000"}))) == 200
-    assert len(call_ids(staff_client.get(URL, {"per_page": "-5"}))) == 1
+    response = staff_client.get(URL, {"per_page": per_page})
+
+    assert response.status_code == 200 and len(call_ids(response)) == rows
 
 
-def test_a_page_past_the_end_shows_the_first(staff_client, synced):
-    response = staff_client.get(URL, {"page": "999"})
+@pytest.mark.parametrize("page", ["999", "9" * 20, "0", "-3", "two"])
+def test_a_page_past_the_end_or_unreadable_shows_the_first(staff_client, synced, page):
+    response = staff_client.get(URL, {"page": page})
     assert response.status_code == 200 and len(call_ids(response)) == 30
 
 

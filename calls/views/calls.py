@@ -17,9 +17,8 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_safe
 from django.views.generic import DetailView
 from django_filters.views import FilterView
-from django_tables2 import LazyPaginator, RequestConfig, SingleTableMixin
 
-from .. import call_details, export, recordings, roles
+from .. import call_details, export, pagination, recordings, roles
 from ..access import DashboardView, no_access
 from ..filters import CALLS_DEFAULT_DAYS, CallFilter
 from ..models import CallRecord
@@ -27,21 +26,14 @@ from ..tables import CallTable, is_recording_url
 
 logger = logging.getLogger(__name__)
 
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 200
 EXPORT_PARAM = "_export"
 NO_CALLS_YET = (
     "No calls yet: add a task with `python manage.py blu task add TASK_ID --account NAME` "
     "and the next sync fills this table."
 )
 NO_MATCH = "No calls match these filters."
-
-
-class CallPaginator(LazyPaginator):
-    """LazyPaginator (never a COUNT) that keeps a `per_page` from the URL within reason."""
-
-    def __init__(self, object_list, per_page, **kwargs):
-        super().__init__(object_list, min(max(int(per_page), 1), MAX_PAGE_SIZE), **kwargs)
+# Django refuses to redirect to a longer URL; no real set of filters comes near it.
+MAX_BACK_QUERY = 8000
 
 
 def _query(data: QueryDict, **changes: str) -> str:
@@ -64,7 +56,7 @@ def filter_errors(filterset: CallFilter) -> list[str]:
     ]
 
 
-class CallListView(DashboardView, SingleTableMixin, FilterView):
+class CallListView(DashboardView, pagination.PagedTableMixin, FilterView):
     """The calls of every task. `?_export=csv|xlsx` returns the filtered rows as a file instead,
     for users with roles.EXPORT."""
 
@@ -72,9 +64,9 @@ class CallListView(DashboardView, SingleTableMixin, FilterView):
     filterset_class = CallFilter
     template_name = "calls/call_list.html"
     # Not paginate_by: ListView would then page object_list a second time with Django's own
-    # Paginator, which counts every matching row.
+    # Paginator, which counts every matching row. The table pages itself, never counting.
     paginate_by = None
-    table_pagination = {"paginator_class": CallPaginator, "per_page": PAGE_SIZE}
+    table_paginator_class = pagination.CallPaginator
 
     def get_queryset(self):
         return CallRecord.objects.all()
@@ -91,7 +83,8 @@ class CallListView(DashboardView, SingleTableMixin, FilterView):
         if not request.user.has_perm(roles.EXPORT):
             return no_access(request, roles.EXPORT)
         # Refusals go back to the page without `_export`, so its links do not export again.
-        back = HttpResponseRedirect(f"?{_query(request.GET)}")
+        query = _query(request.GET)
+        back = HttpResponseRedirect(f"?{query}" if len(query) <= MAX_BACK_QUERY else "?")
         if export_format not in export.FORMATS:
             shown = export_format[:20]
             messages.error(request, f"Cannot export as {shown!r}: choose CSV or XLSX.")
@@ -101,7 +94,7 @@ class CallListView(DashboardView, SingleTableMixin, FilterView):
             messages.error(request, "Nothing was exported: correct the filters first.")
             return back
         table = self.get_table_class()(filterset.qs)
-        RequestConfig(request, paginate=False).configure(table)
+        pagination.sort(table, request)
         try:
             return export.response(table, export_format)
         except export.TooManyRows as exc:

@@ -7,9 +7,8 @@ from typing import Any
 from django.db.models import F
 from django.views.generic import DetailView
 from django_filters.views import FilterView
-from django_tables2 import LazyPaginator, SingleTableMixin
 
-from .. import health, kpis, summaries
+from .. import health, kpis, pagination, summaries
 from ..access import DashboardView
 from ..filters import TaskFilter
 from ..models import CallRecord, Task, TaskDaySummary
@@ -20,12 +19,13 @@ NO_MATCH = "No tasks match these filters."
 BAD_FILTERS = "No tasks shown: the filters above could not be read."
 
 
-class TaskListView(DashboardView, SingleTableMixin, FilterView):
+class TaskListView(DashboardView, pagination.PagedTableMixin, FilterView):
     table_class = TaskTable
     filterset_class = TaskFilter
     template_name = "calls/task_list.html"
-    # The table paginates (50 a page); the list view must not paginate the rows a second time.
-    table_pagination = {"per_page": 50}
+    # The table paginates; the list view must not paginate the rows a second time. Tasks are
+    # few enough to count, and the page shows how many match.
+    table_paginator_class = pagination.CountingPaginator
 
     def get_queryset(self):
         self.conclusions = summaries.conclusions_by_code()
@@ -64,12 +64,12 @@ def filter_errors(form) -> list[str]:
     return lines
 
 
-class TaskDetailView(DashboardView, SingleTableMixin, DetailView):
+class TaskDetailView(DashboardView, pagination.PagedTableMixin, DetailView):
     model = Task
     table_class = CallTable
     template_name = "calls/task_detail.html"
-    # LazyPaginator: the calls table walks the (task, -start_time) index and never counts.
-    table_pagination = {"per_page": 50, "paginator_class": LazyPaginator}
+    # The calls table walks the (task, -start_time) index and never counts.
+    table_paginator_class = pagination.CallPaginator
 
     def get_queryset(self):
         return Task.objects.select_related("account")
