@@ -36,6 +36,8 @@ def display_order(conclusions: QuerySet[Conclusion]) -> QuerySet[Conclusion]:
 
 
 class ConclusionForm(forms.ModelForm):
+    classified_by_flags = False
+
     class Meta:
         model = Conclusion
         fields = ["label", "classified", *FLAGS]
@@ -45,10 +47,14 @@ class ConclusionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         # Each checkbox says which code and flag it is: a table header alone is not a label.
         # (The help texts are the column headers' titles: none is rendered beside each box.)
+        # Every row is posted back, so "changed" must mean changed from what this person was
+        # shown (the hidden initial values), not from the database now: otherwise saving one row
+        # would write back the old values of rows someone else changed since the page loaded.
         for name in ["label", "classified", *FLAGS]:
             field = self.fields[name]
             field.widget.attrs["aria-label"] = f"{self.instance.code}: {field.label}"
             field.help_text = ""
+            field.show_hidden_initial = True
 
     def flag_fields(self) -> list[forms.BoundField]:
         return [self[flag] for flag in FLAGS]
@@ -62,9 +68,27 @@ class ConclusionForm(forms.ModelForm):
                     f"{self._label(flag)} means {self._label(needed).lower()} too: tick both.",
                 )
         # Setting any flag is classifying the code, whether or not the box was ticked.
-        if any(data.get(flag) for flag in FLAGS):
+        self.classified_by_flags = not data.get("classified") and any(
+            data.get(flag) for flag in FLAGS
+        )
+        if self.classified_by_flags:
             data["classified"] = True
         return data
+
+    def fields_to_save(self) -> list[str]:
+        """The fields this person changed, and `classified` when clean() set it."""
+        changed = self.changed_data
+        if self.classified_by_flags and "classified" not in changed:
+            return [*changed, "classified"]
+        return changed
+
+    def save_changes(self) -> Conclusion | None:
+        """Write only what changed from the page as shown; None when nothing did."""
+        if not self.has_changed():
+            return None
+        conclusion = self.save(commit=False)
+        conclusion.save(update_fields=self.fields_to_save())
+        return conclusion
 
     def _label(self, flag: str) -> str:
         return str(self.fields[flag].label)

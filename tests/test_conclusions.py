@@ -3,16 +3,19 @@ the task rates follow an edit."""
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 from django.urls import reverse
 
 from calls import sync
-from calls.models import Conclusion, Task
+from calls.models import Conclusion
 
 URL = reverse("calls:conclusions")
 
 
 def formset_data(**changes: dict) -> dict[str, str]:
-    """The form as the page submits it (codes in the page's order), with `changes` by code."""
+    """The form as the page submits it if rendered now (with the values it showed, as hidden
+    initial values), with `changes` by code."""
     conclusions = list(Conclusion.objects.order_by("code"))
     data = {
         "form-TOTAL_FORMS": str(len(conclusions)),
@@ -27,10 +30,42 @@ def formset_data(**changes: dict) -> dict[str, str]:
         values.update(changes.get(c.code, {}))
         data[f"form-{i}-id"] = str(c.pk)
         data[f"form-{i}-label"] = values["label"]
+        data[f"initial-form-{i}-label"] = c.label
         for flag in flags:
             if values[flag]:
                 data[f"form-{i}-{flag}"] = "on"
+            data[f"initial-form-{i}-{flag}"] = str(getattr(c, flag))
     return data
+
+
+class _Inputs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "input":
+            self.inputs.append(dict(attrs))
+
+
+def rendered_form(page: str) -> tuple[dict[str, str], dict[str, str]]:
+    """What a browser would submit from the page as rendered, and each code's field prefix."""
+    parser = _Inputs()
+    parser.feed(page)
+    data, prefixes = {}, {}
+    for attrs in parser.inputs:
+        name = attrs.get("name")
+        if not name:
+            continue
+        if attrs.get("type") == "checkbox":
+            if "checked" in attrs:
+                data[name] = "on"
+        else:
+            data[name] = attrs.get("value") or ""
+        if name.startswith("form-") and name.endswith("-label"):
+            code = str(attrs["aria-label"]).split(": ")[0]
+            prefixes[code] = name.removesuffix("label")
+    return data, prefixes
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(client, db):
@@ -159,7 +194,40 @@ def test_a_forged_form_cannot_add_a_code(manager_client):
     n = int(data["form-TOTAL_FORMS"])
     data.update({"form-TOTAL_FORMS": str(n + 1), f"form-{n}-label": "Forged"})
 
+    before = Conclusion.objects.count()
+
     manager_client.post(URL, data)
 
+    assert Conclusion.objects.count() == before
     assert not Conclusion.objects.filter(label="Forged").exists()
-    assert Task.objects.count() == 0
+
+
+def test_saving_one_row_leaves_what_someone_else_changed_since_the_page_loaded(
+    manager_client, admin_client_
+):
+    shown, prefix = rendered_form(manager_client.get(URL).content.decode())
+    # An admin relabels D08 and marks it connected while the manager's page is open.
+    theirs, theirs_prefix = rendered_form(admin_client_.get(URL).content.decode())
+    theirs[theirs_prefix["D08"] + "label"] = "Voicemail greeting"
+    theirs[theirs_prefix["D08"] + "connected"] = "on"
+    admin_client_.post(URL, theirs)
+    # The manager changes D99 alone, submitting every row as the page showed it.
+    shown[prefix["D99"] + "label"] = "Connected, then silence"
+
+    response = manager_client.post(URL, shown, follow=True)
+
+    assert "Saved 1 conclusion;" in response.content.decode()
+    d08 = Conclusion.objects.get(code="D08")
+    assert d08.label == "Voicemail greeting" and d08.connected
+    assert Conclusion.objects.get(code="D99").label == "Connected, then silence"
+
+
+def test_a_row_saves_only_the_fields_changed_on_the_page(manager_client, admin_client_):
+    shown, prefix = rendered_form(manager_client.get(URL).content.decode())
+    Conclusion.objects.filter(code="D99").update(label="Picked up, said nothing")
+    shown[prefix["D99"] + "live_person"] = "on"
+
+    manager_client.post(URL, shown)
+
+    d99 = Conclusion.objects.get(code="D99")
+    assert d99.live_person and d99.label == "Picked up, said nothing"

@@ -15,10 +15,12 @@ from ..models import Conclusion
 
 
 def save_conclusions(formset) -> tuple[int, int]:
-    """Save the rows that changed and recompute every task's flag counts.
+    """Save the fields that changed from the page as shown (leaving what others changed since
+    alone) and recompute every task's flag counts.
     Returns (conclusions saved, tasks whose rates changed)."""
     with transaction.atomic():
-        saved = formset.save()
+        # initial_forms: rows the page listed; a forged extra row adds nothing (edit_only).
+        saved = [c for form in formset.initial_forms if (c := form.save_changes()) is not None]
         return len(saved), summaries.apply_conclusion_flags()
 
 
