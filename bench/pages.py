@@ -490,12 +490,11 @@ def seed_sync_runs(plans: list[TaskPlan], tasks: list[Any], now: datetime) -> No
 
 def summarise(tasks: list[Any]) -> None:
     """The summaries the sync keeps, made by the sync's own function for every task."""
-    from calls.summaries import conclusions_by_code, refresh_task_summary
+    from calls.summaries import refresh_task_summary
 
-    conclusions = conclusions_by_code()
     began = time.perf_counter()
     for n, task in enumerate(tasks, 1):
-        refresh_task_summary(task, conclusions)
+        refresh_task_summary(task)
         if n % 500 == 0:
             say(f"  {n:,} task summaries ({time.perf_counter() - began:.0f} s)")
 
@@ -780,14 +779,17 @@ def code_totals_from_calls(calls: Any) -> list[Any]:
     """What summaries.code_totals reads from TaskDaySummary, grouped from the calls instead."""
     from django.db.models import Count, Sum
 
-    from calls import kpis
+    from calls import kpis, summaries
 
     grouped = (
         calls.order_by()
-        .values("code")
+        .annotate(summary_code=summaries.summary_code())
+        .values("summary_code")
         .annotate(n=Count("id"), answered_n=Count("answer_time"), talk=Sum("duration"))
     )
-    return [kpis.CodeTotal(r["code"], r["n"], r["answered_n"], r["talk"] or 0) for r in grouped]
+    return [
+        kpis.CodeTotal(r["summary_code"], r["n"], r["answered_n"], r["talk"] or 0) for r in grouped
+    ]
 
 
 def naive_task_numbers(task: Any) -> dict[str, Any]:
@@ -817,13 +819,16 @@ def naive_overview_numbers() -> dict[str, Any]:
     since = datetime.combine(first, datetime.min.time(), tzinfo=zone)
     grouped = (
         CallRecord.objects.filter(start_time__gte=since)
-        .annotate(day=TruncDate("start_time", tzinfo=zone))
+        .annotate(day=TruncDate("start_time", tzinfo=zone), summary_code=summaries.summary_code())
         .order_by()
-        .values("day", "code")
+        .values("day", "summary_code")
         .annotate(n=Count("id"), answered_n=Count("answer_time"), talk=Sum("duration"))
     )
     rows = [
-        (row["day"], kpis.CodeTotal(row["code"], row["n"], row["answered_n"], row["talk"] or 0))
+        (
+            row["day"],
+            kpis.CodeTotal(row["summary_code"], row["n"], row["answered_n"], row["talk"] or 0),
+        )
         for row in grouped
         if row["day"] <= today
     ]
@@ -868,10 +873,10 @@ def count_from_calls(task: Any) -> None:
     task.calls_total, task.calls_final = totals["total"], totals["final"]
     task.calls_answered, task.talk_seconds = totals["answered"], totals["talk"] or 0
     task.first_call_at, task.last_call_at = totals["first"], totals["last"]
-    task.code_counts = {t.code: t.calls for t in code_totals_from_calls(calls.exclude(code=""))}
+    task.code_counts = {t.code: t.calls for t in code_totals_from_calls(calls) if t.code}
     conclusions = summaries.conclusions_by_code()
-    task.calls_connected = summaries.flagged_calls(task.code_counts, conclusions, "connected")
-    task.calls_promised = summaries.flagged_calls(task.code_counts, conclusions, "promise_to_pay")
+    for column, flag in summaries.FLAG_COLUMNS.items():
+        setattr(task, column, summaries.flagged_calls(task.code_counts, conclusions, flag))
     # Ended calls only: one still talking reports 0 seconds.
     talked = calls.filter(ended, answer_time__isnull=False, duration__isnull=False)
     durations = talked.order_by("duration").values_list("duration", flat=True)

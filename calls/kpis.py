@@ -5,6 +5,11 @@ A call whose code nobody has classified (Conclusion.classified off, or a code no
 knows) stays in every denominator and is never in a numerator, so an unclassified code lowers a
 rate visibly instead of vanishing from it; how many such calls there are is counted beside the
 rates. Calls still in progress (no code yet) are placed calls too, counted apart.
+
+A call Blu reports ended (endTime set) without a conclusion code is finished, as Task.calls_final
+and the sync count it, but its outcome is unknown: the summaries store it under NO_CODE, and it
+counts as unclassified (every denominator, no numerator), shown as "Ended without a code". So the
+code '' means "still in progress" alone, and placed = in progress + finished holds on every page.
 """
 
 from __future__ import annotations
@@ -20,6 +25,10 @@ IN_PROGRESS = "In progress"
 # Bars stack categories in this order: the most valuable outcome first, calls in flight last.
 BAR_ORDER = [*CATEGORY_ORDER, IN_PROGRESS]
 COUNTS_CALLS = "counts calls, not people"
+# The summaries' code for calls that ended without one. Not a code Blu's robots use (theirs are
+# letters and digits), so it cannot be mistaken for one; no Conclusion gives it flags.
+NO_CODE = "(no code)"
+NO_CODE_LABEL = "Ended without a code"
 
 # Conclusion flag -> the Kpis field that counts calls carrying it.
 FLAG_COUNTS = {
@@ -34,7 +43,8 @@ FLAG_COUNTS = {
 
 @dataclass(frozen=True)
 class CodeTotal:
-    """Calls with one conclusion code ('' while in progress), summed over some summary rows."""
+    """Calls with one conclusion code ('' while in progress, NO_CODE if ended without one),
+    summed over some summary rows."""
 
     code: str
     calls: int
@@ -138,7 +148,10 @@ class Kpis:
 
 
 def classified(code: str, conclusions: Mapping[str, Conclusion]) -> Conclusion | None:
-    """The code's conclusion if someone has classified it; None for unknown or unclassified."""
+    """The code's conclusion if someone has classified it; None for unknown or unclassified codes
+    and for calls that ended without a code."""
+    if code == NO_CODE:
+        return None
     conclusion = conclusions.get(code)
     return conclusion if conclusion is not None and conclusion.classified else None
 
@@ -147,7 +160,15 @@ def category_of(code: str, conclusions: Mapping[str, Conclusion]) -> str:
     if not code:
         return IN_PROGRESS
     conclusion = conclusions.get(code)
-    return UNCLASSIFIED if conclusion is None else conclusion.category
+    return UNCLASSIFIED if conclusion is None or code == NO_CODE else conclusion.category
+
+
+def label_of(code: str, conclusions: Mapping[str, Conclusion]) -> str:
+    """What a code means: its conclusion's label; the code itself when no conclusion knows it."""
+    if code == NO_CODE:
+        return NO_CODE_LABEL
+    conclusion = conclusions.get(code)
+    return conclusion.label if conclusion is not None else code
 
 
 def kpis(rows: Iterable[CodeTotal], conclusions: Mapping[str, Conclusion]) -> Kpis:
@@ -264,12 +285,13 @@ class CodeRow:
     label: str
     category: str
     calls: int
-    share: Rate  # of the calls that have a conclusion code
+    share: Rate  # of the finished calls (those with a conclusion code, and NO_CODE's)
     average_talk: Average
 
 
 def breakdown(rows: Iterable[CodeTotal], conclusions: Mapping[str, Conclusion]) -> list[CodeRow]:
-    """Calls with a conclusion code, one row per code, most calls first (in-progress left out)."""
+    """Finished calls, one row per code (NO_CODE for those that ended without one), most calls
+    first; calls in progress are left out."""
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for row in rows:
         if row.code:
@@ -282,14 +304,13 @@ def breakdown(rows: Iterable[CodeTotal], conclusions: Mapping[str, Conclusion]) 
     for code, (calls, answered, talk) in sorted(
         totals.items(), key=lambda item: (-item[1][0], item[0])
     ):
-        conclusion = conclusions.get(code)
         result.append(
             CodeRow(
                 code=code,
-                label=conclusion.label if conclusion is not None else code,
+                label=label_of(code, conclusions),
                 category=category_of(code, conclusions),
                 calls=calls,
-                share=Rate(calls, finished, "calls", "calls with a conclusion code"),
+                share=Rate(calls, finished, "calls", "finished calls"),
                 average_talk=Average(talk, answered),
             )
         )

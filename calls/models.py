@@ -108,6 +108,7 @@ class Task(models.Model):
     # Derived from code_counts and the conclusions' flags (calls/summaries.py), kept as columns so
     # the tasks table can sort by rate; recomputed when a manager reclassifies a code.
     calls_connected = models.PositiveIntegerField(default=0)
+    calls_right_party = models.PositiveIntegerField(default=0)
     calls_promised = models.PositiveIntegerField(default=0)
     median_talk_seconds = models.PositiveIntegerField(null=True, blank=True)
 

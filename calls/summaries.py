@@ -1,8 +1,9 @@
 """The counts pages read instead of scanning calls: per-task totals on Task and per-day, per-code
 rows in TaskDaySummary. Both are rebuilt from a task's calls after every sync of that task.
 
-Flag-derived counts (connected, promised) depend on how managers classify codes, so they are
-recomputed from the stored code counts whenever a conclusion changes, without touching calls.
+Flag-derived counts (connected, right party, promised) depend on how managers classify codes, so
+they are recomputed from the stored code counts whenever a conclusion changes, without touching
+calls.
 """
 
 from __future__ import annotations
@@ -12,20 +13,21 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import (
+    Case,
+    CharField,
     Count,
     F,
     FloatField,
-    IntegerField,
     Q,
     QuerySet,
     Sum,
     Value,
+    When,
 )
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce, NullIf, TruncDate
+from django.db.models.functions import Cast, NullIf, TruncDate
 from django.utils import timezone
 
-from .kpis import CodeTotal
+from .kpis import NO_CODE, CodeTotal, classified
 from .models import CallRecord, Conclusion, Task, TaskDaySummary
 
 
@@ -40,22 +42,53 @@ def flagged_calls(
     return sum(
         n
         for code, n in code_counts.items()
-        if (c := conclusions.get(code)) is not None and c.classified and getattr(c, flag)
+        if (c := classified(code, conclusions)) is not None and getattr(c, flag)
     )
 
 
-def refresh_task_summary(task: Task, conclusions: dict[str, Conclusion] | None = None) -> None:
-    """Recount a task's calls with one grouped query over its index, and store the counts."""
+def refresh_task_summary(task: Task) -> None:
+    """Recount a task's calls with one grouped query over its index, and store the counts.
+
+    Two rebuilds of one task at once (`blu summaries` while a sync finishes) would both delete the
+    task's day rows and then insert theirs, the second hitting the (task, day, code) constraint; a
+    reclassification meanwhile could leave flag counts from the old flags. So the task's row is
+    locked first, and the calls and the conclusions are read under that lock: rebuilds of a task
+    take turns, each from what was committed before it started, and apply_conclusion_flags (which
+    locks the same rows) runs wholly before or after. The conclusions' flags are read under the
+    lock too: flags read before it may be stale by the time they are used.
+    """
+    with transaction.atomic():
+        list(Task.objects.select_for_update().filter(pk=task.pk).values_list("pk"))
+        days, summary = _count_calls(task)
+        summary.update(_flag_counts(summary["code_counts"], conclusions_by_code()))
+        TaskDaySummary.objects.filter(task=task).delete()
+        TaskDaySummary.objects.bulk_create(days)
+        Task.objects.filter(pk=task.pk).update(**summary)
+    for key, value in summary.items():
+        setattr(task, key, value)
+
+
+def summary_code() -> Case:
+    """A call's code as the summaries count it: '' is kept for calls still in progress; one that
+    ended without a code is finished, so it is counted under NO_CODE (see calls/kpis.py)."""
+    return Case(
+        When(code="", end_time__isnull=False, then=Value(NO_CODE)),
+        default=F("code"),
+        output_field=CharField(),
+    )
+
+
+def _count_calls(task: Task) -> tuple[list[TaskDaySummary], dict[str, Any]]:
+    """The task's day rows and its totals, from one grouped query over its calls."""
+    code = summary_code()
     rows = (
         CallRecord.objects.filter(task=task)
-        .annotate(day=TruncDate("start_time", tzinfo=timezone.get_default_timezone()))
-        .values("day", "code")
         .annotate(
-            n=Count("id"),
-            final=Count("id", filter=Q(end_time__isnull=False) | ~Q(code="")),
-            answered=Count("answer_time"),
-            talk=Sum("duration"),
+            day=TruncDate("start_time", tzinfo=timezone.get_default_timezone()),
+            summary_code=code,
         )
+        .values("day", "summary_code")
+        .annotate(n=Count("id"), answered=Count("answer_time"), talk=Sum("duration"))
     )
     days: list[TaskDaySummary] = []
     code_counts: dict[str, int] = {}
@@ -67,39 +100,31 @@ def refresh_task_summary(task: Task, conclusions: dict[str, Conclusion] | None =
     }
     for row in rows:
         summary["calls_total"] += row["n"]
-        summary["calls_final"] += row["final"]
         summary["calls_answered"] += row["answered"]
         summary["talk_seconds"] += row["talk"] or 0
-        if row["code"]:
-            code_counts[row["code"]] = code_counts.get(row["code"], 0) + row["n"]
+        if row["summary_code"]:
+            summary["calls_final"] += row["n"]
+            code_counts[row["summary_code"]] = code_counts.get(row["summary_code"], 0) + row["n"]
         if row["day"] is not None:
             days.append(
                 TaskDaySummary(
                     task_id=task.pk,
                     account_id=task.account_id,
                     day=row["day"],
-                    code=row["code"],
+                    code=row["summary_code"],
                     calls=row["n"],
                     answered=row["answered"],
                     talk_seconds=row["talk"] or 0,
                 )
             )
     span = CallRecord.objects.filter(task=task, start_time__isnull=False)
-    first = span.order_by("start_time").values_list("start_time", flat=True).first()
-    last = span.order_by("-start_time").values_list("start_time", flat=True).first()
     summary.update(
         code_counts=code_counts,
-        first_call_at=first,
-        last_call_at=last,
+        first_call_at=span.order_by("start_time").values_list("start_time", flat=True).first(),
+        last_call_at=span.order_by("-start_time").values_list("start_time", flat=True).first(),
         median_talk_seconds=_median_talk(task),
     )
-    summary.update(_flag_counts(code_counts, conclusions or conclusions_by_code()))
-    with transaction.atomic():
-        TaskDaySummary.objects.filter(task=task).delete()
-        TaskDaySummary.objects.bulk_create(days)
-        Task.objects.filter(pk=task.pk).update(**summary)
-    for key, value in summary.items():
-        setattr(task, key, value)
+    return days, summary
 
 
 def _median_talk(task: Task) -> int | None:
@@ -114,28 +139,41 @@ def _median_talk(task: Task) -> int | None:
     return talked.order_by("duration").values_list("duration", flat=True)[n // 2]
 
 
+# Task column -> the conclusion flag it counts calls of.
+FLAG_COLUMNS = {
+    "calls_connected": "connected",
+    "calls_right_party": "right_party",
+    "calls_promised": "promise_to_pay",
+}
+
+
 def _flag_counts(code_counts: dict[str, int], conclusions: dict[str, Conclusion]) -> dict:
     return {
-        "calls_connected": flagged_calls(code_counts, conclusions, "connected"),
-        "calls_promised": flagged_calls(code_counts, conclusions, "promise_to_pay"),
+        column: flagged_calls(code_counts, conclusions, flag)
+        for column, flag in FLAG_COLUMNS.items()
     }
 
 
 def apply_conclusion_flags() -> int:
     """After a manager reclassified codes: recompute every task's flag-derived counts from its
-    stored code counts (no call is read). Returns how many tasks changed."""
-    conclusions = conclusions_by_code()
-    changed = []
-    for task in Task.objects.only("pk", "code_counts", "calls_connected", "calls_promised"):
-        counts = _flag_counts(task.code_counts, conclusions)
-        if counts != {
-            "calls_connected": task.calls_connected,
-            "calls_promised": task.calls_promised,
-        }:
-            task.calls_connected = counts["calls_connected"]
-            task.calls_promised = counts["calls_promised"]
-            changed.append(task)
-    Task.objects.bulk_update(changed, ["calls_connected", "calls_promised"], batch_size=500)
+    stored code counts (no call is read). Returns how many tasks changed.
+
+    The tasks are locked (in pk order, so two of these cannot deadlock) before the conclusions
+    are read: a summary rebuild holding one of them finishes first and this recounts its new
+    code counts; one that starts later waits, then reads the new flags."""
+    with transaction.atomic():
+        tasks = list(
+            Task.objects.select_for_update().order_by("pk").only("pk", "code_counts", *FLAG_COLUMNS)
+        )
+        conclusions = conclusions_by_code()
+        changed = []
+        for task in tasks:
+            counts = _flag_counts(task.code_counts, conclusions)
+            if counts != {column: getattr(task, column) for column in FLAG_COLUMNS}:
+                for column, n in counts.items():
+                    setattr(task, column, n)
+                changed.append(task)
+        Task.objects.bulk_update(changed, list(FLAG_COLUMNS), batch_size=500)
     return len(changed)
 
 
@@ -183,24 +221,16 @@ def _ratio(numerator: str, denominator: str) -> Any:
     return Cast(F(numerator), FloatField()) / NullIf(F(denominator), Value(0))
 
 
-def _calls_with_codes(codes: list[str]) -> Any:
-    """The sum of code_counts[code] over codes, read in the database so tables can sort by it."""
-    if not codes:
-        return Value(0)
-    total: Any = Value(0)
-    for code in sorted(codes):
-        total += Coalesce(Cast(KeyTextTransform(code, "code_counts"), IntegerField()), Value(0))
-    return total
-
-
-def with_rates(tasks: QuerySet[Task], conclusions: dict[str, Conclusion]) -> QuerySet[Task]:
+def with_rates(
+    tasks: QuerySet[Task], conclusions: dict[str, Conclusion] | None = None
+) -> QuerySet[Task]:
     """Tasks annotated with the ratios the tasks table shows and sorts by: finished_ratio,
-    connect_ratio (connected / placed), calls_right_party, promise_ratio (promises / right-party
-    contacts, as on the overview) and average_talk (seconds per answered call)."""
-    right_party = [code for code, c in conclusions.items() if c.classified and c.right_party]
+    connect_ratio (connected / placed), promise_ratio (promises / right-party contacts, as on the
+    overview) and average_talk (seconds per answered call). The flag counts are Task columns
+    kept by this module, so `conclusions` is not needed (kept for callers that pass it)."""
     return tasks.annotate(
-        calls_right_party=_calls_with_codes(right_party),
         finished_ratio=_ratio("calls_final", "calls_total"),
         connect_ratio=_ratio("calls_connected", "calls_total"),
+        promise_ratio=_ratio("calls_promised", "calls_right_party"),
         average_talk=_ratio("talk_seconds", "calls_answered"),
-    ).annotate(promise_ratio=_ratio("calls_promised", "calls_right_party"))
+    )

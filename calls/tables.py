@@ -108,8 +108,7 @@ class TaskTable(tables.Table):
             compact=True,
         )
 
-    def render_promise_rate(self, record) -> str:
-        # calls_right_party is annotated by summaries.with_rates from the code counts.
+    def render_promise_rate(self, record: Task) -> str:
         promises = kpis.Rate(
             record.calls_promised,
             record.calls_right_party,

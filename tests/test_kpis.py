@@ -65,6 +65,16 @@ def test_calls_in_progress_are_placed_calls_counted_apart():
     assert k.in_progress == 10 and k.placed == 60
 
 
+def test_calls_that_ended_without_a_code_are_finished_with_an_unknown_outcome():
+    k = kpis.kpis([*ROWS, CodeTotal(kpis.NO_CODE, 4)], CONCLUSIONS)
+
+    assert (k.placed, k.in_progress, k.unclassified) == (64, 10, 7 + 2 + 4)
+    (row,) = kpis.breakdown([CodeTotal(kpis.NO_CODE, 4)], CONCLUSIONS)
+    assert (row.label, row.category) == ("Ended without a code", "Unclassified")
+    mix = kpis.mix({kpis.NO_CODE: 4, "": 1}, CONCLUSIONS)
+    assert [(s.category, s.calls) for s in mix] == [("Unclassified", 4), ("In progress", 1)]
+
+
 def test_the_promise_rate_is_promises_over_right_party_contacts():
     rate = kpis.kpis(ROWS, CONCLUSIONS).promise_rate
 

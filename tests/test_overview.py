@@ -49,8 +49,11 @@ def expected(days: int) -> dict[str, int]:
 
     return {
         "placed": len(calls),
-        "in_progress": sum(1 for c in calls if not c.code),
-        "unclassified": sum(1 for c in calls if c.code and c.code not in flags),
+        "in_progress": sum(1 for c in calls if not c.code and c.end_time is None),
+        # A call that ended without a code has an unknown outcome: unclassified.
+        "unclassified": sum(
+            1 for c in calls if c.code not in flags and (c.code or c.end_time is not None)
+        ),
         "connected": flagged("connected"),
         "live": flagged("live_person"),
         "right_party": flagged("right_party"),
@@ -195,6 +198,22 @@ def test_calls_in_progress_are_placed_and_shown_apart(staff_client, make_task):
 
     assert cells(page, "in-progress")[2] == str(in_progress)
     assert cells(page, "placed")[2] == str(CallRecord.objects.count())
+
+
+def test_calls_that_ended_without_a_code_are_finished_and_unclassified(staff_client, make_task):
+    task = make_task(calls=20, minutes_ago=3, pace=20)  # the last calls still ring
+    sync.sync_task(task)
+    ended = CallRecord.objects.exclude(code="").order_by("call_id")[:3]
+    CallRecord.objects.filter(pk__in=[c.pk for c in ended]).update(code="")
+    summaries.refresh_task_summary(task)
+    month = expected(30)
+
+    page = staff_client.get(OVERVIEW).content.decode()
+
+    assert 0 < month["in_progress"] == task.calls_total - task.calls_final
+    assert cells(page, "in-progress")[2] == str(month["in_progress"])
+    assert cells(page, "placed")[2] == str(task.calls_total)
+    assert cells(page, "unclassified")[2] == str(month["unclassified"]) == "3"
 
 
 def test_the_chart_has_a_bar_per_day_with_counts_in_its_tooltips(staff_client, make_task):

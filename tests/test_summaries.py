@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
+import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.apps import apps
+from django.db import connection, connections, transaction
 
-from calls import summaries, sync
+from calls import kpis, summaries, sync
 from calls.models import BluAccount, CallRecord, Conclusion, Task, TaskDaySummary
 
 _ids = itertools.count(1)
@@ -22,8 +27,16 @@ def plain_task(db):
     return Task.objects.create(account=account, blu_task_id="1", name="Plain")
 
 
-def add_call(task: Task, start: datetime | None, code: str = "PTP", talk: int = 30) -> CallRecord:
+def add_call(
+    task: Task,
+    start: datetime | None,
+    code: str = "PTP",
+    talk: int = 30,
+    ended: bool | None = None,
+) -> CallRecord:
+    """A call; it has ended if it has a code, unless `ended` says otherwise."""
     answered = code not in ("", "D00")
+    ended = bool(code) if ended is None else ended
     return CallRecord.objects.create(
         account=task.account,
         task=task,
@@ -31,7 +44,7 @@ def add_call(task: Task, start: datetime | None, code: str = "PTP", talk: int = 
         code=code,
         start_time=start,
         answer_time=start + timedelta(seconds=5) if answered and start else None,
-        end_time=start + timedelta(seconds=5 + talk) if code and start else None,
+        end_time=start + timedelta(seconds=5 + talk) if ended and start else None,
         duration=talk if answered else 0,
         raw={},
         content_hash="-",
@@ -123,6 +136,121 @@ def test_reclassifying_a_code_updates_every_tasks_flag_counts(plain_task):
 
     plain_task.refresh_from_db()
     assert changed == 1 and plain_task.calls_connected == 1
+
+
+def test_numeric_codes_count_in_the_promise_rate_like_any_other(plain_task):
+    # Blu robots may define codes such as "7": a JSON key lookup would read it as an array index.
+    Conclusion.objects.create(code="7", label="Seven", **_flags("right_party", "promise_to_pay"))
+    Conclusion.objects.create(code="8", label="Eight", **_flags("right_party"))
+    noon = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    for code in ["7"] * 4 + ["8"] * 3 + ["D00"]:
+        add_call(plain_task, noon, code=code)
+    summaries.refresh_task_summary(plain_task)
+
+    task = summaries.with_rates(Task.objects.all()).get()
+
+    assert (task.calls_right_party, task.calls_promised) == (7, 4)
+    assert task.promise_ratio == pytest.approx(4 / 7)
+
+
+def test_reclassifying_a_code_updates_the_right_party_contacts_too(plain_task):
+    add_call(plain_task, datetime(2024, 5, 1, 12, tzinfo=UTC), code="NotOneself")
+    summaries.refresh_task_summary(plain_task)
+    assert plain_task.calls_right_party == 0
+
+    Conclusion.objects.filter(code="NotOneself").update(right_party=True)
+    summaries.apply_conclusion_flags()
+
+    plain_task.refresh_from_db()
+    assert plain_task.calls_right_party == 1
+
+
+def test_the_migration_counts_the_right_party_contacts_of_existing_tasks(plain_task):
+    Conclusion.objects.create(code="7", label="Seven", **_flags("right_party"))
+    Task.objects.filter(pk=plain_task.pk).update(
+        code_counts={"7": 4, "PTP": 3, "D00": 5, "GONE": 1}, calls_right_party=0
+    )
+    migration = importlib.import_module("calls.migrations.0004_task_calls_right_party")
+
+    migration.count_right_party(apps, None)
+
+    plain_task.refresh_from_db()
+    assert plain_task.calls_right_party == 7
+
+
+def test_a_call_that_ended_without_a_code_is_finished_not_in_progress(plain_task):
+    noon = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    add_call(plain_task, noon, code="PTP")
+    add_call(plain_task, noon, code="", ended=True)
+    add_call(plain_task, noon, code="", ended=False)  # still ringing
+
+    summaries.refresh_task_summary(plain_task)
+
+    totals = summaries.code_totals(TaskDaySummary.objects.filter(task=plain_task))
+    numbers = kpis.kpis(totals, _conclusions())
+    assert (plain_task.calls_total, plain_task.calls_final) == (3, 2)
+    assert numbers.in_progress == 1 == plain_task.calls_total - plain_task.calls_final
+    assert numbers.unclassified == 1 and numbers.placed == 3
+    assert plain_task.code_counts == {"PTP": 1, kpis.NO_CODE: 1}
+    rows = {row.code: row for row in kpis.breakdown(totals, _conclusions())}
+    assert rows[kpis.NO_CODE].label == "Ended without a code"
+    assert rows[kpis.NO_CODE].category == "Unclassified"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rebuild_waits_for_the_task_and_counts_what_was_committed_meanwhile():
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL; SQLite runs one writer at a time anyway")
+    account = BluAccount.objects.create(
+        name="plain", base_url="http://127.0.0.1:9", app_id="1", app_key_encrypted="-"
+    )
+    task = Task.objects.create(account=account, blu_task_id="1")
+    noon = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    add_call(task, noon)
+    errors: list[BaseException] = []
+
+    def rebuild() -> None:
+        try:
+            summaries.refresh_task_summary(Task.objects.get(pk=task.pk))
+        except BaseException as exc:  # reported by the test below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    # Another writer (a sync finishing, a manager reclassifying) holds the task.
+    with transaction.atomic():
+        Task.objects.select_for_update().get(pk=task.pk)
+        thread = threading.Thread(target=rebuild)
+        thread.start()
+        waited = _wait_for_a_lock_wait()
+        add_call(task, noon, code="D00")
+    thread.join(timeout=30)
+
+    assert waited and not errors and not thread.is_alive()
+    task.refresh_from_db()
+    assert task.calls_total == 2 and task.code_counts == {"PTP": 1, "D00": 1}
+
+
+def _wait_for_a_lock_wait(seconds: float = 10) -> bool:
+    """Whether another session of this database comes to wait on a lock within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            # pg_stat_activity is a snapshot kept for the transaction unless cleared.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return True
+        time.sleep(0.02)
+    return False
+
+
+def _flags(*flags: str) -> dict[str, bool]:
+    implied = {"connected", "live_person"} if {"right_party"} & set(flags) else set()
+    return dict.fromkeys({*flags, *implied}, True)
 
 
 def _conclusions() -> dict[str, Conclusion]:

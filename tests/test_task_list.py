@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from calls import summaries, sync
-from calls.models import BluAccount, Task
+from calls.models import BluAccount, Conclusion, Task
 
 URL = reverse("calls:task_list")
 
@@ -182,12 +182,9 @@ def test_every_column_sorts_both_ways(staff_client, three_tasks, column, key):
 
 def test_the_promise_rate_sorts_by_promises_over_right_party_contacts(staff_client, make_task):
     low, high, empty = make_task("1", calls=1), make_task("2", calls=1), make_task("3", calls=1)
-    Task.objects.filter(pk=low.pk).update(
-        calls_total=10, calls_promised=1, code_counts={"PTP": 1, "NOST": 9}
-    )
-    Task.objects.filter(pk=high.pk).update(
-        calls_total=100, calls_promised=2, code_counts={"PTP": 2, "D00": 98}
-    )
+    Task.objects.filter(pk=low.pk).update(calls_total=10, code_counts={"PTP": 1, "NOST": 9})
+    Task.objects.filter(pk=high.pk).update(calls_total=100, code_counts={"PTP": 2, "D00": 98})
+    summaries.apply_conclusion_flags()
 
     up = task_ids(staff_client.get(f"{URL}?sort=promise_rate").content.decode())
     down = task_ids(staff_client.get(f"{URL}?sort=-promise_rate").content.decode())
@@ -195,6 +192,23 @@ def test_the_promise_rate_sorts_by_promises_over_right_party_contacts(staff_clie
     # 1 / 10 right-party contacts beats 2 / 2 the other way round; a task without any sorts last.
     assert up == ["1", "2", "3"] and down == ["2", "1", "3"]
     assert empty.calls_total == 0
+
+
+def test_numeric_codes_count_in_the_rates_shown_and_sorted(staff_client, make_task):
+    # Blu robots may define codes such as "7"; a JSON key lookup in SQL reads it as an index.
+    right_party = dict.fromkeys(["connected", "live_person", "right_party"], True)
+    Conclusion.objects.create(code="7", label="Seven", promise_to_pay=True, **right_party)
+    Conclusion.objects.create(code="8", label="Eight", **right_party)
+    numeric, named = make_task("1", calls=1), make_task("2", calls=1)
+    Task.objects.filter(pk=numeric.pk).update(calls_total=10, code_counts={"7": 4, "8": 3})
+    Task.objects.filter(pk=named.pk).update(calls_total=10, code_counts={"PTP": 1, "NOST": 1})
+    summaries.apply_conclusion_flags()
+
+    page = staff_client.get(f"{URL}?sort=promise_rate").content.decode()
+
+    assert "4 promises to pay / 7 right-party contacts" in page
+    assert "57.1%" in page
+    assert task_ids(page) == ["2", "1"]  # 1 / 2 before 4 / 7
 
 
 def test_an_unknown_sort_column_is_ignored(staff_client, three_tasks):

@@ -190,10 +190,9 @@ class Command(BaseCommand):
             raise CommandError(f"{failed} of {len(tasks)} tasks failed to sync.", returncode=2)
 
     def _summaries(self, **_):
-        conclusions = summaries.conclusions_by_code()
         tasks = Task.objects.order_by("pk")
         for n, task in enumerate(tasks.iterator(chunk_size=200), start=1):
-            summaries.refresh_task_summary(task, conclusions)
+            summaries.refresh_task_summary(task)
             if self.verbosity >= 2 and n % 100 == 0:
                 self.stdout.write(f"{n} tasks rebuilt")
         self.stdout.write(f"Rebuilt the summaries of {tasks.count()} tasks.")
