@@ -726,15 +726,12 @@ def naive_urlconf() -> types.ModuleType:
     from calls import health
     from calls.views import calls, overview, tasks
 
-    def counting(view: Any) -> dict[str, Any]:
-        # The view's own page size, with Django's Paginator: SELECT COUNT(*) on every request.
-        return {**view.table_pagination, "paginator_class": Paginator}
-
+    # The views' own page sizes, with Django's Paginator: SELECT COUNT(*) on every request.
     class NaiveCallList(calls.CallListView):
-        table_pagination = counting(calls.CallListView)
+        table_paginator_class = Paginator
 
     class NaiveTaskDetail(tasks.TaskDetailView):
-        table_pagination = counting(tasks.TaskDetailView)
+        table_paginator_class = Paginator
 
         def get_context_data(self, **kwargs):
             # The task's counts from its calls, then our view's context made from them, then
@@ -746,7 +743,7 @@ def naive_urlconf() -> types.ModuleType:
             return context
 
     class NaiveTaskList(tasks.TaskListView):
-        table_pagination = counting(tasks.TaskListView)
+        table_paginator_class = Paginator
 
         def get_queryset(self):
             return naive_task_rows(super().get_queryset())
