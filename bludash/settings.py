@@ -221,6 +221,22 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
+# Shared by every process (login throttling, callback rate limits): Redis when there is one,
+# else files under var/, which the web processes of one machine share too.
+# BLUDASH_CACHE_URL keeps them apart from the broker's database when wanted (CI and tests do).
+REDIS_URL = env_str("REDIS_URL")
+if CACHE_URL := env_str("BLUDASH_CACHE_URL", REDIS_URL):
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
 DJANGO_TABLES2_TEMPLATE = "django_tables2/table.html"
 
 LOG_LEVEL = (env_str("BLUDASH_LOG_LEVEL", "INFO") or "INFO").upper()
@@ -291,11 +307,17 @@ if _public.scheme not in {"http", "https"} or not _public.netloc:
         "BLUDASH_PUBLIC_URL must be the site's address like https://bludash.example.com, "
         f"not {BLUDASH_PUBLIC_URL!r}"
     )
+# An account whose syncs fail this many times in a row is flagged to admins on every page and
+# in an email to them.
+BLUDASH_ACCOUNT_FAILURE_ALERT = env_int("BLUDASH_ACCOUNT_FAILURE_ALERT", 5, minimum=1)
+# A call Blu still reports in progress this long after it started is stuck.
+BLUDASH_STUCK_CALL_HOURS = env_int("BLUDASH_STUCK_CALL_HOURS", 24, minimum=1)
+# Callbacks accepted per account per minute; more are answered 429 (Blu retries, polls fill gaps).
+BLUDASH_CALLBACK_RATE_PER_MINUTE = env_int("BLUDASH_CALLBACK_RATE_PER_MINUTE", 600, minimum=1)
 # The Blu sandbox (calls/blu/sandbox) runs only where enabled: by default only with debug on.
 BLUDASH_SANDBOX_ENABLED = env_bool("BLUDASH_SANDBOX_ENABLED", DEBUG)
 
 # --- Celery --------------------------------------------------------------------------------------
-REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
 else:

@@ -17,6 +17,11 @@ def encrypt(plain: str) -> str:
     return _fernet().encrypt(plain.encode()).decode()
 
 
+def hint(plain: str) -> str:
+    """The last four characters of a key (none of a short one): enough to tell keys apart."""
+    return plain[-4:] if len(plain) >= 16 else ""
+
+
 def decrypt(token: str, account_name: str) -> str:
     if not token:
         raise AppKeyUnreadable(f"Blu account {account_name!r} has no app key stored")

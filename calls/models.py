@@ -47,9 +47,24 @@ class BluAccount(models.Model):
         validators=[validate_time_zone],
         help_text="The merchant's time zone: Blu's times carry none",
     )
-    is_polled = models.BooleanField("polled", default=True)
+    is_polled = models.BooleanField(
+        "enabled",
+        default=True,
+        help_text="Off: the account is neither polled nor accepts callbacks; its calls stay",
+    )
     callback_token = models.CharField(max_length=64, unique=True, default=new_callback_token)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The last characters of the app key, so an admin can tell which key is stored without it
+    # ever being shown: the key itself is only ever decrypted to sign a request.
+    app_key_hint = models.CharField(max_length=8, blank=True, editable=False)
+    app_key_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # Sync health of the account as a whole (calls/alerts.py keeps these).
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_failure_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    failure_alert_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -59,6 +74,14 @@ class BluAccount(models.Model):
 
     def set_app_key(self, app_key: str) -> None:
         self.app_key_encrypted = crypto.encrypt(app_key)
+        self.app_key_hint = crypto.hint(app_key)
+        self.app_key_changed_at = timezone.now()
+
+    @property
+    def masked_app_key(self) -> str:
+        if not self.app_key_encrypted:
+            return "(none)"
+        return "\u2022" * 8 + self.app_key_hint
 
     def credentials(self) -> Credentials:
         """What the client needs; raises crypto.AppKeyUnreadable naming this account."""
@@ -94,6 +117,10 @@ class Task(models.Model):
     last_sync_ok = models.BooleanField(null=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    # The start of the oldest call still in progress (refreshed with the summary): a call Blu has
+    # not finished for a day is stuck, and admins see it on the sync-health page.
+    oldest_open_call_at = models.DateTimeField(null=True, blank=True)
     # The sync lease: who syncs this task now, and until when that claim holds if not renewed.
     sync_owner = models.CharField(max_length=64, blank=True)
     sync_lease_until = models.DateTimeField(null=True, blank=True)
@@ -305,3 +332,50 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"Sync of {self.task} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class AuditEvent(models.Model):
+    """Who did what that matters for security: sign-ins, credential changes, exports, recordings.
+    Written by calls/audit.py; never edited, kept when the user is deleted."""
+
+    class Action(models.TextChoices):
+        SIGN_IN = "sign_in", "signed in"
+        SIGN_IN_FAILED = "sign_in_failed", "failed to sign in"
+        SIGN_IN_LOCKED = "sign_in_locked", "locked out after failed sign-ins"
+        SIGN_OUT = "sign_out", "signed out"
+        ACCOUNT_ADDED = "account_added", "added a Blu account"
+        ACCOUNT_CHANGED = "account_changed", "changed a Blu account"
+        ACCOUNT_DISABLED = "account_disabled", "disabled a Blu account"
+        ACCOUNT_ENABLED = "account_enabled", "enabled a Blu account"
+        APP_KEY_REPLACED = "app_key_replaced", "replaced an app key"
+        KEYS_ROTATED = "keys_rotated", "re-encrypted the app keys"
+        TOKEN_REGENERATED = "token_regenerated", "regenerated a callback token"
+        CONNECTION_TESTED = "connection_tested", "tested a Blu connection"
+        EXPORT = "export", "exported calls"
+        RECORDING_PLAYED = "recording_played", "played a recording"
+
+    at = models.DateTimeField(default=timezone.now)
+    action = models.CharField(max_length=32, choices=Action.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # The name as given (for a failed sign-in, as typed), kept after the user is deleted.
+    username = models.CharField(max_length=150, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    target = models.CharField(max_length=200, blank=True, help_text="What the action was on")
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["-at"], name="audit_at_idx"),
+            models.Index(fields=["action", "-at"], name="audit_action_idx"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.username or "someone"
+        return f"{who} {self.get_action_display()} {self.target}".strip()

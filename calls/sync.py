@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import upsert
+from . import alerts, upsert
 from .blu import client
 from .crypto import AppKeyUnreadable
 from .models import BluAccount, CallRecord, Conclusion, SyncRun, Task
@@ -297,6 +297,7 @@ def _finish(task: Task, run: SyncRun, totals: WriteResult, error: str = "") -> N
     if totals.created or totals.changed:
         task_fields["last_seen_at"] = now
     Task.objects.filter(pk=task.pk).update(**task_fields)
+    alerts.record_sync_outcome(task, error)
     refresh_task_summary(task)
     quiet = (
         not error

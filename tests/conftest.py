@@ -87,6 +87,18 @@ def quick_blu(settings) -> None:
     settings.BLUDASH_PAGE_SIZE = 10
 
 
+@pytest.fixture(autouse=True)
+def fresh_cache(settings) -> Iterator[None]:
+    """Throttle and rate-limit counters start at zero in every test. Without BLUDASH_CACHE_URL
+    (its own Redis database in CI) the cache is this process's memory, not var/'s shared files."""
+    from django.core.cache import cache
+
+    if not os.environ.get("BLUDASH_CACHE_URL"):
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def sandbox() -> Iterator:
     from calls.blu.sandbox import Sandbox
