@@ -24,6 +24,7 @@ _ADMIN = [
     "calls.change_statuslabel",
     "calls.delete_statuslabel",
     "calls.view_raw_callrecord",
+    "calls.view_auditevent",
     "django_celery_beat.view_periodictask",
     "django_celery_beat.change_periodictask",
 ]

@@ -7,7 +7,6 @@ included.
 from __future__ import annotations
 
 import csv
-import importlib
 import re
 import struct
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from django.urls import reverse
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from calls import sync
+from calls.migrations._groups import create_groups
 from calls.models import CallRecord, Task
 
 from .conftest import PASSWORD
@@ -71,13 +71,12 @@ def browser(monkeypatch) -> Iterator[Browser]:
 
 @pytest.fixture(autouse=True)
 def roles(transactional_db) -> None:
-    """The groups of migration 0003, back after the previous test's flush.
+    """The groups the roles migrations make, back after the previous test's flush.
 
     live_server needs transactional tests, and each ends by emptying every table, including the
-    groups a data migration made. The migration's own function re-adds only what is missing.
+    groups a data migration made. The migrations' own function re-adds only what is missing.
     """
-    migration = importlib.import_module("calls.migrations.0003_roles")
-    migration.create_groups(MigrationLoader(connection).project_state().apps, None)
+    create_groups(MigrationLoader(connection).project_state().apps, None)
 
 
 @pytest.fixture

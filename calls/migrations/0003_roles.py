@@ -1,28 +1,8 @@
-"""The three groups of calls/roles.py with their permissions. Re-running it only adds what is
-missing, so an admin's later additions to a group survive."""
+"""The three groups of calls/roles.py with their permissions."""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-# roles.py is plain data with no models: a later permission needs a new migration that runs this.
-from calls.roles import GROUPS
-
-
-def create_groups(apps, schema_editor):
-    # Permissions are normally created after all migrations ran; the groups need them now.
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, perms in GROUPS.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        for perm in perms:
-            app_label, codename = perm.split(".")
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+from calls.migrations._groups import create_groups
 
 
 class Migration(migrations.Migration):
