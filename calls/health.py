@@ -1,5 +1,6 @@
-"""How current our copy of Blu is: the sync-health strip on the overview and the tasks page.
-A handful of queries over the tasks table, never the calls."""
+"""How current our copy of Blu is: the sync-health strip on the overview and the tasks page, the
+admins' sync-health page and the failing-account flag. A handful of queries over the tasks and
+accounts tables, never the calls."""
 
 from __future__ import annotations
 
@@ -7,10 +8,26 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Max, Min, OuterRef, Q, Subquery
+from django.db.models import Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from .models import BluAccount, Task
+
+
+def behind_limit() -> timedelta:
+    """Behind by more than this is late: a quiet task is polled hourly, others every poll."""
+    return timedelta(
+        seconds=settings.BLUDASH_QUIET_POLL_SECONDS + 2 * settings.BLUDASH_POLL_SECONDS
+    )
+
+
+def is_late(behind: timedelta | None) -> bool:
+    return behind is not None and behind > behind_limit()
+
+
+def stuck_limit() -> timedelta:
+    """A call Blu still reports in progress this long after it started is stuck."""
+    return timedelta(hours=settings.BLUDASH_STUCK_CALL_HOURS)
 
 
 @dataclass(frozen=True)
@@ -59,15 +76,11 @@ class SyncHealth:
 
     @property
     def behind_limit(self) -> timedelta:
-        """Behind by more than this is late: a quiet task is polled hourly, others every poll."""
-        return timedelta(
-            seconds=settings.BLUDASH_QUIET_POLL_SECONDS + 2 * settings.BLUDASH_POLL_SECONDS
-        )
+        return behind_limit()
 
     @property
     def late(self) -> bool:
-        behind = self.behind
-        return behind is not None and behind > self.behind_limit
+        return is_late(self.behind)
 
     @property
     def healthy(self) -> bool:
@@ -152,3 +165,105 @@ def _failing_accounts() -> list[FailingAccount]:
         FailingAccount(a.name, a.polled_tasks, (a.latest_error or "")[:ERROR_SHOWN])
         for a in accounts
     ]
+
+
+# --- the admins' sync-health page and the failing-account flag ----------------------------------
+
+POLLED = Q(is_polled=True, account__is_polled=True)
+
+
+def alert_threshold() -> int:
+    """Failed syncs in a row that flag an account to admins (and email them once)."""
+    return settings.BLUDASH_ACCOUNT_FAILURE_ALERT
+
+
+@dataclass(frozen=True)
+class AccountHealth:
+    pk: int
+    name: str
+    enabled: bool
+    last_success_at: datetime | None
+    last_failure_at: datetime | None
+    consecutive_failures: int
+    error: str  # the last error, Blu's message in it; kept after a success
+    polled_tasks: int
+    failing_tasks: int
+    checked_at: datetime
+
+    @property
+    def behind(self) -> timedelta | None:
+        return None if self.last_success_at is None else self.checked_at - self.last_success_at
+
+    @property
+    def late(self) -> bool:
+        return is_late(self.behind)
+
+    @property
+    def flagged(self) -> bool:
+        return self.enabled and self.consecutive_failures >= alert_threshold()
+
+    @property
+    def failing(self) -> bool:
+        return self.consecutive_failures > 0
+
+
+def account_health(now: datetime | None = None) -> list[AccountHealth]:
+    """Every account with its sync health, enabled ones first, most failures in a row first:
+    one query."""
+    polled = Q(tasks__is_polled=True)
+    accounts = BluAccount.objects.annotate(
+        n_polled=Count("tasks", filter=polled),
+        n_failing=Count("tasks", filter=polled & Q(tasks__consecutive_failures__gt=0)),
+    ).order_by("-is_polled", "-consecutive_failures", "name")
+    checked_at = now or timezone.now()
+    return [
+        AccountHealth(
+            pk=a.pk,
+            name=a.name,
+            enabled=a.is_polled,
+            last_success_at=a.last_success_at,
+            last_failure_at=a.last_failure_at,
+            consecutive_failures=a.consecutive_failures,
+            error=a.last_error[:ERROR_SHOWN],
+            polled_tasks=a.n_polled,
+            failing_tasks=a.n_failing,
+            checked_at=checked_at,
+        )
+        for a in accounts
+    ]
+
+
+def task_health_rows() -> QuerySet[Task]:
+    """Polled tasks of enabled accounts, failing longest first, then the stalest (never synced
+    first): what the sync-health page pages through."""
+    return (
+        Task.objects.filter(POLLED)
+        .select_related("account")
+        .order_by(
+            F("consecutive_failures").desc(),
+            F("last_success_at").asc(nulls_first=True),
+            "pk",
+        )
+    )
+
+
+def stuck_tasks(now: datetime | None = None) -> QuerySet[Task]:
+    """Polled tasks with a call in progress for longer than BLUDASH_STUCK_CALL_HOURS, the
+    longest-stuck first. Retired tasks are left out: Blu no longer answers for them."""
+    cutoff = (now or timezone.now()) - stuck_limit()
+    return (
+        Task.objects.filter(POLLED, oldest_open_call_at__lt=cutoff)
+        .select_related("account")
+        .order_by("oldest_open_call_at", "pk")
+    )
+
+
+def flagged_accounts() -> list[BluAccount]:
+    """Enabled accounts whose syncs have failed BLUDASH_ACCOUNT_FAILURE_ALERT times or more in a
+    row: the flag on every page for admins. One small query on the accounts table. A disabled
+    account is left out: an admin turned it off, and it is not polled."""
+    return list(
+        BluAccount.objects.filter(is_polled=True, consecutive_failures__gte=alert_threshold())
+        .only("pk", "name", "consecutive_failures")
+        .order_by("name")
+    )

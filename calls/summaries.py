@@ -8,7 +8,7 @@ calls.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django.db import transaction
@@ -18,6 +18,8 @@ from django.db.models import (
     Count,
     F,
     FloatField,
+    Max,
+    Min,
     Q,
     QuerySet,
     Sum,
@@ -79,7 +81,11 @@ def summary_code() -> Case:
 
 
 def _count_calls(task: Task) -> tuple[list[TaskDaySummary], dict[str, Any]]:
-    """The task's day rows and its totals, from one grouped query over its calls."""
+    """The task's day rows and its totals, from one grouped query over its calls.
+
+    The same pass finds the first and last start and the start of the oldest call still in
+    progress (summary code '', so no end time and no code): a task is stuck when that call is
+    older than BLUDASH_STUCK_CALL_HOURS (calls/health.py)."""
     code = summary_code()
     rows = (
         CallRecord.objects.filter(task=task)
@@ -88,7 +94,13 @@ def _count_calls(task: Task) -> tuple[list[TaskDaySummary], dict[str, Any]]:
             summary_code=code,
         )
         .values("day", "summary_code")
-        .annotate(n=Count("id"), answered=Count("answer_time"), talk=Sum("duration"))
+        .annotate(
+            n=Count("id"),
+            answered=Count("answer_time"),
+            talk=Sum("duration"),
+            first_start=Min("start_time"),
+            last_start=Max("start_time"),
+        )
     )
     days: list[TaskDaySummary] = []
     code_counts: dict[str, int] = {}
@@ -98,13 +110,21 @@ def _count_calls(task: Task) -> tuple[list[TaskDaySummary], dict[str, Any]]:
         "calls_answered": 0,
         "talk_seconds": 0,
     }
+    starts: list[datetime] = []  # each group's first start
+    last_starts: list[datetime] = []
+    open_starts: list[datetime] = []  # groups of calls still in progress
     for row in rows:
         summary["calls_total"] += row["n"]
         summary["calls_answered"] += row["answered"]
         summary["talk_seconds"] += row["talk"] or 0
+        if row["first_start"] is not None:
+            starts.append(row["first_start"])
+            last_starts.append(row["last_start"])
         if row["summary_code"]:
             summary["calls_final"] += row["n"]
             code_counts[row["summary_code"]] = code_counts.get(row["summary_code"], 0) + row["n"]
+        elif row["first_start"] is not None:
+            open_starts.append(row["first_start"])
         if row["day"] is not None:
             days.append(
                 TaskDaySummary(
@@ -117,11 +137,11 @@ def _count_calls(task: Task) -> tuple[list[TaskDaySummary], dict[str, Any]]:
                     talk_seconds=row["talk"] or 0,
                 )
             )
-    span = CallRecord.objects.filter(task=task, start_time__isnull=False)
     summary.update(
         code_counts=code_counts,
-        first_call_at=span.order_by("start_time").values_list("start_time", flat=True).first(),
-        last_call_at=span.order_by("-start_time").values_list("start_time", flat=True).first(),
+        first_call_at=min(starts, default=None),
+        last_call_at=max(last_starts, default=None),
+        oldest_open_call_at=min(open_starts, default=None),
         median_talk_seconds=_median_talk(task),
     )
     return days, summary

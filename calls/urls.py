@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import callback, calls, conclusions, overview, tasks
+from .views import callback, calls, conclusions, health, overview, tasks
 
 app_name = "calls"
 
@@ -12,6 +12,7 @@ urlpatterns = [
     path("calls/", calls.CallListView.as_view(), name="call_list"),
     path("calls/<int:pk>/", calls.CallDetailView.as_view(), name="call_detail"),
     path("calls/<int:pk>/recording/", calls.call_recording, name="call_recording"),
+    path("health/", health.HealthView.as_view(), name="health"),
     path("conclusions/", conclusions.ConclusionListView.as_view(), name="conclusions"),
     path("blu/callback/<str:token>/", callback.blu_callback, name="blu_callback"),
 ]

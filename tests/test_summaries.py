@@ -255,3 +255,23 @@ def _flags(*flags: str) -> dict[str, bool]:
 
 def _conclusions() -> dict[str, Conclusion]:
     return summaries.conclusions_by_code()
+
+
+def test_the_start_of_the_oldest_call_still_in_progress_is_kept_with_the_counts(plain_task):
+    noon = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    add_call(plain_task, noon - timedelta(days=2), code="PTP")  # ended: not open
+    add_call(plain_task, noon - timedelta(days=1), code="", ended=True)  # ended without a code
+    oldest_open = add_call(plain_task, noon, code="", ended=False)
+    add_call(plain_task, noon + timedelta(days=1, hours=3), code="", ended=False)
+
+    summaries.refresh_task_summary(plain_task)
+
+    stored = Task.objects.get(pk=plain_task.pk)
+    assert stored.oldest_open_call_at == oldest_open.start_time == plain_task.oldest_open_call_at
+    assert stored.first_call_at == noon - timedelta(days=2)
+    assert stored.last_call_at == noon + timedelta(days=1, hours=3)
+
+    CallRecord.objects.filter(task=plain_task, code="").update(code="D00")
+    summaries.refresh_task_summary(plain_task)
+
+    assert Task.objects.get(pk=plain_task.pk).oldest_open_call_at is None
