@@ -1,11 +1,40 @@
-"""The admin: Blu accounts with a write-only app key; everything Blu sent is read-only here."""
+"""The admin: Blu accounts with a write-only app key; everything Blu sent is read-only here.
+
+An account's app key is typed in once and never shown again: pages show it masked, the audit log
+and the admin's history name the field that changed, never its value.
+"""
 
 from __future__ import annotations
 
-from django import forms
-from django.contrib import admin
+from typing import Any
 
-from .models import BluAccount, CallRecord, Conclusion, StatusLabel, SyncRun, Task
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
+from . import audit, connection
+from .models import (
+    AuditEvent,
+    BluAccount,
+    CallRecord,
+    Conclusion,
+    StatusLabel,
+    SyncRun,
+    Task,
+    new_callback_token,
+)
+
+Action = AuditEvent.Action
+# What set_app_key() writes: saved together, and only when the key itself was replaced.
+_KEY_FIELDS = ["app_key_encrypted", "app_key_hint", "app_key_changed_at"]
 
 
 class BluAccountForm(forms.ModelForm):
@@ -37,15 +66,257 @@ class BluAccountForm(forms.ModelForm):
         return account
 
 
+class TaskIdForm(forms.Form):
+    task_id = forms.CharField(
+        label="Blu task id",
+        max_length=64,
+        help_text="Any task of this account that Blu knows: one of its records is asked for.",
+    )
+
+
 @admin.register(BluAccount)
 class BluAccountAdmin(admin.ModelAdmin):
     form = BluAccountForm
-    list_display = ["name", "app_id", "base_url", "time_zone", "is_polled"]
-    readonly_fields = ["callback_url", "created_at"]
+    list_display = ["name", "app_id", "base_url", "time_zone", "is_polled", "stored_app_key"]
+    readonly_fields = ["stored_app_key", "app_key_changed_at", "callback_url", "created_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "base_url", "app_id", "time_zone", "is_polled"]}),
+        ("App key", {"fields": ["stored_app_key", "app_key_changed_at", "app_key"]}),
+        ("Callbacks", {"fields": ["callback_url", "created_at"]}),
+    ]
+    actions = [
+        "test_connection",
+        "disable_accounts",
+        "enable_accounts",
+        "regenerate_callback_urls",
+    ]
+
+    @admin.display(description="Stored app key")
+    def stored_app_key(self, obj: BluAccount) -> str:
+        return obj.masked_app_key
 
     @admin.display(description="Callback URL for Blu's console")
     def callback_url(self, obj: BluAccount) -> str:
-        return obj.callback_url() if obj.pk else "(shown once saved)"
+        if not obj.pk:
+            return "(shown once saved)"
+        return format_html(
+            '<code>{}</code><br><span class="help">Blu sends each dial result here: the address '
+            "is the credential. After regenerating it, enter the new one in Blu's console: until "
+            "then Blu's callbacks are refused (polling still fetches every call).</span>",
+            obj.callback_url(),
+        )
+
+    # --- saving, with the audit trail ------------------------------------------------------------
+
+    def save_model(self, request, obj, form, change):
+        changed = list(form.changed_data)
+        if not change:
+            obj.save()
+            audit.record(
+                Action.ACCOUNT_ADDED,
+                request,
+                target=obj.name,
+                app_id=obj.app_id,
+                base_url=obj.base_url,
+                enabled=obj.is_polled,
+            )
+            return
+        # Only what this form changed: a key rotation, a regenerated callback token or the sync's
+        # health counters written since the form was opened stay as they are.
+        fields = [name for name in changed if name != "app_key"]
+        if "app_key" in changed:
+            fields += _KEY_FIELDS
+        if not fields:
+            return
+        obj.save(update_fields=fields)
+        details: dict[str, Any] = {"fields": changed}
+        if "name" in changed:
+            details["renamed_from"] = form.initial.get("name", "")
+        audit.record(Action.ACCOUNT_CHANGED, request, target=obj.name, **details)
+        if "app_key" in changed:
+            audit.record(Action.APP_KEY_REPLACED, request, target=obj.name)
+        if "is_polled" in changed:
+            enabled = Action.ACCOUNT_ENABLED if obj.is_polled else Action.ACCOUNT_DISABLED
+            audit.record(enabled, request, target=obj.name)
+
+    def delete_model(self, request, obj):
+        # Only an account without tasks can go (their calls protect it); say who removed it.
+        name, app_id = obj.name, obj.app_id
+        super().delete_model(request, obj)
+        audit.record(Action.ACCOUNT_DELETED, request, target=name, app_id=app_id)
+
+    def delete_queryset(self, request, queryset):
+        gone = list(queryset.values_list("name", "app_id"))
+        super().delete_queryset(request, queryset)
+        for name, app_id in gone:
+            audit.record(Action.ACCOUNT_DELETED, request, target=name, app_id=app_id)
+
+    # --- enable and disable ----------------------------------------------------------------------
+
+    @admin.action(description="Disable: stop polling and refuse callbacks", permissions=["change"])
+    def disable_accounts(self, request: HttpRequest, queryset: QuerySet[BluAccount]) -> None:
+        self._set_enabled(request, queryset, enabled=False)
+
+    @admin.action(description="Enable: poll and accept callbacks", permissions=["change"])
+    def enable_accounts(self, request: HttpRequest, queryset: QuerySet[BluAccount]) -> None:
+        self._set_enabled(request, queryset, enabled=True)
+
+    def _set_enabled(self, request, queryset, *, enabled: bool) -> None:
+        accounts = list(queryset.filter(is_polled=not enabled))
+        BluAccount.objects.filter(pk__in=[a.pk for a in accounts]).update(is_polled=enabled)
+        action = Action.ACCOUNT_ENABLED if enabled else Action.ACCOUNT_DISABLED
+        for account in accounts:
+            audit.record(action, request, target=account.name)
+            self.log_change(request, account, [{"changed": {"fields": ["enabled"]}}])
+        word = "Enabled" if enabled else "Disabled"
+        if accounts:
+            names = ", ".join(a.name for a in accounts)
+            self.message_user(request, f"{word} {len(accounts)} accounts: {names}.")
+        else:
+            self.message_user(request, f"{word}: the accounts chosen were so already.")
+
+    # --- test connection -------------------------------------------------------------------------
+
+    @admin.action(description="Test connection", permissions=["change"])
+    def test_connection(
+        self, request: HttpRequest, queryset: QuerySet[BluAccount]
+    ) -> HttpResponse | None:
+        return self._test_connections(request, list(queryset), single=False)
+
+    def test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        account = self._changeable(request, object_id)
+        if request.method == "POST":
+            response = self._test_connections(request, [account], single=True)
+            if response is not None:
+                return response
+            return HttpResponseRedirect(self._change_url(account))
+        latest = connection.latest_task_id(account)
+        form = TaskIdForm(prefix=f"account-{account.pk}", initial={"task_id": latest})
+        return self._task_id_page(request, [account], [(account, form)], single=True)
+
+    def _test_connections(
+        self, request: HttpRequest, accounts: list[BluAccount], *, single: bool
+    ) -> HttpResponse | None:
+        """Test each account with its newest task, or with the task id typed in for it; an
+        account that has neither gets a page asking for one, and nothing is tested yet."""
+        task_ids: dict[int, str] = {}
+        asking: list[tuple[BluAccount, TaskIdForm]] = []
+        for account in accounts:
+            prefix = f"account-{account.pk}"
+            if f"{prefix}-task_id" in request.POST:
+                form = TaskIdForm(request.POST, prefix=prefix)
+                if form.is_valid():
+                    task_ids[account.pk] = form.cleaned_data["task_id"]
+                    continue
+            elif (latest := connection.latest_task_id(account)) is not None:
+                task_ids[account.pk] = latest
+                continue
+            else:
+                form = TaskIdForm(prefix=prefix)
+            asking.append((account, form))
+        if asking:
+            return self._task_id_page(request, accounts, asking, single=single)
+        for account in accounts:
+            result = connection.test_connection(account, task_ids[account.pk], request)
+            level = messages.SUCCESS if result.ok else messages.ERROR
+            self.message_user(request, f"Account {account.name}: {result.message}", level)
+        return None
+
+    def _task_id_page(self, request, accounts, asking, *, single: bool) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Test the connection to Blu",
+            "accounts": accounts,
+            "asking": asking,
+            "single": single,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/calls/bluaccount/test_connection.html", context)
+
+    # --- regenerate the callback URL -------------------------------------------------------------
+
+    @admin.action(description="Regenerate callback URL", permissions=["change"])
+    def regenerate_callback_urls(
+        self, request: HttpRequest, queryset: QuerySet[BluAccount]
+    ) -> HttpResponse | None:
+        accounts = list(queryset)
+        if request.POST.get("post") != "yes":
+            return self._regenerate_page(request, accounts, single=False)
+        for account in accounts:
+            self._regenerate(request, account)
+        return None
+
+    def regenerate_callback_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        account = self._changeable(request, object_id)
+        if request.method != "POST":
+            return self._regenerate_page(request, [account], single=True)
+        self._regenerate(request, account)
+        return HttpResponseRedirect(self._change_url(account))
+
+    def _regenerate(self, request: HttpRequest, account: BluAccount) -> None:
+        account.callback_token = new_callback_token()
+        account.save(update_fields=["callback_token"])
+        audit.record(Action.TOKEN_REGENERATED, request, target=account.name)
+        self.log_change(request, account, "Regenerated the callback URL.")
+        self.message_user(
+            request,
+            f"Account {account.name}: the callback URL is new and the old one answers 404. Enter "
+            "the new one (shown on the account's page) in Blu's console.",
+            messages.WARNING,
+        )
+
+    def _regenerate_page(self, request, accounts, *, single: bool) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Regenerate the callback URL?",
+            "accounts": accounts,
+            "single": single,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/calls/bluaccount/regenerate_callback.html", context)
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        view = self.admin_site.admin_view
+        own = [
+            path(
+                "<path:object_id>/test-connection/",
+                view(self.test_connection_view),
+                name="{}_{}_test_connection".format(*info),
+            ),
+            path(
+                "<path:object_id>/regenerate-callback/",
+                view(self.regenerate_callback_view),
+                name="{}_{}_regenerate_callback".format(*info),
+            ),
+        ]
+        # Ahead of the admin's own: its "<object_id>/" catch-all would take these paths.
+        return own + super().get_urls()
+
+    def _changeable(self, request: HttpRequest, object_id: str) -> BluAccount:
+        account = self.get_object(request, unquote(object_id))
+        if account is None:
+            raise Http404("No such Blu account")
+        if not self.has_change_permission(request, account):
+            raise PermissionDenied
+        return account
+
+    def _change_url(self, account: BluAccount) -> str:
+        return reverse("admin:calls_bluaccount_change", args=[account.pk])
+
+
+def _summary(details: dict[str, Any]) -> str:
+    parts = []
+    for key, value in details.items():
+        if value is None:
+            continue
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+        parts.append(f"{key}: {shown}")
+    return Truncator("; ".join(parts)).chars(120)
 
 
 @admin.register(Task)
@@ -117,3 +388,23 @@ class SyncRunAdmin(ReadOnlyAdmin):
     list_filter = ["outcome"]
     list_select_related = ["task"]
     show_full_result_count = False
+
+
+class ByDate(admin.DateFieldListFilter):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "date"  # not the field's name, "at"
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    """Who did what: read by admins, written only by calls/audit.py."""
+
+    list_display = ["at", "username", "action", "target", "ip", "details_summary"]
+    list_filter = ["action", ("at", ByDate)]
+    search_fields = ["username", "target"]
+    show_full_result_count = False
+
+    @admin.display(description="details")
+    def details_summary(self, obj: AuditEvent) -> str:
+        return _summary(obj.details)

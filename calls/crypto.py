@@ -22,13 +22,30 @@ def hint(plain: str) -> str:
     return plain[-4:] if len(plain) >= 16 else ""
 
 
+def _unreadable(account_name: str) -> AppKeyUnreadable:
+    return AppKeyUnreadable(
+        f"The app key of Blu account {account_name!r} cannot be decrypted with "
+        "BLUDASH_FERNET_KEYS: was the key it was saved with removed? Enter the app key again."
+    )
+
+
 def decrypt(token: str, account_name: str) -> str:
     if not token:
         raise AppKeyUnreadable(f"Blu account {account_name!r} has no app key stored")
     try:
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken:
-        raise AppKeyUnreadable(
-            f"The app key of Blu account {account_name!r} cannot be decrypted with "
-            "BLUDASH_FERNET_KEYS: was the key it was saved with removed? Enter the app key again."
-        ) from None
+        raise _unreadable(account_name) from None
+
+
+def rotate(token: str, account_name: str) -> str:
+    """The same app key encrypted with the newest Fernet key, so older ones can be retired.
+
+    Raises AppKeyUnreadable when no configured key opens the token.
+    """
+    if not token:
+        raise AppKeyUnreadable(f"Blu account {account_name!r} has no app key stored")
+    try:
+        return _fernet().rotate(token.encode()).decode()
+    except InvalidToken:
+        raise _unreadable(account_name) from None

@@ -347,6 +347,7 @@ class AuditEvent(models.Model):
         ACCOUNT_CHANGED = "account_changed", "changed a Blu account"
         ACCOUNT_DISABLED = "account_disabled", "disabled a Blu account"
         ACCOUNT_ENABLED = "account_enabled", "enabled a Blu account"
+        ACCOUNT_DELETED = "account_deleted", "deleted a Blu account"
         APP_KEY_REPLACED = "app_key_replaced", "replaced an app key"
         KEYS_ROTATED = "keys_rotated", "re-encrypted the app keys"
         TOKEN_REGENERATED = "token_regenerated", "regenerated a callback token"

@@ -1,22 +1,66 @@
-"""The admin's Blu account form: the app key is write-only."""
+"""Blu accounts in the admin: a write-only app key, an audit trail of every change, a callback URL
+that can be replaced, and an audit log admins can read but nobody can edit."""
+
+import json
+import re
 
 import pytest
-from django.contrib.auth import get_user_model
+from django.contrib.admin.models import LogEntry
+from django.test import Client
 from django.urls import reverse
 
-from calls.models import BluAccount
+from calls.models import AuditEvent, BluAccount
 
-from .conftest import APP_KEY
+from .conftest import APP_KEY, BLU_EXAMPLE
+
+Action = AuditEvent.Action
+NEW_KEY = "a-replacement-app-key-0d93"
+CHANGELIST = reverse("admin:calls_bluaccount_changelist")
+AUDIT_LOG = reverse("admin:calls_auditevent_changelist")
 
 
-@pytest.fixture
-def admin_client(client, db):
-    client.force_login(get_user_model().objects.create_superuser("root", password="x" * 16))
-    return client
+def change_url(account) -> str:
+    return reverse("admin:calls_bluaccount_change", args=[account.pk])
 
 
-def test_adding_an_account_encrypts_the_key_and_never_shows_it(admin_client):
-    response = admin_client.post(
+def form_data(account, **changes) -> dict:
+    data = {
+        "name": account.name,
+        "base_url": account.base_url,
+        "app_id": account.app_id,
+        "app_key": "",
+        "time_zone": account.time_zone,
+        # What the browser sends for a field with a callable default, to tell a change apart.
+        "initial-time_zone": account.time_zone,
+    }
+    if account.is_polled:
+        data["is_polled"] = "on"
+    data.update(changes)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def audited() -> list[str]:
+    """The actions audited besides signing in and out (force_login signs in, too)."""
+    return list(
+        AuditEvent.objects.exclude(action__startswith="sign_").values_list("action", flat=True)
+    )
+
+
+def events(action) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action=action).order_by("id"))
+
+
+def post_callback(client, token):
+    body = {"taskId": 66547748, "records": [{**BLU_EXAMPLE, "recordUrl": ""}]}
+    url = reverse("calls:blu_callback", kwargs={"token": token})
+    return client.post(url, data=json.dumps(body), content_type="application/json")
+
+
+# --- adding and changing -------------------------------------------------------------------------
+
+
+def test_adding_an_account_encrypts_the_key_and_never_shows_it(admin_client_):
+    response = admin_client_.post(
         reverse("admin:calls_bluaccount_add"),
         {
             "name": "collections",
@@ -31,29 +75,30 @@ def test_adding_an_account_encrypts_the_key_and_never_shows_it(admin_client):
     account = BluAccount.objects.get()
     assert account.credentials().app_key == APP_KEY
 
-    page = admin_client.get(reverse("admin:calls_bluaccount_change", args=[account.pk]))
+    page = admin_client_.get(change_url(account))
     assert APP_KEY.encode() not in page.content
     assert account.app_key_encrypted.encode() not in page.content
     assert account.callback_token.encode() in page.content
+    assert account.masked_app_key == "\u2022" * 8 + APP_KEY[-4:]
+    assert account.masked_app_key in page.content.decode()
+
+    (added,) = events(Action.ACCOUNT_ADDED)
+    assert added.target == "collections" and added.username == "boss"
+    assert added.details == {
+        "app_id": "10001",
+        "base_url": "https://blu.example.test",
+        "enabled": True,
+    }
 
 
-def test_saving_without_a_key_keeps_the_old_one(admin_client, account):
-    admin_client.post(
-        reverse("admin:calls_bluaccount_change", args=[account.pk]),
-        {
-            "name": "collections",
-            "base_url": account.base_url,
-            "app_id": "10001",
-            "app_key": "",
-            "time_zone": "UTC",
-        },
-    )
+def test_saving_without_a_key_keeps_the_old_one(admin_client_, account):
+    admin_client_.post(change_url(account), form_data(account, time_zone="UTC"))
     account.refresh_from_db()
     assert account.time_zone == "UTC" and account.credentials().app_key == APP_KEY
 
 
-def test_a_new_account_needs_a_key(admin_client):
-    response = admin_client.post(
+def test_a_new_account_needs_a_key(admin_client_):
+    response = admin_client_.post(
         reverse("admin:calls_bluaccount_add"),
         {
             "name": "collections",
@@ -64,3 +109,248 @@ def test_a_new_account_needs_a_key(admin_client):
     )
     assert response.status_code == 200 and b"A new account needs its app key" in response.content
     assert not BluAccount.objects.exists()
+    assert not audited()
+
+
+def test_a_change_is_audited_by_field_name_and_a_replaced_key_separately(admin_client_, account):
+    response = admin_client_.post(
+        change_url(account), form_data(account, time_zone="UTC", app_key=NEW_KEY)
+    )
+    assert response.status_code == 302
+
+    account.refresh_from_db()
+    assert account.credentials().app_key == NEW_KEY
+    (changed,) = events(Action.ACCOUNT_CHANGED)
+    assert changed.target == "collections"
+    assert sorted(changed.details["fields"]) == ["app_key", "time_zone"]
+    assert len(events(Action.APP_KEY_REPLACED)) == 1
+    stored = json.dumps(list(AuditEvent.objects.values("target", "details")))
+    assert NEW_KEY not in stored and APP_KEY not in stored
+
+
+def test_the_admins_history_names_the_key_field_but_never_holds_the_key(admin_client_, account):
+    admin_client_.post(change_url(account), form_data(account, app_key=NEW_KEY))
+
+    (entry,) = LogEntry.objects.all()
+    assert "App key" in entry.get_change_message()
+    assert NEW_KEY not in entry.change_message and NEW_KEY not in entry.object_repr
+    history = admin_client_.get(reverse("admin:calls_bluaccount_history", args=[account.pk]))
+    assert b"App key" in history.content and NEW_KEY.encode() not in history.content
+
+
+def test_a_form_sent_back_with_an_error_does_not_echo_the_key(admin_client_, account):
+    response = admin_client_.post(
+        change_url(account), form_data(account, time_zone="Mars/Base", app_key=NEW_KEY)
+    )
+    assert response.status_code == 200 and b"not an IANA time zone" in response.content
+    assert NEW_KEY.encode() not in response.content
+    account.refresh_from_db()
+    assert account.credentials().app_key == APP_KEY
+    assert not audited()
+
+
+def test_saving_an_unchanged_form_audits_nothing(admin_client_, account):
+    assert admin_client_.post(change_url(account), form_data(account)).status_code == 302
+    assert not audited()
+
+
+# --- enabling and disabling ----------------------------------------------------------------------
+
+
+def test_unticking_enabled_disables_the_account_and_audits_it(admin_client_, account):
+    admin_client_.post(change_url(account), form_data(account, is_polled=None))
+
+    account.refresh_from_db()
+    assert not account.is_polled
+    assert [e.target for e in events(Action.ACCOUNT_DISABLED)] == ["collections"]
+    assert events(Action.ACCOUNT_CHANGED)[0].details["fields"] == ["is_polled"]
+
+
+def test_deleting_an_account_without_tasks_is_audited_and_one_with_tasks_is_refused(
+    admin_client_, account, make_task
+):
+    spare = BluAccount(name="spare", base_url=account.base_url, app_id="10003")
+    spare.set_app_key("another-key-for-the-spare-one")
+    spare.save()
+    make_task(calls=1)
+
+    admin_client_.post(reverse("admin:calls_bluaccount_delete", args=[spare.pk]), {"post": "yes"})
+    refused = admin_client_.post(
+        reverse("admin:calls_bluaccount_delete", args=[account.pk]), {"post": "yes"}
+    )
+
+    assert list(BluAccount.objects.values_list("name", flat=True)) == ["collections"]
+    assert b"Cannot delete" in refused.content
+    assert [(e.target, e.details["app_id"]) for e in events(Action.ACCOUNT_DELETED)] == [
+        ("spare", "10003")
+    ]
+
+
+def test_the_disable_and_enable_actions_switch_accounts_and_audit_each(admin_client_, account):
+    other = BluAccount(name="recoveries", base_url=account.base_url, app_id="10002")
+    other.set_app_key(APP_KEY)
+    other.save()
+    both = {"_selected_action": [account.pk, other.pk], "index": 0}
+
+    response = admin_client_.post(CHANGELIST, {**both, "action": "disable_accounts"}, follow=True)
+
+    assert "Disabled 2 accounts: collections, recoveries." in response.content.decode()
+    assert not BluAccount.objects.filter(is_polled=True).exists()
+    assert sorted(e.target for e in events(Action.ACCOUNT_DISABLED)) == [
+        "collections",
+        "recoveries",
+    ]
+
+    admin_client_.post(
+        CHANGELIST, {"_selected_action": [account.pk], "index": 0, "action": "enable_accounts"}
+    )
+    account.refresh_from_db()
+    assert account.is_polled
+    assert [e.target for e in events(Action.ACCOUNT_ENABLED)] == ["collections"]
+
+
+def test_a_disabled_account_refuses_callbacks(admin_client_, account):
+    admin_client_.post(
+        CHANGELIST, {"_selected_action": [account.pk], "index": 0, "action": "disable_accounts"}
+    )
+    assert post_callback(Client(), account.callback_token).status_code == 404
+
+
+# --- the callback URL ----------------------------------------------------------------------------
+
+
+def test_the_change_page_shows_the_callback_url_and_what_regenerating_it_means(
+    admin_client_, account
+):
+    page = admin_client_.get(change_url(account)).content.decode()
+
+    assert account.callback_url() in page
+    assert "enter the new one in Blu's console" in page
+    test_url = reverse("admin:calls_bluaccount_test_connection", args=[account.pk])
+    assert re.search(
+        rf'<form method="post" action="{test_url}">\s*<input type="hidden" '
+        r'name="csrfmiddlewaretoken"',
+        page,
+    )
+    assert reverse("admin:calls_bluaccount_regenerate_callback", args=[account.pk]) in page
+
+
+def test_regenerating_asks_first_and_then_only_the_new_url_is_accepted(admin_client_, account):
+    old_token = account.callback_token
+    url = reverse("admin:calls_bluaccount_regenerate_callback", args=[account.pk])
+
+    confirm = admin_client_.get(url)
+    assert (
+        confirm.status_code == 200 and b"answers 404 from the moment you confirm" in confirm.content
+    )
+    account.refresh_from_db()
+    assert account.callback_token == old_token
+
+    response = admin_client_.post(url, follow=True)
+    assert "the callback URL is new" in response.content.decode()
+    account.refresh_from_db()
+    assert account.callback_token != old_token
+    assert post_callback(Client(), old_token).status_code == 404
+    assert post_callback(Client(), account.callback_token).status_code == 200
+
+    (event,) = events(Action.TOKEN_REGENERATED)
+    assert event.target == "collections" and event.details == {}
+    assert old_token not in str(event.details) and account.callback_token not in str(event.details)
+    assert "Regenerated the callback URL" in LogEntry.objects.get().get_change_message()
+
+
+def test_the_regenerate_action_confirms_then_replaces_each_selected_url(admin_client_, account):
+    old_token = account.callback_token
+    selected = {"_selected_action": [account.pk], "action": "regenerate_callback_urls"}
+
+    confirm = admin_client_.post(CHANGELIST, {**selected, "index": 0})
+    assert b"Yes, regenerate" in confirm.content
+    account.refresh_from_db()
+    assert account.callback_token == old_token
+
+    # The confirmation page posts back the selection without the list's "index".
+    admin_client_.post(CHANGELIST, {**selected, "post": "yes"})
+    account.refresh_from_db()
+    assert account.callback_token != old_token
+    assert len(events(Action.TOKEN_REGENERATED)) == 1
+
+
+# --- who may -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("person", ["staff_user", "manager"])
+def test_staff_and_managers_cannot_use_any_of_it(client, request, account, person):
+    client.force_login(request.getfixturevalue(person))
+    old_token = account.callback_token
+    doors = [
+        ("get", change_url(account), {}),
+        ("post", reverse("admin:calls_bluaccount_test_connection", args=[account.pk]), {}),
+        ("post", reverse("admin:calls_bluaccount_regenerate_callback", args=[account.pk]), {}),
+        (
+            "post",
+            CHANGELIST,
+            {"_selected_action": [account.pk], "index": 0, "action": "disable_accounts"},
+        ),
+        ("get", AUDIT_LOG, {}),
+    ]
+    for method, url, data in doors:
+        response = getattr(client, method)(url, data)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(reverse("admin:login")), url
+
+    account.refresh_from_db()
+    assert account.callback_token == old_token and account.is_polled
+    assert not audited()
+
+
+# --- the audit log -------------------------------------------------------------------------------
+
+
+def test_admins_read_the_audit_log_and_search_and_filter_it(admin_client_, account):
+    admin_client_.post(change_url(account), form_data(account, app_key=NEW_KEY))
+
+    page = admin_client_.get(AUDIT_LOG).content.decode()
+    assert "replaced an app key" in page and "changed a Blu account" in page
+    assert "fields: app_key" in page and "boss" in page
+
+    def rows(**query) -> list[str]:
+        listing = admin_client_.get(AUDIT_LOG, query)
+        return [event.action for event in listing.context["cl"].result_list]
+
+    assert rows(action__exact="app_key_replaced") == ["app_key_replaced"]
+    assert set(rows(q="boss")) >= {"app_key_replaced", "account_changed"}
+    assert rows(q="someone-else") == []
+    assert "app_key_replaced" in rows(at__gte="2000-01-01 00:00:00+00:00")
+    assert rows(at__lt="2000-01-01 00:00:00+00:00") == []
+
+
+def test_nobody_edits_or_deletes_the_audit_log(admin_client_, account):
+    admin_client_.post(change_url(account), form_data(account, time_zone="UTC"))
+    (event,) = events(Action.ACCOUNT_CHANGED)
+    view_url = reverse("admin:calls_auditevent_change", args=[event.pk])
+
+    assert admin_client_.get(view_url).status_code == 200
+    assert admin_client_.get(reverse("admin:calls_auditevent_add")).status_code == 403
+    assert admin_client_.post(view_url, {"target": "nothing"}).status_code == 403
+    delete_url = reverse("admin:calls_auditevent_delete", args=[event.pk])
+    assert admin_client_.post(delete_url, {"post": "yes"}).status_code == 403
+    listing = admin_client_.get(AUDIT_LOG).content.decode()
+    assert "delete_selected" not in listing
+    event.refresh_from_db()
+    assert event.target == "collections"
+
+
+# --- pages that work under a strict Content-Security-Policy ---------------------------------------
+
+
+def test_the_accounts_pages_need_no_inline_script_or_style(admin_client_, account):
+    pages = [
+        admin_client_.get(change_url(account)),
+        admin_client_.get(reverse("admin:calls_bluaccount_test_connection", args=[account.pk])),
+        admin_client_.get(reverse("admin:calls_bluaccount_regenerate_callback", args=[account.pk])),
+    ]
+    for response in pages:
+        page = response.content.decode()
+        assert response.status_code == 200
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page), response.request["PATH_INFO"]
+        assert not re.search(r"""\sstyle=|\son[a-z]+=""", page), response.request["PATH_INFO"]

@@ -32,13 +32,14 @@ def test_account_add_stores_the_key_encrypted_and_never_prints_it(db, sandbox, a
     assert f"callback: http://127.0.0.1:8000/blu/callback/{account.callback_token}/" in out
 
 
-def test_account_show_prints_the_callback_url_and_not_the_key(account):
+def test_account_show_prints_the_callback_url_and_the_key_masked(account):
     out = blu("account", "show", "collections")
     assert (
         f"callback: http://127.0.0.1:8000/blu/callback/{account.callback_token}/"
         in out.splitlines()
     )
-    assert APP_KEY not in out
+    assert f"app key: {account.masked_app_key} (stored encrypted, never shown)" in out.splitlines()
+    assert APP_KEY not in out and account.masked_app_key.endswith(APP_KEY[-4:])
 
 
 def test_account_list_lists_accounts(account):

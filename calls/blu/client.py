@@ -192,13 +192,15 @@ def _post_retrying(creds: Credentials, path: str, body: dict[str, Any]) -> dict[
 
 
 def query_page(
-    creds: Credentials, task_id: str, page_no: int, page_size: int
+    creds: Credentials, task_id: str, page_no: int, page_size: int, *, retry: bool = True
 ) -> list[dict[str, Any]]:
     """POST /rest/v1/queryCallResult: one page of a task's dial results (the last 45 days only).
 
     Returns the page's records as Blu sent them; an empty list means the pages have ended.
+    `retry=False` asks once, for a person waiting on the answer (the admin's connection test).
     """
-    answer = _post_retrying(
+    post = _post_retrying if retry else _post
+    answer = post(
         creds,
         "/rest/v1/queryCallResult",
         {"taskId": str(task_id), "pageNo": page_no, "pageSize": page_size},

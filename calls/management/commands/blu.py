@@ -1,4 +1,5 @@
-"""`python manage.py blu ...`: register Blu accounts and tasks, sync them now, rebuild summaries.
+"""`python manage.py blu ...`: register Blu accounts and tasks, sync them now, rebuild summaries,
+re-encrypt the stored app keys with the newest Fernet key.
 
 The app key is read from BLU_APP_KEY or asked for without echo: never a command-line argument,
 where it would land in shell history and the process list.
@@ -14,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from calls import summaries, sync
+from calls import audit, crypto, summaries, sync
 from calls.blu.client import BluError
 from calls.crypto import AppKeyUnreadable
 from calls.models import BluAccount, SyncRun, Task
@@ -58,11 +59,17 @@ class Command(BaseCommand):
             "summaries",
             help="Rebuild every task's summary counts from the stored calls (after an upgrade)",
         )
+        groups.add_parser(
+            "rotate-keys",
+            help="Re-encrypt every stored app key with the newest of BLUDASH_FERNET_KEYS, so "
+            "the older keys can be removed",
+        )
 
     def handle(self, *args, group: str, **options) -> None:
         self.verbosity = options["verbosity"]
         action = options.get("action")
-        handler = getattr(self, f"_{group}_{action}" if action else f"_{group}")
+        name = f"{group}_{action}" if action else group
+        handler = getattr(self, "_" + name.replace("-", "_"))
         handler(**options)
 
     # --- accounts -------------------------------------------------------------------------------
@@ -113,7 +120,7 @@ class Command(BaseCommand):
         self.stdout.write(f"name: {account.name}")
         self.stdout.write(f"base url: {account.base_url}")
         self.stdout.write(f"appId: {account.app_id}")
-        self.stdout.write("app key: (stored encrypted, never shown)")
+        self.stdout.write(f"app key: {account.masked_app_key} (stored encrypted, never shown)")
         self.stdout.write(f"time zone: {account.time_zone}")
         self.stdout.write(f"polled: {'yes' if account.is_polled else 'no'}")
         self.stdout.write(f"tasks: {account.tasks.count()}")
@@ -196,6 +203,36 @@ class Command(BaseCommand):
             if self.verbosity >= 2 and n % 100 == 0:
                 self.stdout.write(f"{n} tasks rebuilt")
         self.stdout.write(f"Rebuilt the summaries of {tasks.count()} tasks.")
+
+    # --- keys -----------------------------------------------------------------------------------
+
+    def _rotate_keys(self, **_):
+        rotated, unreadable = 0, []
+        for account in BluAccount.objects.order_by("name"):
+            try:
+                token = crypto.rotate(account.app_key_encrypted, account.name)
+            except AppKeyUnreadable:
+                unreadable.append(account.name)
+                continue
+            # Only over the ciphertext just read: a key an admin replaced meanwhile was saved
+            # with the newest Fernet key already, and must not be overwritten with the old one.
+            rotated += BluAccount.objects.filter(
+                pk=account.pk, app_key_encrypted=account.app_key_encrypted
+            ).update(app_key_encrypted=token)
+        audit.record(
+            audit.Action.KEYS_ROTATED,
+            target="every Blu account",
+            count=rotated,
+            unreadable=unreadable,
+        )
+        self.stdout.write(f"Re-encrypted {rotated} app keys with the newest Fernet key.")
+        if unreadable:
+            raise CommandError(
+                f"No key in BLUDASH_FERNET_KEYS opens the app key of {len(unreadable)} accounts: "
+                f"{', '.join(unreadable)}. Keep the old Fernet key until their app keys are "
+                "entered again in the admin.",
+                returncode=2,
+            )
 
     def _progress(self, label: str):
         def report(run: SyncRun) -> None:
