@@ -8,12 +8,15 @@ without its secrets. A value that cannot be read fails loudly and names its vari
 import base64
 import hashlib
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
 from cryptography.fernet import Fernet
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -134,18 +137,23 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_filters",
     "django_celery_beat",
+    "csp",
+    "axes",
     "calls",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that the locked-out page it puts in place of the sign-in form gets every header.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "bludash.urls"
@@ -196,6 +204,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# axes's backend goes first: a locked-out sign-in is refused before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "calls:overview"
 LOGOUT_REDIRECT_URL = "login"
@@ -217,9 +230,87 @@ STORAGES = {
     },
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+# --- HTTPS and browser protections (`manage.py check --deploy` passes with debug off) ----------
+# Debug serves plain http://127.0.0.1 (make demo, tests); production is HTTPS only.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # no script of ours reads it: forms carry the token
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# Browsers remember HSTS for this long: one year in production, none in debug (a browser would
+# then refuse plain http://127.0.0.1 for other projects too).
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+# Preloading is a promise to browser vendors that is slow to take back, so it is opted into.
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+if SECURE_HSTS_SECONDS and not SECURE_HSTS_PRELOAD:
+    # "Not preloaded" is the choice above, not an oversight.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# Behind a proxy that ends TLS, Django sees plain HTTP: the header the proxy sets (and strips from
+# clients) says the request came over HTTPS. "X-Forwarded-Proto" means "X-Forwarded-Proto: https".
+if _proxy_header := env_str("DJANGO_SECURE_PROXY_SSL_HEADER"):
+    _name, _, _value = (part.strip() for part in _proxy_header.partition(":"))
+    if not re.fullmatch(r"[A-Za-z0-9-]+", _name):
+        raise ImproperlyConfigured(
+            "DJANGO_SECURE_PROXY_SSL_HEADER must be a header name, optionally with its value, "
+            f"like X-Forwarded-Proto or X-Forwarded-Ssl: on, not {_proxy_header!r}"
+        )
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _name.upper().replace("-", "_"), _value or "https")
+
+# Every page works under this: scripts and styles are files of ours, charts are SVG with classes,
+# recordings are streamed from our own URL. Templates added to the admin keep to it too.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "media-src": [SELF],
+        "connect-src": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    }
+}
+
+# --- Signing in ----------------------------------------------------------------------------------
+# Failed sign-ins lock the username (whoever tries it, from wherever) and, with a higher limit,
+# the address they come from (many usernames tried from one place), each for the cool-off.
+BLUDASH_LOGIN_FAILURES_PER_USER = env_int("BLUDASH_LOGIN_FAILURES_PER_USER", 5, minimum=1)
+BLUDASH_LOGIN_FAILURES_PER_ADDRESS = env_int("BLUDASH_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
+BLUDASH_LOGIN_COOLOFF = timedelta(minutes=env_int("BLUDASH_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+# django-axes supplies the backend, the middleware and the user_locked_out signal; the counting is
+# calls/throttle.py's, because axes holds one limit for every parameter it counts by.
+AXES_HANDLER = "calls.throttle.LoginThrottle"
+AXES_LOCKOUT_CALLABLE = "calls.views.auth.locked_out"
+AXES_CLIENT_IP_CALLABLE = "calls.audit.client_ip"  # the address the audit log records
+AXES_ENABLE_ADMIN = False  # its tables stay empty: the counts live in the cache
+AXES_VERBOSE = False
+
+# --- Email (alerts to admins) --------------------------------------------------------------------
+ADMINS = [(address, address) for address in env_list("BLUDASH_ADMIN_EMAILS", [])]
+for _name, _address in ADMINS:
+    if "@" not in _address:
+        raise ImproperlyConfigured(
+            f"BLUDASH_ADMIN_EMAILS must be email addresses separated by commas, not {_address!r}"
+        )
+EMAIL_HOST = env_str("DJANGO_EMAIL_HOST", "") or ""
+# Without a mail server, emails are written to the log (check --deploy warns if admins expect them).
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env_int("DJANGO_EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("DJANGO_EMAIL_HOST_USER", "") or ""
+EMAIL_HOST_PASSWORD = env_str("DJANGO_EMAIL_HOST_PASSWORD", "") or ""
+EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = 20  # seconds: a mail server that stops answering must not hold a worker
+DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "bludash@localhost") or ""
+SERVER_EMAIL = env_str("DJANGO_SERVER_EMAIL", DEFAULT_FROM_EMAIL) or ""
+EMAIL_SUBJECT_PREFIX = "[bludash] "
 
 # Shared by every process (login throttling, callback rate limits): Redis when there is one,
 # else files under var/, which the web processes of one machine share too.
@@ -307,6 +398,8 @@ if _public.scheme not in {"http", "https"} or not _public.netloc:
         "BLUDASH_PUBLIC_URL must be the site's address like https://bludash.example.com, "
         f"not {BLUDASH_PUBLIC_URL!r}"
     )
+# Forms posted through a proxy that rewrites the Host header still pass the CSRF origin check.
+CSRF_TRUSTED_ORIGINS = [f"{_public.scheme}://{_public.netloc}"]
 # An account whose syncs fail this many times in a row is flagged to admins on every page and
 # in an email to them.
 BLUDASH_ACCOUNT_FAILURE_ALERT = env_int("BLUDASH_ACCOUNT_FAILURE_ALERT", 5, minimum=1)

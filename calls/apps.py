@@ -6,4 +6,5 @@ class CallsConfig(AppConfig):
     verbose_name = "Blu calls"
 
     def ready(self) -> None:
-        from . import checks, signals  # noqa: F401  (registers checks and signal handlers)
+        # Imported for their side effects: system checks and signal receivers.
+        from . import audit_signals, checks, signals  # noqa: F401
