@@ -427,10 +427,20 @@ else:
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_TASK_ACKS_LATE = True  # a worker killed mid-sync leaves the message for another
+# A killed pool child's message is requeued at once. A whole worker killed leaves it unacked until
+# Redis's visibility timeout (an hour); the poll recovers the task sooner, once the dead sync's
+# lease and the poll's queued mark run out (tests/test_faults.py).
+CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers keep reconnecting however long the broker is down: the default gives up after 100
+# attempts (about 46 minutes) and the worker then exits with status 0, which a supervisor that
+# restarts only failures would leave down.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A sync needs no broker to finish; cancelling it on a broker blip would only leave its lease to
+# run out. (Celery 6 makes this the default.)
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 # Retry delays stay far below Redis's visibility timeout (1 hour by default), so a delayed

@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -197,6 +197,12 @@ def release(task_id: int, owner: str) -> None:
     Task.objects.filter(pk=task_id, sync_owner=owner).update(sync_owner="", sync_lease_until=None)
 
 
+def lease_seconds_left(task_id: int) -> float:
+    """How long the task's sync lease still holds; 0 when nobody holds it."""
+    until = Task.objects.filter(pk=task_id).values_list("sync_lease_until", flat=True).first()
+    return 0.0 if until is None else max(0.0, (until - timezone.now()).total_seconds())
+
+
 _T = TypeVar("_T")
 _END = object()
 
@@ -222,9 +228,10 @@ def sync_task(
 ) -> SyncRun:
     """Fetch every page of one task from Blu and store it; returns the finished SyncRun.
 
-    Raises SyncBusy (and records nothing) when another worker is syncing the task. On a Blu error
-    or an unreadable key the run is recorded as failed with the message, the pages already stored
-    stay stored, and the error is raised again for the caller to retry or report.
+    Raises SyncBusy (and records nothing) when another worker is syncing the task. On any failure
+    (Blu, an unreadable key, a lost database connection) the run is recorded as failed with the
+    message, the pages already stored stay stored (the interrupted one is rolled back whole), the
+    lease is released, and the error is raised again for the caller to retry or report.
     """
     owner = uuid.uuid4().hex
     if not claim(task.pk, owner):
@@ -237,8 +244,10 @@ def sync_task(
             error="the worker stopped before this sync finished",
         )
         run = SyncRun.objects.create(task=task, trigger=trigger)
-    except BaseException:
-        release(task.pk, owner)
+    except BaseException as exc:
+        if isinstance(exc, DatabaseError):
+            _drop_broken_connection()
+        _release_if_possible(task.pk, owner)
         raise
     totals = WriteResult()
     analyzed_at = 0
@@ -256,18 +265,58 @@ def sync_task(
                 analyzed_at = totals.created
             if progress:
                 progress(run)
-    except (client.BluError, AppKeyUnreadable, LeaseLost) as exc:
-        _finish(task, run, totals, error=str(exc))
-        raise
     except Exception as exc:
-        # An unexpected failure still leaves a run a person can see; details go to the log.
-        _finish(task, run, totals, error=f"internal error: {type(exc).__name__}")
+        if isinstance(exc, DatabaseError):
+            _drop_broken_connection()
+        _record_failure(task, run, totals, error=_failure_message(exc))
         raise
     else:
         _finish(task, run, totals)
     finally:
-        release(task.pk, owner)
+        _release_if_possible(task.pk, owner)
     return run
+
+
+def _failure_message(exc: Exception) -> str:
+    """What a person reads on the failed run: Blu's own words, or what kind of failure it was."""
+    if isinstance(exc, client.BluError | AppKeyUnreadable | LeaseLost):
+        return str(exc)
+    if isinstance(exc, DatabaseError):
+        # The first line is the server's message; later ones (DETAIL) may quote a row's values.
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        return f"database error ({type(exc).__name__}): {first_line}"[:500]
+    # An unexpected failure still leaves a run a person can see; details go to the log.
+    return f"internal error: {type(exc).__name__}"
+
+
+def _drop_broken_connection() -> None:
+    """After a database error, close this thread's connection if it no longer works, so that
+    recording the failure and releasing the lease reconnect instead of failing in turn.
+
+    Inside a caller's transaction the connection is left alone: closing it would end that
+    transaction behind the caller's back.
+    """
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
+
+
+def _record_failure(task: Task, run: SyncRun, totals: WriteResult, error: str) -> None:
+    """_finish with the error; if the database refuses that too, the run stays "running" until
+    the next sync of the task closes it, and the original error goes on to the caller."""
+    try:
+        _finish(task, run, totals, error=error)
+    except DatabaseError:
+        logger.exception("Could not record the failed sync of %s (%s)", task, error)
+        _drop_broken_connection()
+
+
+def _release_if_possible(task_pk: int, owner: str) -> None:
+    try:
+        release(task_pk, owner)
+    except DatabaseError:
+        # Nothing lost: an unreleased lease runs out by itself (BLUDASH_SYNC_LEASE_SECONDS).
+        logger.exception("Could not release the sync lease of task %s", task_pk)
+        _drop_broken_connection()
 
 
 _COUNT_FIELDS = ["created", "changed", "unchanged", "skipped", "skip_reasons", "problems"]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from celery import shared_task
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from . import sync
 from .blu.client import BluPermanentError, BluTemporaryError
@@ -21,17 +23,31 @@ def retry_delay(retries: int) -> int:
     return min(settings.BLUDASH_TASK_RETRY_MAX_DELAY, 15 * 2**retries)
 
 
+# A dropped or refused database connection (a restart, a failover, a killed backend): worth
+# another try. Other database errors are bugs or bad data that a retry would only repeat.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+
+
 @shared_task(bind=True, max_retries=5)
 def sync_task(self, task_pk: int, trigger: str = "poll") -> str:
-    """Sync one task. Temporary Blu errors retry with backoff; the run records every failure."""
-    task = Task.objects.select_related("account").filter(pk=task_pk).first()
-    if task is None:
-        return "gone"
+    """Sync one task. Temporary Blu errors and a lost database connection retry with backoff;
+    the run records every failure."""
     try:
+        task = Task.objects.select_related("account").filter(pk=task_pk).first()
+        if task is None:
+            return "gone"
         run = sync.sync_task(task, trigger=trigger)
     except sync.SyncBusy:
+        if (self.request.delivery_info or {}).get("redelivered"):
+            # Requeued because its worker died mid-sync: the lease that makes the task busy is
+            # most likely the dead worker's. Try again once it has run out (one retry: the new
+            # message is no redelivery, so a lease a live worker renews ends it as "busy").
+            countdown = math.ceil(sync.lease_seconds_left(task_pk)) + 1
+            raise self.retry(countdown=countdown) from None
         return "busy"
-    except (BluTemporaryError, sync.LeaseLost) as exc:
+    except (BluTemporaryError, sync.LeaseLost, *DATABASE_UNAVAILABLE) as exc:
+        # The retry does not inherit a broken connection: Celery's Django fixup closes the
+        # database connections before and after every task.
         raise self.retry(exc=exc, countdown=retry_delay(self.request.retries)) from None
     except (BluPermanentError, AppKeyUnreadable):
         return "failed"  # recorded on the run and the task for people to see
