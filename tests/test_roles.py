@@ -93,6 +93,16 @@ def test_only_admins_may_open_the_admin_and_manage_blu_accounts(
 
 
 @pytest.mark.parametrize(
+    ("person", "allowed"), [("staff_user", False), ("manager", False), ("admin_user", True)]
+)
+def test_only_admins_may_open_the_sync_health_page(client, request, world, person, allowed):
+    client.force_login(request.getfixturevalue(person))
+    response = client.get(reverse("calls:health"))
+    assert response.status_code == (200 if allowed else 403)
+    assert (world["task"].blu_task_id in response.content.decode()) is allowed
+
+
+@pytest.mark.parametrize(
     ("person", "shown"), [("staff_user", False), ("manager", False), ("admin_user", True)]
 )
 def test_the_admin_link_shows_only_for_admins(client, request, db, person, shown):
