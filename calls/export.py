@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import inspect
+import logging
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +30,8 @@ from django_tables2.export import TableExport
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+logger = logging.getLogger(__name__)
+
 CSV = TableExport.CSV
 XLSX = TableExport.XLSX
 FORMATS = (CSV, XLSX)
@@ -40,6 +43,9 @@ _CSV_ROWS_PER_PIECE = 500
 # A cell starting with one of these is a formula to a spreadsheet: names and descriptions arrive
 # in unsigned callbacks, so such text is made inert by a leading apostrophe (OWASP's advice).
 _FORMULA_START = re.compile(r"^[=+\-@\t\r]")
+
+# Told, once an export is made, how many rows it holds and whether it holds them all.
+Done = Callable[[int, bool], None]
 
 
 class TooManyRows(Exception):
@@ -186,18 +192,32 @@ class _Line:
         return text
 
 
-def _csv_pieces(rows: Iterable[list[Any]]) -> Iterator[bytes]:
-    # The byte order mark makes Excel read the file as UTF-8 (names are rarely ASCII only).
-    yield "\ufeff".encode()
-    writer = csv.writer(_Line())
-    for piece in _chunks(rows, _CSV_ROWS_PER_PIECE):
-        yield "".join(writer.writerow(row) for row in piece).encode()
+def _csv_pieces(rows: Iterable[list[Any]], done: Done | None = None) -> Iterator[bytes]:
+    """The CSV in pieces: the header, then the rows. `done` hears, when the stream ends, how many
+    rows the server took and whether that was all: a browser that goes away stops it early."""
+    sent, finished = 0, False
+    try:
+        rows = iter(rows)
+        writer = csv.writer(_Line())
+        # The byte order mark makes Excel read the file as UTF-8 (names are rarely ASCII only).
+        yield "\ufeff".encode() + writer.writerow(next(rows)).encode()
+        for piece in _chunks(rows, _CSV_ROWS_PER_PIECE):
+            yield "".join(writer.writerow(row) for row in piece).encode()
+            sent += len(piece)  # counted once the server asks for more: this piece has left
+        finished = True
+    finally:
+        if done is not None:
+            try:
+                done(sent, finished)
+            except Exception:
+                # Django swallows what a response's close raises: say it here, or nobody will.
+                logger.exception("Could not report the end of a CSV export")
 
 
-def csv_response(table: tables.Table) -> StreamingHttpResponse:
+def csv_response(table: tables.Table, done: Done | None = None) -> StreamingHttpResponse:
     """A CSV streamed as the rows are read: the first bytes leave before the last row is read."""
     response = StreamingHttpResponse(
-        _csv_pieces(table_values(table)), content_type=TableExport.FORMATS[CSV]
+        _csv_pieces(table_values(table), done), content_type=TableExport.FORMATS[CSV]
     )
     response["Content-Disposition"] = f'attachment; filename="{filename(CSV)}"'
     return response
@@ -208,7 +228,9 @@ def _xlsx_cell(value: Any) -> Any:
     return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
 
 
-def xlsx_response(table: tables.Table, max_rows: int = XLSX_MAX_ROWS) -> FileResponse:
+def xlsx_response(
+    table: tables.Table, max_rows: int = XLSX_MAX_ROWS, done: Done | None = None
+) -> FileResponse:
     """An XLSX of the table, or TooManyRows when more than `max_rows` rows match.
 
     XLSX cannot stream from its first byte: it is a zip archive whose sheet is one compressed
@@ -221,6 +243,7 @@ def xlsx_response(table: tables.Table, max_rows: int = XLSX_MAX_ROWS) -> FileRes
         raise TooManyRows(max_rows)
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Calls")
+    written = 0  # rows after the header
     for written, row in enumerate(table_values(table)):
         # Rows may arrive while we write; the limit holds all the same.
         if written > max_rows:
@@ -230,6 +253,8 @@ def xlsx_response(table: tables.Table, max_rows: int = XLSX_MAX_ROWS) -> FileRes
     file = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115
     workbook.save(file)
     file.seek(0)
+    if done is not None:
+        done(written, True)
     return FileResponse(
         file,
         as_attachment=True,
@@ -238,10 +263,14 @@ def xlsx_response(table: tables.Table, max_rows: int = XLSX_MAX_ROWS) -> FileRes
     )
 
 
-def response(table: tables.Table, export_format: str) -> StreamingHttpResponse | FileResponse:
-    """The export of `table` in `export_format` (one of FORMATS)."""
+def response(
+    table: tables.Table, export_format: str, done: Done | None = None
+) -> StreamingHttpResponse | FileResponse:
+    """The export of `table` in `export_format` (one of FORMATS). `done(rows, finished)` is
+    called once the file is made: for XLSX before this returns, for the streamed CSV when the
+    stream ends."""
     if export_format == CSV:
-        return csv_response(table)
+        return csv_response(table, done)
     if export_format == XLSX:
-        return xlsx_response(table)
+        return xlsx_response(table, done=done)
     raise ValueError(f"unknown export format {export_format!r}")

@@ -48,6 +48,16 @@ def _requested_range(header: str, size: int) -> tuple[int, int] | None:
     return start, end
 
 
+def starts_a_play(response: HttpResponseBase) -> bool:
+    """Whether this answer serves a recording from its first byte: the whole file, or a range from
+    byte 0. A player fetches the rest of one play in further ranges (on seeking, on buffering),
+    none from byte 0, so counting these counts each play once. Judged on what is served, not on
+    what was asked: an unreadable Range header is answered with the whole file."""
+    if response.status_code == 200:
+        return True
+    return response.status_code == 206 and response.get("Content-Range", "").startswith("bytes 0-")
+
+
 def _body(upstream: requests.Response, skip: int = 0, length: int | None = None) -> Iterator[bytes]:
     """Blu's body in chunks, from byte `skip` for `length` bytes; closes the connection at the end
     or when the browser goes away (Django closes the generator)."""

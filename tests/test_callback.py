@@ -5,9 +5,12 @@ import logging
 import time
 
 import pytest
+import requests
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from calls.models import CallRecord, Task
+from calls.models import BluAccount, CallRecord, Task
 
 from .conftest import BLU_EXAMPLE
 
@@ -51,6 +54,94 @@ def test_a_wrong_token_gets_404_and_stores_nothing(client, account):
     assert not CallRecord.objects.exists()
 
 
+def test_a_disabled_account_gets_404_like_an_unknown_token(client, account):
+    BluAccount.objects.filter(pk=account.pk).update(is_polled=False)
+
+    response = post(client, account, {"taskId": 66547748, "records": [RECORD]})
+
+    assert response.status_code == 404
+    assert not CallRecord.objects.exists() and not Task.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "near_miss",
+    [
+        lambda token: token[:-1] + ("B" if token.endswith("A") else "A"),  # one character off
+        lambda token: token[:-1],  # a prefix
+        lambda token: token + "A",  # one character more
+        lambda token: token + "A" * 500,
+        lambda token: token[:-2] + "\u00e9",  # not ASCII
+        lambda token: token.upper() if token.upper() != token else token.lower(),
+    ],
+    ids=["one-off", "prefix", "longer", "much-longer", "non-ascii", "other-case"],
+)
+def test_a_token_that_is_not_quite_the_accounts_gets_404(client, account, near_miss):
+    token = near_miss(account.callback_token)
+    response = post(client, account, {"taskId": 66547748, "records": [RECORD]}, token=token)
+    assert response.status_code == 404
+    assert not CallRecord.objects.exists()
+
+
+def test_the_callback_token_is_never_sent_to_the_database(client, account):
+    # Also keeps it out of PostgreSQL's statement logs, whatever their level.
+    with CaptureQueriesContext(connection) as queries:
+        assert post(client, account, {"taskId": 66547748, "records": [RECORD]}).status_code == 200
+        post(client, account, b"{}", token=account.callback_token[:-1] + "Z")
+
+    assert queries.captured_queries
+    assert not any(account.callback_token[:20] in q["sql"] for q in queries.captured_queries)
+
+
+DEEP = {"taskId": 66547748, "records": [{**RECORD, "extra": json.loads("[" * 40 + "]" * 40)}]}
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ('{"taskId": "\xff66547748", "records": []}'.encode("latin-1"), "not UTF-8"),
+        (json.dumps({"taskId": 66547748, "records": [RECORD]}).encode("utf-16"), "not UTF-8"),
+        (b'{"taskId": 66547748, "records": [{"callId": 1, "duration": NaN}]}', "NaN"),
+        (b'{"taskId": 66547748, "records": [{"callId": 1, "duration": Infinity}]}', "Infinity"),
+        (b'{"taskId": 66547748, "records": [{"callId": 1, "duration": -Infinity}]}', "Infinity"),
+        (b'{"taskId": 66547748, "records": [{"callId": 1, "duration": 1e999}]}', "too large"),
+        (b'{"taskId": 1, "taskId": 66547748, "records": [{"callId": 1}]}', "'taskId' appears"),
+        (b'{"taskId": 66547748, "records": [{"callId": 1, "callId": 2}]}', "'callId' appears"),
+        (DEEP, "deeper than"),
+        (b"[" * 100_000 + b"]" * 100_000, "deeper than"),
+        ({"taskId": 66547748, "records": {"0": RECORD}}, "not a non-empty list"),
+        ({"taskId": 66547748, "records": [RECORD] * 11}, "more than 10 records"),
+        ({"taskId": 66547748, "records": [{**RECORD, "callId": ""}]}, "callId is missing"),
+        (b"", "empty"),
+    ],
+)
+def test_a_body_read_strictly_is_refused_whole_with_a_plain_reason(client, account, body, says):
+    response = post(client, account, body)
+
+    assert response.status_code == 400
+    assert says in response.json()["message"]
+    assert not CallRecord.objects.exists() and not Task.objects.exists()
+
+
+def test_an_error_message_quotes_the_body_only_briefly(client, account):
+    hostile = "<script>alert(1)</script>" * 400
+    body = {"taskId": 66547748, "records": [{**RECORD, "taskId": hostile}]}
+
+    message = post(client, account, body).json()["message"]
+
+    assert message == f"record 1 names task {hostile[:40]!r}..., the body task '66547748'"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", ""])
+def test_a_callback_is_read_as_json_whatever_its_content_type(client, account, content_type):
+    url = reverse("calls:blu_callback", kwargs={"token": account.callback_token})
+    body = json.dumps({"taskId": 66547748, "records": [RECORD]})
+
+    response = client.post(url, data=body, content_type=content_type)
+
+    assert response.status_code == 200
+    assert CallRecord.objects.get().call_id == "123654"
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -89,6 +180,66 @@ def test_an_oversized_body_is_refused(client, account, settings):
     body = {"taskId": 66547748, "records": [{**RECORD, "name": "x" * 4096}]}
     assert post(client, account, body).status_code == 413
     assert not CallRecord.objects.exists()
+
+
+def test_a_body_longer_than_a_content_length_it_hides_is_refused(client, account, settings):
+    settings.BLUDASH_CALLBACK_MAX_BYTES = 2048
+    body = json.dumps({"taskId": 66547748, "records": [{**RECORD, "name": "x" * 4096}]})
+    url = reverse("calls:blu_callback", kwargs={"token": account.callback_token})
+
+    # "+5000" is no digit string to the header check, yet a length to Django's reader.
+    response = client.generic(
+        "POST", url, body, content_type="application/json", CONTENT_LENGTH=f"+{len(body)}"
+    )
+
+    assert response.status_code == 413
+    assert not CallRecord.objects.exists()
+
+
+def test_a_body_longer_than_its_content_length_is_read_only_that_far(client, account):
+    body = json.dumps({"taskId": 66547748, "records": [RECORD]})
+    url = reverse("calls:blu_callback", kwargs={"token": account.callback_token})
+
+    response = client.generic(
+        "POST", url, body, content_type="application/json", CONTENT_LENGTH="20"
+    )
+
+    assert response.status_code == 400
+    assert not CallRecord.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunked_body_over_real_http_is_refused_and_stores_nothing(account, live_server):
+    url = live_server.url + reverse("calls:blu_callback", kwargs={"token": account.callback_token})
+    body = json.dumps({"taskId": 66547748, "records": [RECORD]}).encode()
+
+    # A generator makes requests send Transfer-Encoding: chunked, with no Content-Length.
+    response = requests.post(url, data=iter([body[:100], body[100:]]), timeout=10)
+
+    assert response.status_code == 400
+    assert "chunked" in response.json()["message"]
+    assert not CallRecord.objects.exists()
+
+
+def test_callbacks_over_the_accounts_rate_are_refused_with_429(client, account, settings):
+    settings.BLUDASH_CALLBACK_RATE_PER_MINUTE = 3
+    other = BluAccount(name="other", base_url=account.base_url, app_id="2", time_zone="UTC")
+    other.set_app_key("another-sandbox-key")
+    other.save()
+    records = [{**RECORD, "callId": n} for n in range(5)]
+
+    answers = [post(client, account, {"taskId": 66547748, "records": [r]}) for r in records]
+
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+    assert answers[3].json() == {
+        "code": 429,
+        "message": "too many callbacks for this account; retry later",
+    }
+    assert 1 <= int(answers[3]["Retry-After"]) <= 60
+    assert sorted(CallRecord.objects.values_list("call_id", flat=True)) == ["0", "1", "2"]
+    # Another account's callbacks are counted apart.
+    answer = post(client, other, {"taskId": 5, "records": [{**RECORD, "taskId": 5}]})
+    assert answer.status_code == 200
 
 
 def test_only_post_is_accepted(client, account):

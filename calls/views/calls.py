@@ -18,7 +18,7 @@ from django.views.decorators.http import require_safe
 from django.views.generic import DetailView
 from django_filters.views import FilterView
 
-from .. import call_details, export, pagination, recordings, roles
+from .. import audit, call_details, export, pagination, recordings, roles
 from ..access import DashboardView, no_access
 from ..filters import CALLS_DEFAULT_DAYS, CallFilter
 from ..models import CallRecord
@@ -44,6 +44,31 @@ def _query(data: QueryDict, **changes: str) -> str:
     for name, value in changes.items():
         query[name] = value
     return query.urlencode()
+
+
+def _recorded_filter(data: QueryDict, table: CallTable) -> str:
+    """The filters an export applied, as a query string: no paging or sorting, which change
+    neither which calls nor how many."""
+    query = data.copy()
+    noise = ("page", EXPORT_PARAM, table.prefixed_order_by_field, table.prefixed_per_page_field)
+    for name in noise:
+        query.pop(name, None)
+    return query.urlencode()
+
+
+def _audited(request: HttpRequest, export_format: str, query: str) -> export.Done:
+    def done(rows: int, finished: bool) -> None:
+        audit.record(
+            audit.Action.EXPORT,
+            request,
+            target="calls",
+            format=export_format,
+            filter=query,
+            rows=rows,
+            complete=finished,
+        )
+
+    return done
 
 
 def filter_errors(filterset: CallFilter) -> list[str]:
@@ -95,8 +120,9 @@ class CallListView(DashboardView, pagination.PagedTableMixin, FilterView):
             return back
         table = self.get_table_class()(filterset.qs)
         pagination.sort(table, request)
+        done = _audited(request, export_format, _recorded_filter(filterset.data, table))
         try:
-            return export.response(table, export_format)
+            return export.response(table, export_format, done)
         except export.TooManyRows as exc:
             messages.error(request, str(exc))
             return back
@@ -148,9 +174,20 @@ def call_recording(request: HttpRequest, pk: int) -> HttpResponseBase:
     link itself never leaves the server."""
     if not request.user.has_perm(roles.VIEW_DASHBOARD):
         return no_access(request)
-    call = get_object_or_404(CallRecord.objects.select_related("account"), pk=pk)
+    call = get_object_or_404(CallRecord.objects.select_related("account", "task"), pk=pk)
     if not is_recording_url(call.record_url):
         raise Http404("This call has no recording.")
-    return recordings.stream_recording(
+    response = recordings.stream_recording(
         call.record_url, recordings.allowed_hosts(call.account), request.headers.get("Range", "")
     )
+    # Once per play: the further ranges a player fetches while playing are not new plays.
+    if request.method == "GET" and recordings.starts_a_play(response):
+        audit.record(
+            audit.Action.RECORDING_PLAYED,
+            request,
+            target=f"call {call.call_id}",
+            call_id=call.call_id,
+            task=call.task.blu_task_id,
+            account=call.account.name,
+        )
+    return response

@@ -1,0 +1,33 @@
+"""Counting requests per key and minute in the shared cache, to refuse a flood.
+
+A fixed window: one counter per key per clock minute. A burst straddling a minute boundary may
+pass twice the limit; that is enough to stop a flood, and costs two cache round trips a request.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.core.cache import cache
+
+WINDOW_SECONDS = 60
+
+
+def wait_seconds(key: str, per_minute: int, now: float | None = None) -> int:
+    """Count one request for `key`; 0 when it is within `per_minute`, else the seconds until the
+    window ends (for Retry-After). Refused requests count too: a flood stays refused."""
+    now = time.time() if now is None else now
+    window = int(now // WINDOW_SECONDS)
+    counter = f"ratelimit:{key}:{window}"
+    # add is atomic (SET NX on Redis) and incr is one INCRBY: concurrent requests, in any process,
+    # each get a count of their own. A get-then-set would let a burst through uncounted. The
+    # counter outlives its minute, so it cannot expire between the add and the incr.
+    cache.add(counter, 0, timeout=2 * WINDOW_SECONDS)
+    try:
+        count = cache.incr(counter)
+    except ValueError:  # evicted in between: this request starts the count again
+        cache.add(counter, 1, timeout=2 * WINDOW_SECONDS)
+        count = 1
+    if count <= per_minute:
+        return 0
+    return max(1, int((window + 1) * WINDOW_SECONDS - now))
