@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -14,9 +15,24 @@ class FaviconView(RedirectView):
         return static("favicon.svg")
 
 
+# Signing in and out, and changing one's own password. No self-service reset: without a mail
+# server emails are written to the log, where a reset link is a sign-in for whoever reads it, and
+# the reset form would mail anyone's inbox on a stranger's request. An administrator sets a new
+# password instead (the sign-in pages say so).
+accounts = [
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path(
+        "password_change/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+]
+
 urlpatterns = [
     path("favicon.ico", FaviconView.as_view()),
     path("admin/", admin.site.urls),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include(accounts)),
     path("", include("calls.urls")),
 ]

@@ -17,8 +17,10 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from django.views.decorators.debug import sensitive_post_parameters
 
 from . import audit, connection
 from .models import (
@@ -50,6 +52,10 @@ class BluAccountForm(forms.ModelForm):
     class Meta:
         model = BluAccount
         fields = ["name", "base_url", "app_id", "app_key", "time_zone", "is_polled"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["app_id"].validators.append(connection.validate_app_id)
 
     def clean(self):
         cleaned = super().clean() or {}
@@ -107,6 +113,12 @@ class BluAccountAdmin(admin.ModelAdmin):
         )
 
     # --- saving, with the audit trail ------------------------------------------------------------
+
+    # Django's report of a 500 (emailed to ADMINS, or logged without a mail server) lists the
+    # POST data: the typed app key is starred out there.
+    @method_decorator(sensitive_post_parameters("app_key"))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
         changed = list(form.changed_data)

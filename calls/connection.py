@@ -7,8 +7,10 @@ admin whether the credentials hold.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db.models import F
 from django.http import HttpRequest
 
@@ -16,6 +18,19 @@ from . import audit
 from .blu import client
 from .crypto import AppKeyUnreadable
 from .models import BluAccount, Task
+
+# The appId travels as an HTTP header: a character outside printable ASCII (a zero-width space or
+# full-width digits pasted from a chat) would fail every request before it left, not as Blu's "no".
+_APP_ID = re.compile(r"[\x21-\x7e]+")
+APP_ID_HELP = (
+    "An appId is letters, digits and punctuation only, with no spaces or invisible characters: "
+    "type it rather than paste it."
+)
+
+
+def validate_app_id(value: str) -> None:
+    if not _APP_ID.fullmatch(value):
+        raise ValidationError(APP_ID_HELP, code="app_id")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from calls import audit, crypto, summaries, sync
+from calls import audit, connection, crypto, summaries, sync
 from calls.blu.client import BluError
 from calls.crypto import AppKeyUnreadable
 from calls.models import BluAccount, SyncRun, Task
@@ -83,6 +83,10 @@ class Command(BaseCommand):
         try:
             # Everything but the key first, so a typo is reported before the key is asked for.
             account.full_clean(exclude=["app_key_encrypted"])
+            try:
+                connection.validate_app_id(account.app_id)
+            except ValidationError as exc:
+                raise ValidationError({"app_id": exc.messages}) from None
         except ValidationError as exc:
             problems = "; ".join(
                 f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()
@@ -90,6 +94,14 @@ class Command(BaseCommand):
             raise CommandError(f"Account not added: {problems}") from None
         account.set_app_key(self._read_app_key())
         account.save()
+        # As the admin's add does: an account added from the shell is a credential change too.
+        audit.record(
+            audit.Action.ACCOUNT_ADDED,
+            target=account.name,
+            app_id=account.app_id,
+            base_url=account.base_url,
+            enabled=account.is_polled,
+        )
         self.stdout.write(f"Added Blu account {name}.")
         self.stdout.write(f"callback: {account.callback_url()}")
 
