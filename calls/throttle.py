@@ -136,6 +136,11 @@ class LoginThrottle(AbstractAxesHandler, AxesBaseHandler):
             user_locked_out.send(
                 "axes", request=request, username=username, ip_address=address, locked=locked
             )
+        else:
+            # Refused by the lock before any password was checked: not a new failure, and not
+            # audited one by one (calls/audit_signals.py), or a locked-out script could fill the
+            # audit log at will; the lockout itself is in it.
+            request.bludash_refused_while_locked = True
         # The middleware answers with the locked-out page instead of the form.
         request.axes_locked_out = True
         request.axes_credentials = credentials

@@ -160,3 +160,12 @@ def test_errors_survive_pickling_as_celery_sends_them():
     copy = pickle.loads(pickle.dumps(error))
     assert type(copy) is client.BluTemporaryError and str(copy) == str(error)
     assert copy.code == 5003 and copy.account == "collections"
+
+
+def test_an_app_id_no_header_can_carry_is_a_permanent_error_that_says_so(sandbox):
+    # Over real HTTP (the sandbox): `responses` never encodes headers, so it cannot show this.
+    pasted = client.Credentials(
+        account="collections", base_url=sandbox.url, app_id="10001\u200b", app_key=KEY
+    )
+    with pytest.raises(client.BluPermanentError, match="appId has characters"):
+        client.query_page(pasted, "5573", 1, 10)

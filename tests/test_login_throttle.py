@@ -171,3 +171,17 @@ def test_tests_still_sign_in_with_force_login(client, manager):
     client.force_login(manager)
 
     assert signed_in_as(client) == "manager"
+
+
+def test_tries_refused_by_a_lock_add_nothing_to_the_audit_log(client, manager):
+    from calls.models import AuditEvent
+
+    fail_five_times(client, "manager")
+    logged = AuditEvent.objects.count()
+    for n in range(30):
+        assert sign_in(client, "manager", WRONG, f"192.0.2.{n}").status_code == 429
+
+    assert AuditEvent.objects.count() == logged
+    actions = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
+    # The fifth failure locks: it is both a failure and the lockout.
+    assert actions == ["sign_in_failed"] * 4 + ["sign_in_locked", "sign_in_failed"]

@@ -126,7 +126,8 @@ def test_a_lockout_is_recorded_once_with_what_was_locked_and_until_when(client, 
     assert (locked.username, locked.ip) == ("manager", "203.0.113.7")
     assert locked.details["locked"] == ["user"]
     assert locked.details["until"] > locked.at.isoformat()
-    assert len(events(Action.SIGN_IN_FAILED)) == 5
+    # The two refused by the lock are not failures of their own (or a script could fill the log).
+    assert len(events(Action.SIGN_IN_FAILED)) == 3
 
 
 def test_an_address_lockout_says_so(client, settings, manager):

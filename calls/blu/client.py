@@ -128,6 +128,11 @@ def _post(creds: Credentials, path: str, body: dict[str, Any]) -> dict[str, Any]
             headers=signed_headers(creds.app_id, creds.app_key),
             timeout=(settings.BLUDASH_BLU_CONNECT_TIMEOUT, settings.BLUDASH_BLU_READ_TIMEOUT),
         )
+    except UnicodeEncodeError:
+        # An appId pasted with an invisible character (saved before the forms refused it).
+        raise BluPermanentError(
+            creds.account, endpoint, "the appId has characters an HTTP header cannot carry"
+        ) from None
     except requests.Timeout:
         raise BluTemporaryError(creds.account, endpoint, "no answer in time") from None
     except requests.RequestException as exc:
