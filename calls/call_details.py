@@ -78,7 +78,10 @@ def _clock(value: Any, zone: tzinfo) -> str:
     moment = _blu_time(value)
     if moment is None:
         return str(value)
-    return f"{timezone.localtime(moment.replace(tzinfo=zone)):%H:%M:%S}"
+    try:
+        return f"{timezone.localtime(moment.replace(tzinfo=zone)):%H:%M:%S}"
+    except OverflowError:  # year 1 or 9999: no zone can move it, so show it as sent
+        return str(value)
 
 
 def _day(moment: datetime) -> str:

@@ -4,12 +4,18 @@ Missing, empty or null optional fields become empty values; ids come as numbers 
 are kept as text; extVars that is not JSON is kept raw; a value of the wrong kind is stored empty
 and named in the record's problems, the raw record keeping what Blu sent. Only a record without a
 usable callId cannot be stored: UnstorableRecord says why.
+
+What JSON can say but the database cannot keep is replaced, never left to fail the page's write,
+and named in the problems too: NUL and unpaired surrogates in text (PostgreSQL text and jsonb
+refuse them), NaN and Infinity (jsonb has no such numbers), nesting deeper than MAX_DEPTH (it
+would exhaust the stack of whoever reads or shows the record later).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from datetime import datetime
 from typing import Any
@@ -17,11 +23,26 @@ from zoneinfo import ZoneInfo
 
 ID_MAX = 64
 CODE_MAX = 64
+# Below a field. Blu's deepest value, a script, is a list of objects of text: 3 levels.
+MAX_DEPTH = 32
+DEEP_PLACEHOLDER = f"[nested deeper than {MAX_DEPTH} levels]"
+# Times outside these years are no call Blu made; beyond them the conversions to and from UTC
+# that storing and showing a time need can overflow Python's or PostgreSQL's calendar.
+FIRST_YEAR, LAST_YEAR = 1970, 2999
 # Keys Blu's "slots and scripts" variant may use; its field names are not public.
 SCRIPT_KEYS = ("script", "scripts", "dialogue", "conversation")
 SLOT_KEYS = ("slots", "slot")
 # JSON may carry "\ud800" escapes that are no character at all; UTF-8 cannot encode them.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Python writes no int of more than 4300 digits as text; json.loads reads none either.
+_LONGEST_INT = 10**4000
+
+# What was replaced, as a record's problems name it.
+_REPLACED = {
+    "text": "{key} held NUL or unpaired surrogate characters, stored as U+FFFD",
+    "number": "{key} held NaN, Infinity or an over-long number, stored as text",
+    "deep": "{key} nests deeper than {depth} levels, stored cut off",
+}
 
 
 class UnstorableRecord(ValueError):
@@ -29,15 +50,38 @@ class UnstorableRecord(ValueError):
 
 
 def clean(value: Any) -> Any:
-    """The value with what PostgreSQL text and jsonb refuse made safe: NUL and lone surrogates."""
+    """The value with what PostgreSQL text and jsonb refuse made safe (see the module docstring)."""
+    return _storable(value, set())
+
+
+def _unstorable_text(text: str) -> bool:
+    return "\x00" in text or _LONE_SURROGATE.search(text) is not None
+
+
+def _storable(value: Any, damage: set[str], depth: int = 0) -> Any:
+    """`value` made storable; adds to `damage` the kinds of replacement made ("text", ...)."""
     if isinstance(value, str):
-        if "\x00" in value:
-            value = value.replace("\x00", "\ufffd")
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, dict):
-        return {clean(str(k)): clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clean(v) for v in value]
+        if _unstorable_text(value):
+            damage.add("text")
+            return _LONE_SURROGATE.sub("\ufffd", value.replace("\x00", "\ufffd"))
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        damage.add("number")
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _LONGEST_INT:
+        # Past Python's limit of 4300 digits for int to text: json.dumps could not write it.
+        damage.add("number")
+        return "an over-long number"
+    if isinstance(value, dict | list):
+        if depth >= MAX_DEPTH:
+            damage.add("deep")
+            return DEEP_PLACEHOLDER
+        if isinstance(value, list):
+            return [_storable(item, damage, depth + 1) for item in value]
+        return {
+            _storable(str(key), damage, depth + 1): _storable(item, damage, depth + 1)
+            for key, item in value.items()
+        }
     return value
 
 
@@ -56,8 +100,29 @@ def _digest(text: str) -> str:
 
 
 def _needs_cleaning(text: str) -> bool:
-    # json.dumps writes NUL as the escape \u0000 and keeps lone surrogates as they are.
-    return "\\u0000" in text or _LONE_SURROGATE.search(text) is not None
+    """Whether the record's JSON text, known to encode as UTF-8 (so without lone surrogates), may
+    hold something to replace: a cheap look that may say yes for nothing (a name "NaNa"), never
+    no for something."""
+    # json.dumps writes NUL as the escape \u0000 and NaN and Infinity bare; nesting deeper than
+    # MAX_DEPTH needs more brackets than that.
+    return (
+        "\\u0000" in text
+        or "NaN" in text
+        or "Infinity" in text
+        or text.count("[") + text.count("{") > MAX_DEPTH
+    )
+
+
+def _storable_record(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The raw record made storable, and a problem for each field that had to change."""
+    record: dict[str, Any] = {}
+    problems: list[str] = []
+    for key, value in raw.items():
+        damage: set[str] = set()
+        name = _storable(str(key), damage)
+        record[name] = _storable(value, damage, 1)
+        problems += [_REPLACED[kind].format(key=name, depth=MAX_DEPTH) for kind in sorted(damage)]
+    return record, problems
 
 
 class _Unreadable(ValueError):
@@ -70,7 +135,10 @@ def _id(raw: dict[str, Any], key: str) -> str:
         return ""
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise _Unreadable(f"{key} is a {type(value).__name__}, not a number or string")
-    text = str(value).strip()
+    try:
+        text = str(value).strip()
+    except ValueError:  # an integer of more than 4300 digits
+        text = "9" * (ID_MAX + 1)
     if len(text) > ID_MAX:
         raise _Unreadable(f"{key} is longer than {ID_MAX} characters")
     return text
@@ -105,7 +173,7 @@ def _int(raw: dict[str, Any], key: str, minimum: int | None = None) -> int | Non
     except (TypeError, ValueError, OverflowError):
         raise _Unreadable(f"{key} is not a whole number: {str(value)[:40]!r}") from None
     if not -(2**31) <= number < 2**31 or (minimum is not None and number < minimum):
-        raise _Unreadable(f"{key} is out of range: {number}")
+        raise _Unreadable(f"{key} is out of range: {str(number)[:40]}")
     return number
 
 
@@ -120,22 +188,58 @@ def _time(raw: dict[str, Any], key: str, zone: ZoneInfo) -> datetime | None:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
         raise _Unreadable(f"{key} is not YYYY-MM-DD HH:MM:SS: {value[:40]!r}") from None
+    # The local year: a zone moves a time by less than a day, far from where calendars end.
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise _Unreadable(f"{key} is out of range ({FIRST_YEAR} to {LAST_YEAR}): {value[:40]!r}")
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
-def _ext_vars(raw: dict[str, Any]) -> tuple[Any, str]:
+def _json_in_text(text: str) -> tuple[bool, Any]:
+    """(True, value) for text that is JSON we can store as such, else (False, None).
+
+    Strict where Python's json is lenient: NaN, Infinity and 1e999 are not JSON numbers. JSON
+    whose values would need replacing (NUL, lone surrogates, deep nesting) is not taken apart
+    either: the text stays as it came.
+    """
+    try:
+        value = _STRICT_JSON.decode(text)
+    except (ValueError, RecursionError):
+        return False, None
+    # NUL and surrogates can only come from \u escapes (the text itself was made storable).
+    if "\\u" in text or text.count("[") + text.count("{") > MAX_DEPTH:
+        damage: set[str] = set()
+        _storable(value, damage, 1)
+        if damage:
+            return False, None
+    return True, value
+
+
+def _not_a_number(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is too large")
+    return number
+
+
+# Made once: json.loads(text, **hooks) would build a decoder for every call.
+_STRICT_JSON = json.JSONDecoder(parse_constant=_not_a_number, parse_float=_finite)
+
+
+def _ext_vars(raw: dict[str, Any], key: str) -> tuple[Any, str]:
     """(parsed, raw text): Blu sends a JSON object inside a string; keep it raw when it is not."""
-    value = raw.get("extVars")
+    value = raw.get(key)
     if value is None or value == "":
         return None, ""
     if isinstance(value, dict | list):
         return value, ""
     if not isinstance(value, str):
-        return None, str(value)
-    try:
-        return json.loads(value), ""
-    except ValueError:
-        return None, value
+        raise _Unreadable(f"{key} is a {type(value).__name__}, not text")
+    readable, parsed = _json_in_text(value)
+    return (parsed, "") if readable else (None, value)
 
 
 def _first_present(raw: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -143,10 +247,8 @@ def _first_present(raw: dict[str, Any], keys: tuple[str, ...]) -> Any:
         if raw.get(key) not in (None, "", [], {}):
             value = raw[key]
             if isinstance(value, str):
-                try:
-                    return json.loads(value)
-                except ValueError:
-                    return value
+                readable, parsed = _json_in_text(value)
+                return parsed if readable else value
             return value
     return None
 
@@ -159,9 +261,13 @@ def call_id_of(raw: Any) -> str:
     if value is None or (isinstance(value, str) and not value.strip()):
         raise UnstorableRecord("callId is missing")
     try:
-        return _id(raw, "callId")
+        call_id = _id(raw, "callId")
     except _Unreadable as exc:
         raise UnstorableRecord(str(exc)) from None
+    if _unstorable_text(call_id):
+        # A key changed would be another call's key: better not stored than stored wrongly.
+        raise UnstorableRecord("callId holds NUL or unpaired surrogate characters")
+    return call_id
 
 
 def read_record(raw: Any, zone: ZoneInfo) -> dict[str, Any]:
@@ -171,11 +277,18 @@ def read_record(raw: Any, zone: ZoneInfo) -> dict[str, Any]:
     stored empty, named in `problems`, and stays readable in `raw`: the record is never lost.
     """
     call_id = call_id_of(raw)
-    text = canonical_json(raw)
-    if _needs_cleaning(text):  # rare: walking every value costs more than the rest together
-        raw = clean(raw)
-        text = canonical_json(raw)
     problems: list[str] = []
+    try:
+        text = canonical_json(raw)
+        # Encoding fails on lone surrogates, faster than any search for them.
+        data = text.encode("utf-8")
+        suspect = _needs_cleaning(text)
+    except (ValueError, RecursionError):  # a lone surrogate, too deep, a number too long
+        suspect = True
+    if suspect:  # rare: walking every value costs more than the rest together
+        raw, problems = _storable_record(raw)
+        text = canonical_json(raw)
+        data = text.encode("utf-8")
 
     def read(reader, key: str, *args, empty=None):
         try:
@@ -184,7 +297,11 @@ def read_record(raw: Any, zone: ZoneInfo) -> dict[str, Any]:
             problems.append(str(exc))
             return empty
 
-    ext_vars, ext_vars_raw = _ext_vars(raw)
+    try:
+        ext_vars, ext_vars_raw = _ext_vars(raw, "extVars")
+    except _Unreadable as exc:  # a number or a boolean: kept as its text
+        problems.append(str(exc))
+        ext_vars, ext_vars_raw = None, str(raw["extVars"])
     fields = {
         "call_id": call_id,
         "job_id": read(_id, "jobId", empty=""),
@@ -207,14 +324,24 @@ def read_record(raw: Any, zone: ZoneInfo) -> dict[str, Any]:
         "slots": _first_present(raw, SLOT_KEYS),
         "raw": raw,
         "raw_json": text,
-        "content_hash": _digest(text),
+        "content_hash": hashlib.sha256(data).hexdigest()[:32],  # as content_hash() makes it
     }
     fields["problems"] = problems
     return fields
 
 
 def record_task_id(raw: Any) -> str | None:
-    """The taskId a record names, as text, or None."""
-    if isinstance(raw, dict) and isinstance(raw.get("taskId"), int | str):
-        return str(raw["taskId"]).strip() or None
-    return None
+    """The taskId a record (or a callback body) names, as text, or None when it names none we
+    could store: not a number or string, blank, or holding NUL or unpaired surrogates."""
+    if not isinstance(raw, dict):
+        return None
+    value = raw.get("taskId")
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    try:
+        text = str(value).strip()
+    except ValueError:  # an integer of more than 4300 digits
+        return None
+    if not text or _unstorable_text(text):
+        return None
+    return text

@@ -1,9 +1,17 @@
+import math
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from calls.records import UnstorableRecord, content_hash, read_record
+from calls.records import (
+    DEEP_PLACEHOLDER,
+    MAX_DEPTH,
+    UnstorableRecord,
+    content_hash,
+    read_record,
+    record_task_id,
+)
 
 from .conftest import BLU_EXAMPLE
 
@@ -83,10 +91,99 @@ def test_a_sound_record_has_no_problems():
     assert read_record(BLU_EXAMPLE, ZONE)["problems"] == []
 
 
-def test_text_postgresql_would_refuse_is_made_safe():
+def test_text_postgresql_would_refuse_is_made_safe_and_named():
     fields = read_record({**BLU_EXAMPLE, "name": "Ano\x00ji \ud800"}, ZONE)
-    assert fields["name"] == "Ano\ufffdji \ufffd"
-    fields["name"].encode("utf-8")
+    assert fields["name"] == fields["raw"]["name"] == "Ano\ufffdji \ufffd"
+    fields["raw_json"].encode("utf-8")
+    assert fields["problems"] == [
+        "name held NUL or unpaired surrogate characters, stored as U+FFFD"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("number", "text"), [(math.nan, "NaN"), (math.inf, "Infinity"), (-math.inf, "-Infinity")]
+)
+def test_numbers_json_cannot_hold_are_kept_as_text_and_named(number, text):
+    fields = read_record({**BLU_EXAMPLE, "duration": number, "futureField": [number]}, ZONE)
+
+    assert fields["duration"] is None
+    assert fields["raw"]["duration"] == fields["raw"]["futureField"][0] == text
+    assert fields["problems"][0] == (
+        "duration held NaN, Infinity or an over-long number, stored as text"
+    )
+    assert (
+        "futureField held NaN, Infinity or an over-long number, stored as text"
+        in (fields["problems"])
+    )
+
+
+def test_nesting_deeper_than_anyone_can_show_is_cut_off_and_named():
+    deep: object = "bottom"
+    for _ in range(5000):
+        deep = [deep]
+
+    fields = read_record({**BLU_EXAMPLE, "futureField": deep}, ZONE)
+
+    kept = fields["raw"]["futureField"]
+    for _ in range(MAX_DEPTH - 1):
+        kept = kept[0]
+    assert kept == DEEP_PLACEHOLDER
+    assert fields["problems"] == [
+        f"futureField nests deeper than {MAX_DEPTH} levels, stored cut off"
+    ]
+
+
+@pytest.mark.parametrize(
+    "when", ["0001-01-01 00:00:00", "9999-12-31 23:59:59", "1969-12-31 23:59:59", "3001-01-01"]
+)
+def test_a_time_no_call_can_have_had_is_out_of_range(when):
+    fields = read_record({**BLU_EXAMPLE, "startTime": when}, ZONE)
+    assert fields["start_time"] is None
+    assert fields["problems"] == [f"startTime is out of range (1970 to 2999): {when!r}"]
+
+
+@pytest.mark.parametrize("call_id", ["12\x003", "12\ud800"])
+def test_a_call_id_the_database_cannot_hold_is_not_altered_but_refused(call_id):
+    with pytest.raises(UnstorableRecord, match="callId holds NUL or unpaired surrogate"):
+        read_record({**BLU_EXAMPLE, "callId": call_id}, ZONE)
+
+
+@pytest.mark.parametrize(
+    "ext_vars",
+    ['{"a": "\\u0000"}', '{"a": "\\ud800"}', '{"a": NaN}', '{"a": 1e999}', "[" * 5000],
+)
+def test_ext_vars_json_we_could_not_store_as_such_is_kept_as_its_text(ext_vars):
+    fields = read_record({**BLU_EXAMPLE, "extVars": ext_vars}, ZONE)
+    assert fields["ext_vars"] is None and fields["ext_vars_raw"] == ext_vars
+    assert fields["problems"] == []
+
+
+def test_ext_vars_of_another_kind_is_kept_as_text_and_named():
+    fields = read_record({**BLU_EXAMPLE, "extVars": 10000}, ZONE)
+    assert fields["ext_vars"] is None and fields["ext_vars_raw"] == "10000"
+    assert fields["problems"] == ["extVars is a int, not text"]
+
+
+def test_a_script_in_a_string_that_is_no_storable_json_stays_a_string():
+    fields = read_record({**BLU_EXAMPLE, "script": "[NaN]", "slots": '{"p": 1}'}, ZONE)
+    assert fields["script"] == "[NaN]" and fields["slots"] == {"p": 1}
+
+
+@pytest.mark.parametrize(
+    ("body", "task_id"),
+    [
+        ({"taskId": 66547748}, "66547748"),
+        ({"taskId": " 5573 "}, "5573"),
+        ({"taskId": "5573\x00"}, None),
+        ({"taskId": "\ud800"}, None),
+        ({"taskId": "  "}, None),
+        ({"taskId": True}, None),
+        ({"taskId": 5573.0}, None),
+        ([], None),
+    ],
+)
+def test_the_task_id_a_record_names_is_text_the_database_can_hold(body, task_id):
+    assert record_task_id(body) == task_id
 
 
 def test_the_content_hash_ignores_key_order_but_not_values():

@@ -497,6 +497,65 @@ def test_missing_call_id_drops_the_key_from_one_record(sb):
     assert all("callId" in r for r in page(sb, pageNo=2)["data"])
 
 
+@pytest.mark.parametrize("style", ["html", "bytes"])
+def test_garbage_answers_http_200_with_a_body_that_is_no_json(sb, style):
+    ended_task(sb, 25)
+    sb.inject("garbage", task_id=TASK_ID, page_no=2, style=style)
+    assert page(sb, pageNo=1)["count"] == 10
+    response = post(sb, QUERY, {"taskId": TASK_ID, "pageNo": 2})
+    assert response.status_code == 200
+    assert response.content and b'"code"' not in response.content
+    with pytest.raises(ValueError):
+        json.loads(response.content)
+    assert page(sb, pageNo=2)["count"] == 10  # used up: the page reads whole again
+
+
+def test_garbage_html_looks_like_a_gateways_error_page(sb):
+    ended_task(sb, 3)
+    sb.inject("garbage")
+    response = post(sb, QUERY, {"taskId": TASK_ID})
+    assert response.headers["Content-Type"] == "text/html"
+    assert b"502 Bad Gateway" in response.content
+
+
+def test_raw_records_are_served_after_the_pages_own_exactly_as_given(sb):
+    ended_task(sb, 25)
+    odd = [
+        {"callId": None, "name": ["not", "text"]},
+        {"callId": "x-1", "name": "Ano\x00ji \ud800", "duration": float("nan")},
+        "not even an object",
+    ]
+    sb.inject("raw_records", task_id=TASK_ID, page_no=2, records=odd)
+    own = page(sb, pageNo=2, pageSize=10)
+    assert own["count"] == 13
+    assert own["data"][:10] == sb.records(TASK_ID)[10:20]
+    first, second, third = own["data"][10:]
+    assert first == odd[0] and third == odd[2]
+    assert second["name"] == "Ano\x00ji \ud800" and second["duration"] != second["duration"]
+    assert page(sb, pageNo=2, pageSize=10)["count"] == 10
+
+
+def test_raw_records_reach_a_task_without_calls_and_the_end_stays_empty(sb):
+    sb.add_task(app_id=APP_ID, task_id=TASK_ID)
+    sb.inject("raw_records", task_id=TASK_ID, times=None, records=[{"callId": 1}])
+    assert page(sb, pageNo=1)["data"] == [{"callId": 1}]
+    assert page(sb, pageNo=2)["count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "message"),
+    [
+        ("raw_records", {}, "needs records"),
+        ("raw_records", {"records": {"callId": 1}}, "needs records"),
+        ("garbage", {"style": "poetry"}, "style is one of"),
+    ],
+)
+def test_faults_with_unusable_params_are_refused_when_injected(sb, kind, params, message):
+    with pytest.raises(ValueError, match=message):
+        sb.inject(kind, **params)
+    assert sb.state()["faults"] == []
+
+
 def test_faults_match_only_their_task_and_page(sb):
     ended_task(sb, 25)
     ended_task(sb, 25, task_id="66547749")

@@ -34,6 +34,7 @@ from .faults import (
     altered_page,
     applicable_kinds,
     error_body,
+    garbage,
     truncated,
 )
 from .world import SandboxAccount, SandboxTask, World, account_kwargs, task_kwargs
@@ -73,7 +74,12 @@ class Reply:
 
     @classmethod
     def json(cls, data: dict[str, Any], status: int = 200) -> Reply:
-        body = json.dumps(data, ensure_ascii=False).encode()
+        try:
+            body = json.dumps(data, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            # Unpaired surrogates (records a "raw_records" fault serves): JSON's \u escapes
+            # carry them, UTF-8 cannot.
+            body = json.dumps(data).encode()
         return cls(status, JSON_TYPE, body, data.get("code"))
 
 
@@ -353,6 +359,8 @@ class Sandbox:
                 return Reply(500, "text/plain;charset=UTF-8", b"Internal Server Error")
             if (error := error_body(fault)) is not None:
                 return Reply.json(error)
+            if fault.kind == "garbage":
+                return Reply(200, *garbage(fault))
             if fault.kind == "slow":
                 self._pause(float(fault.params.get("seconds", 2.0)))
         base_url = self._base_url()
@@ -364,7 +372,7 @@ class Sandbox:
             head = b'{"code": 2000, "message": "success", "count": %d, "data": ' % len(indices)
             return Reply(200, JSON_TYPE, head + data + b"}", 2000)
         records = [self.world.render(task, i, now, base_url) for i in indices]
-        if fault.kind in ("duplicate", "missing_call_id"):
+        if fault.kind in ("duplicate", "missing_call_id", "raw_records"):
             previous = None
             if fault.kind == "duplicate":
                 previous = self.world.render(task, indices.start - 1, now, base_url)
