@@ -108,7 +108,21 @@ def _sql(source: str) -> str:
         if name not in _KEEP
     )
     key = f"{quote(COLUMNS[0])}, {quote(COLUMNS[2])}"  # account_id, call_id
-    return f"INSERT INTO {table} ({columns}) {source} ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    digest, end, code = (
+        quote(COLUMNS[FIELDS.index(n)]) for n in ("content_hash", "end_time", "code")
+    )
+
+    def final(row: str) -> str:
+        return f"({row}.{end} IS NOT NULL OR {row}.{code} <> '')"
+
+    # The caller's checks ran before its insert: two writers that both found no row (a callback
+    # delivered twice at once, a callback racing a page) meet here. The second changes nothing if
+    # it brings the same record, and an in-progress record never replaces a final one.
+    return (
+        f"INSERT INTO {table} ({columns}) {source} ON CONFLICT ({key}) DO UPDATE SET {updates} "
+        f"WHERE {table}.{digest} <> excluded.{digest} "
+        f"AND NOT ({final(table)} AND NOT {final('excluded')})"
+    )
 
 
 def upsert_calls(rows: Iterable[dict[str, Any]]) -> None:

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 from django.db import connection
+from django.db.models import F
 from django.urls import reverse
 
 from calls.models import BluAccount, CallRecord, Task
@@ -124,6 +125,8 @@ def test_a_thousand_concurrent_callbacks_store_each_record_once(live_server, set
     assert tasks == sorted(KNOWN_TASKS + NEW_TASKS)
     per_task = {t: CallRecord.objects.filter(task__blu_task_id=t).count() for t in tasks}
     assert per_task == {t: DISTINCT // len(tasks) for t in tasks}
+    # A duplicate that raced its original rewrote nothing: "last changed" is when it arrived.
+    assert not CallRecord.objects.exclude(last_changed_at=F("first_seen_at")).exists()
 
     before = stored()
     statuses, elapsed = post_all(url, bodies)

@@ -144,7 +144,7 @@ def _post(creds: Credentials, path: str, body: dict[str, Any]) -> dict[str, Any]
     status = response.status_code
     try:
         answer = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested past Python's stack
         answer = None
     if status != 200:
         # Keep Blu's own code and message when the error page carries them.
