@@ -25,7 +25,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from calls import sync
 from calls.migrations._groups import create_groups
-from calls.models import CallRecord, Task
+from calls.models import AuditEvent, CallRecord, Task
 
 from .conftest import PASSWORD
 
@@ -234,7 +234,9 @@ def test_a_manager_exports_the_filtered_calls_as_csv(page, manager, synced_calls
 # --- a call and its recording ------------------------------------------------------------------
 
 
-def test_a_call_page_plays_its_recording(page, live_server, staff_user, synced_calls):
+def test_a_call_page_plays_its_recording_and_only_playing_it_is_audited(
+    page, live_server, staff_user, synced_calls
+):
     call = next(call for call in synced_calls if call.record_url)
     sign_in(page, "agent", then=reverse("calls:call_list") + "?started_after=")
 
@@ -243,6 +245,13 @@ def test_a_call_page_plays_its_recording(page, live_server, staff_user, synced_c
     expect(page).to_have_url(live_server.url + reverse("calls:call_detail", args=[call.pk]))
     audio = page.locator("audio#recording")
     expect(audio).to_have_attribute("src", reverse("calls:call_recording", args=[call.pk]))
+    # Opening the page is not listening: nothing is fetched from Blu or written to the audit log.
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.RECORDING_PLAYED).exists()
+
+    played = page.evaluate(
+        '() => document.querySelector("audio#recording").play().then(() => "playing")'
+    )
+    assert played == "playing"
     page.wait_for_function(
         """() => {
             const audio = document.querySelector("audio#recording");
@@ -251,10 +260,8 @@ def test_a_call_page_plays_its_recording(page, live_server, staff_user, synced_c
     )
     duration = page.evaluate('() => document.querySelector("audio#recording").duration')
     assert duration == pytest.approx(RECORDING_SECONDS, abs=0.1)
-    played = page.evaluate(
-        '() => document.querySelector("audio#recording").play().then(() => "playing")'
-    )
-    assert played == "playing"
+    [event] = AuditEvent.objects.filter(action=AuditEvent.Action.RECORDING_PLAYED)
+    assert (event.username, event.target) == ("agent", f"call {call.call_id}")
 
 
 # --- the admin ---------------------------------------------------------------------------------
@@ -291,8 +298,11 @@ def test_screenshots_saves_a_full_width_png_of_every_page(synced_calls, tmp_path
         "05-calls.png",
         "06-call.png",
         "07-conclusions.png",
-        "08-admin.png",
-        "09-no-access.png",
+        "08-health.png",
+        "09-admin.png",
+        "10-account.png",
+        "11-audit.png",
+        "12-no-access.png",
     ]
     for name in pages:
         png = (tmp_path / name).read_bytes()

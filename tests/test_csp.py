@@ -143,6 +143,8 @@ def check_charts_and_player(page: Page, url: str, world: dict) -> None:
     elif url == reverse("calls:task_detail", args=[world["task"].pk]):
         assert_coloured_by_stylesheet(page, "svg.funnel-bar rect[class^='cat-']")
     elif url == reverse("calls:call_detail", args=[world["call"].pk]):
+        # preload="none": the recording is fetched (and audited) only once someone plays it.
+        page.evaluate('() => document.querySelector("audio#recording").play()')
         page.wait_for_function(
             """() => {
                 const audio = document.querySelector("audio#recording");

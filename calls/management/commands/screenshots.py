@@ -106,7 +106,15 @@ class Command(BaseCommand):
             Shot("calls", reverse("calls:call_list"), "admin", 200),
             Shot("call", reverse("calls:call_detail", args=[call.pk]), "admin", 200),
             Shot("conclusions", reverse("calls:conclusions"), "admin", 200),
+            Shot("health", reverse("calls:health"), "admin", 200),
             Shot("admin", reverse("admin:index"), "admin", 200),
+            Shot(
+                "account",
+                reverse("admin:calls_bluaccount_change", args=[task.account_id]),
+                "admin",
+                200,
+            ),
+            Shot("audit", reverse("admin:calls_auditevent_changelist"), "admin", 200),
             Shot("no-access", reverse("calls:overview"), "no_group", 403),
         ]
 
