@@ -44,7 +44,8 @@ _CSV_ROWS_PER_PIECE = 500
 # in unsigned callbacks, so such text is made inert by a leading apostrophe (OWASP's advice).
 _FORMULA_START = re.compile(r"^[=+\-@\t\r]")
 
-# Told, once an export is made, how many rows it holds and whether it holds them all.
+# Told, once an export is made, how many rows it holds and whether it holds them all (the
+# streamed CSV also tells it (0, False) as its first bytes leave).
 Done = Callable[[int, bool], None]
 
 
@@ -196,6 +197,10 @@ def _csv_pieces(rows: Iterable[list[Any]], done: Done | None = None) -> Iterator
     """The CSV in pieces: the header, then the rows. `done` hears, when the stream ends, how many
     rows the server took and whether that was all: a browser that goes away stops it early."""
     sent, finished = 0, False
+    if done is not None:
+        # Before the first byte leaves, and not caught: a stream whose end is never heard (its
+        # worker killed at a timeout, the last write failing) is on record all the same.
+        done(0, False)
     try:
         rows = iter(rows)
         writer = csv.writer(_Line())

@@ -17,6 +17,12 @@ class RedactCallbackTokens(logging.Filter):
             record.msg = redact(record.msg)
         if isinstance(record.args, tuple):
             record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        if record.exc_info and not record.exc_text:
+            # Formatted here, once, as handlers would: an exception's message may name the URL
+            # (Django's refusal to redirect a POST to add a slash does).
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
         request = getattr(record, "request", None)
         if request is not None and "/blu/callback/" in getattr(request, "path", ""):
             # Handlers that format the request object (e.g. AdminEmailHandler) get none.

@@ -11,6 +11,7 @@ from urllib.parse import urljoin
 
 import requests
 from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from urllib3.exceptions import LocationParseError
@@ -48,14 +49,27 @@ def _requested_range(header: str, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def starts_a_play(response: HttpResponseBase) -> bool:
-    """Whether this answer serves a recording from its first byte: the whole file, or a range from
-    byte 0. A player fetches the rest of one play in further ranges (on seeking, on buffering),
-    none from byte 0, so counting these counts each play once. Judged on what is served, not on
-    what was asked: an unreadable Range header is answered with the whole file."""
-    if response.status_code == 200:
+# A play is the run of fetches one user makes of one call's recording with no pause longer than
+# this: the ranges a player fetches as it buffers and seeks, Safari's two-byte probe before it.
+PLAY_GAP_SECONDS = 600
+
+
+def starts_a_play(response: HttpResponseBase, user_id: int | None, call_id: int) -> bool:
+    """Whether this answer serves recording bytes to a user who has fetched none of this call's
+    for PLAY_GAP_SECONDS: the first fetch of a play, whatever range it asks for. Judged by who
+    fetched, not by the range: a player asks for byte 0 first, but anyone can start from byte 1
+    or ask for several ranges at once and still hear the whole recording."""
+    if response.status_code not in (200, 206):
+        return False
+    key = f"recording-play:{user_id}:{call_id}"
+    try:
+        if cache.add(key, 1, timeout=PLAY_GAP_SECONDS):
+            return True
+        cache.touch(key, timeout=PLAY_GAP_SECONDS)
+        return False
+    except Exception:  # the cache is down: an extra event rather than a play unaudited
+        logger.warning("recording plays cannot be told apart: the cache is unavailable")
         return True
-    return response.status_code == 206 and response.get("Content-Range", "").startswith("bytes 0-")
 
 
 def _body(upstream: requests.Response, skip: int = 0, length: int | None = None) -> Iterator[bytes]:

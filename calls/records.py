@@ -37,6 +37,12 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # Python writes no int of more than 4300 digits as text; json.loads reads none either.
 _LONGEST_INT = 10**4000
 
+# A record names at most this many problems, the last saying how many more there were: a flaky
+# Blu can send thousands of broken fields, and the list is stored, shown and logged with the call.
+MAX_PROBLEMS = 20
+# How much of a field's name a problem quotes: a name can be as long as the record.
+NAME_SHOWN = 40
+
 # What was replaced, as a record's problems name it.
 _REPLACED = {
     "text": "{key} held NUL or unpaired surrogate characters, stored as U+FFFD",
@@ -121,8 +127,25 @@ def _storable_record(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         damage: set[str] = set()
         name = _storable(str(key), damage)
         record[name] = _storable(value, damage, 1)
-        problems += [_REPLACED[kind].format(key=name, depth=MAX_DEPTH) for kind in sorted(damage)]
+        shown = name if len(name) <= NAME_SHOWN else name[:NAME_SHOWN] + "..."
+        problems += [_REPLACED[kind].format(key=shown, depth=MAX_DEPTH) for kind in sorted(damage)]
     return record, problems
+
+
+def _listed(problems: list[str]) -> list[str]:
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    more = len(problems) - (MAX_PROBLEMS - 1)
+    return [
+        *problems[: MAX_PROBLEMS - 1],
+        f"and {more} more problems, in fields the raw record keeps",
+    ]
+
+
+def problem_kind(problem: str) -> str:
+    """A problem without the value it quotes ("duration is not a whole number"): what a sync
+    counts, so that many bad values of one kind make one line on the run, not one each."""
+    return problem.split(": ", 1)[0]
 
 
 class _Unreadable(ValueError):
@@ -326,7 +349,7 @@ def read_record(raw: Any, zone: ZoneInfo) -> dict[str, Any]:
         "raw_json": text,
         "content_hash": hashlib.sha256(data).hexdigest()[:32],  # as content_hash() makes it
     }
-    fields["problems"] = problems
+    fields["problems"] = _listed(problems)
     return fields
 
 

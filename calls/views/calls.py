@@ -21,7 +21,7 @@ from django_filters.views import FilterView
 from .. import audit, call_details, export, pagination, recordings, roles
 from ..access import DashboardView, no_access
 from ..filters import CALLS_DEFAULT_DAYS, CallFilter
-from ..models import CallRecord
+from ..models import AuditEvent, CallRecord
 from ..tables import CallTable, is_recording_url
 
 logger = logging.getLogger(__name__)
@@ -57,8 +57,16 @@ def _recorded_filter(data: QueryDict, table: CallTable) -> str:
 
 
 def _audited(request: HttpRequest, export_format: str, query: str) -> export.Done:
+    """One export event, written when first told and brought up to date when told again."""
+    event: AuditEvent | None = None
+
     def done(rows: int, finished: bool) -> None:
-        audit.record(
+        nonlocal event
+        if event is not None:
+            event.details.update(rows=rows, complete=finished)
+            event.save(update_fields=["details"])
+            return
+        event = audit.record(
             audit.Action.EXPORT,
             request,
             target="calls",
@@ -181,7 +189,7 @@ def call_recording(request: HttpRequest, pk: int) -> HttpResponseBase:
         call.record_url, recordings.allowed_hosts(call.account), request.headers.get("Range", "")
     )
     # Once per play: the further ranges a player fetches while playing are not new plays.
-    if request.method == "GET" and recordings.starts_a_play(response):
+    if request.method == "GET" and recordings.starts_a_play(response, request.user.pk, call.pk):
         audit.record(
             audit.Action.RECORDING_PLAYED,
             request,
