@@ -26,7 +26,7 @@ from . import alerts, upsert
 from .blu import client
 from .crypto import AppKeyUnreadable
 from .models import BluAccount, CallRecord, Conclusion, SyncRun, Task
-from .records import UnstorableRecord, read_record
+from .records import UnstorableRecord, problem_kind, read_record
 from .summaries import refresh_task_summary
 from .upsert import upsert_calls
 
@@ -73,7 +73,7 @@ def read_page(records: Iterable[Any], account: BluAccount) -> tuple[dict[str, di
             logger.warning("Skipped a record for account %s: %s", account.name, exc)
             continue
         if fields["problems"]:
-            result.problems.update(fields["problems"])
+            result.problems.update(map(problem_kind, fields["problems"]))
             logger.warning(
                 "Call %s of account %s stored with unreadable fields: %s",
                 fields["call_id"],

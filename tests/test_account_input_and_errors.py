@@ -19,19 +19,25 @@ SECRET = secrets.token_hex(8)
 APP_KEY = f"review-canary-key-{SECRET}-end"
 
 
-@pytest.fixture
-def database_refuses_accounts(db):
-    """The database refuses every write to the accounts table (a full disk, a failover, a bad
-    migration): the admin's save then fails with a 500, as on a failing machine."""
+def refuse_account_writes() -> None:
+    """The database refuses every write to the accounts table from now on (a full disk, a
+    failover, a bad migration): the admin's save then fails with a 500, as on a failing machine."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE FUNCTION review_refuse() RETURNS trigger AS $$ BEGIN "
-            "RAISE EXCEPTION 'the disk is full'; END $$ LANGUAGE plpgsql"
-        )
-        cursor.execute(
-            "CREATE TRIGGER review_refuse BEFORE INSERT OR UPDATE ON calls_bluaccount "
-            "FOR EACH ROW EXECUTE FUNCTION review_refuse()"
-        )
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "CREATE FUNCTION review_refuse() RETURNS trigger AS $$ BEGIN "
+                "RAISE EXCEPTION 'the disk is full'; END $$ LANGUAGE plpgsql"
+            )
+            cursor.execute(
+                "CREATE TRIGGER review_refuse BEFORE INSERT OR UPDATE ON calls_bluaccount "
+                "FOR EACH ROW EXECUTE FUNCTION review_refuse()"
+            )
+        else:
+            for event in ("INSERT", "UPDATE"):
+                cursor.execute(
+                    f"CREATE TRIGGER review_refuse_{event.lower()} BEFORE {event} ON "
+                    "calls_bluaccount BEGIN SELECT RAISE(ABORT, 'the disk is full'); END"
+                )
 
 
 def error_emails_text() -> str:
@@ -45,7 +51,7 @@ def error_emails_text() -> str:
 
 @pytest.mark.parametrize("page", ["add", "change"])
 def test_a_500_while_saving_an_account_emails_the_admins_without_the_app_key(
-    page, admin_client_, database_refuses_accounts, settings, sandbox
+    page, admin_client_, settings, sandbox
 ):
     # Django emails ADMINS every 500 with the request's POST data; without a mail server the
     # email is written to the log instead.
@@ -53,14 +59,11 @@ def test_a_500_while_saving_an_account_emails_the_admins_without_the_app_key(
     admin_client_.raise_request_exception = False
     url = reverse("admin:calls_bluaccount_add")
     if page == "change":
-        with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE calls_bluaccount DISABLE TRIGGER review_refuse")
         account = BluAccount(name="collections", base_url=sandbox.url, app_id="10001")
         account.set_app_key("the-first-app-key-0000")
         account.save()
-        with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE calls_bluaccount ENABLE TRIGGER review_refuse")
         url = reverse("admin:calls_bluaccount_change", args=[account.pk])
+    refuse_account_writes()
 
     response = admin_client_.post(
         url,

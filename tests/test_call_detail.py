@@ -194,7 +194,7 @@ def test_the_page_plays_the_recording_through_our_view_only(staff_client, script
     page = page_of(staff_client, call)
 
     url = reverse("calls:call_recording", args=[call.pk])
-    assert f'<audio id="recording" controls preload="metadata" src="{url}"></audio>' in page
+    assert f'<audio id="recording" controls preload="none" src="{url}"></audio>' in page
     assert call.record_url not in page
 
 

@@ -144,6 +144,22 @@ def test_a_record_without_call_id_is_skipped_counted_and_explained(sandbox, make
     assert CallRecord.objects.count() == 19
 
 
+def test_many_bad_values_of_one_kind_make_one_line_on_the_run(make_task):
+    task = make_task(calls=0)
+    records = [
+        {"callId": n, "taskId": task.blu_task_id, "duration": f"soon-{n}"} for n in range(30)
+    ]
+
+    result = sync.store_records(task, records)
+
+    assert result.created == 30
+    assert dict(result.problems) == {"duration is not a whole number": 30}
+    # Each call keeps its own bad value, for the person reading it.
+    assert CallRecord.objects.get(call_id="7").problems == [
+        "duration is not a whole number: 'soon-7'"
+    ]
+
+
 def test_a_failure_mid_sync_keeps_earlier_pages_and_the_next_sync_completes(sandbox, make_task):
     task = make_task(calls=40)
     sandbox.inject(
