@@ -262,7 +262,7 @@ def plan_tasks(calls: int, tasks: int, now: datetime, rng: random.Random) -> lis
 
 def copy_columns() -> list[str]:
     """The columns COPY writes, in the sync's own upsert order; rows below follow it."""
-    from calls.upsert import COLUMNS
+    from calls.ingest.upsert import COLUMNS
 
     return COLUMNS
 
@@ -273,7 +273,7 @@ def call_rows(
     """One task's call records as COPY rows: the raw record as Blu would send it, and the fields
     calls.records.read_record would read from it. Calls not over by `now` are in progress: no
     code, no end, status 1."""
-    from calls.conclusions import DICTIONARY
+    from calls.conclusions.dictionary import DICTIONARY
 
     zone = ZoneInfo(ZONE)
     codes = list(CODE_MIX)
@@ -416,8 +416,8 @@ def seed(args: argparse.Namespace) -> None:
 def check_rows_as_sync_reads_them(sample: int = 500) -> None:
     """The seeded fields must be what the sync would store for the seeded raw records: read a
     sample back through calls.records.read_record and compare."""
+    from calls.blu.records import read_record
     from calls.models import CallRecord
-    from calls.records import read_record
 
     zone = ZoneInfo(ZONE)
     for call in CallRecord.objects.order_by("?")[:sample]:
@@ -490,7 +490,7 @@ def seed_sync_runs(plans: list[TaskPlan], tasks: list[Any], now: datetime) -> No
 
 def summarise(tasks: list[Any]) -> None:
     """The summaries the sync keeps, made by the sync's own function for every task."""
-    from calls.summaries import refresh_task_summary
+    from calls.ingest.summaries import refresh_task_summary
 
     began = time.perf_counter()
     for n, task in enumerate(tasks, 1):
@@ -572,7 +572,7 @@ def always() -> str | None:
 
 
 def calls_built() -> str | None:
-    from calls.views.calls import CallListView
+    from calls.dashboard.views.calls import CallListView
 
     if getattr(CallListView, "filterset_class", None) is None:
         return "not built yet (CallListView has no filters)"
@@ -580,7 +580,7 @@ def calls_built() -> str | None:
 
 
 def code_filter_built() -> str | None:
-    from calls.views.calls import CallListView
+    from calls.dashboard.views.calls import CallListView
 
     missing = calls_built()
     if missing:
@@ -595,7 +595,7 @@ def deep_enough(url: str) -> str | None:
     would quietly show another page (django-tables2 falls back), and time the wrong thing."""
     from django.http import QueryDict
 
-    from calls.filters import CallFilter
+    from calls.dashboard.filters import CallFilter
     from calls.models import CallRecord
 
     path, _, query = url.partition("?")
@@ -612,7 +612,7 @@ def deep_enough(url: str) -> str | None:
 def overview_built() -> str | None:
     from django.views.generic import TemplateView
 
-    from calls.views.overview import OverviewView
+    from calls.dashboard.views.overview import OverviewView
 
     if OverviewView.get_context_data is TemplateView.get_context_data:
         return "not built yet (OverviewView is the stub)"
@@ -623,7 +623,7 @@ def measure_pages(args: argparse.Namespace) -> list[tuple[Page, Timing, Timing]]
     from django.contrib.auth.models import Group, User
     from django.test import Client, override_settings
 
-    from calls import roles
+    from calls.security import roles
 
     user, _ = User.objects.get_or_create(username="bench-manager")
     user.groups.add(Group.objects.get(name=roles.MANAGERS))
@@ -723,8 +723,8 @@ def naive_urlconf() -> types.ModuleType:
     from django.core.paginator import Paginator
     from django.urls import include, path
 
-    from calls import health
-    from calls.views import calls, overview, tasks
+    from calls.dashboard.views import calls, overview, tasks
+    from calls.health import sync_health
 
     # The views' own page sizes, with Django's Paginator: SELECT COUNT(*) on every request.
     class NaiveCallList(calls.CallListView):
@@ -758,7 +758,7 @@ def naive_urlconf() -> types.ModuleType:
             # TemplateView's context, then the overview's numbers counted from the calls.
             context = super(overview.OverviewView, self).get_context_data(**kwargs)
             context.update(naive_overview_numbers())
-            context["health"] = health.sync_health()
+            context["health"] = sync_health.sync_health()
             return context
 
     naive = [
@@ -773,10 +773,11 @@ def naive_urlconf() -> types.ModuleType:
 
 
 def code_totals_from_calls(calls: Any) -> list[Any]:
-    """What summaries.code_totals reads from TaskDaySummary, grouped from the calls instead."""
+    """What summary_queries.code_totals reads from TaskDaySummary, grouped from the calls."""
     from django.db.models import Count, Sum
 
-    from calls import kpis, summaries
+    from calls.dashboard import kpis
+    from calls.ingest import summaries
 
     grouped = (
         calls.order_by()
@@ -792,8 +793,8 @@ def code_totals_from_calls(calls: Any) -> list[Any]:
 def naive_task_numbers(task: Any) -> dict[str, Any]:
     """What calls.views.tasks.task_numbers returns, from the task's calls instead of its
     TaskDaySummary rows (which leave out calls without a start time: so does this)."""
+    from calls.dashboard.views.tasks import numbers_from
     from calls.models import CallRecord
-    from calls.views.tasks import numbers_from
 
     calls = CallRecord.objects.filter(task=task, start_time__isnull=False)
     return numbers_from(task, code_totals_from_calls(calls))
@@ -806,12 +807,13 @@ def naive_overview_numbers() -> dict[str, Any]:
     from django.db.models.functions import TruncDate
     from django.utils import timezone
 
-    from calls import kpis, summaries
+    from calls.dashboard import kpis, summary_queries
+    from calls.dashboard.views.overview import numbers_from
+    from calls.ingest import summaries
     from calls.models import CallRecord
-    from calls.views.overview import numbers_from
 
     zone = timezone.get_default_timezone()
-    today = summaries.company_today()
+    today = summary_queries.company_today()
     first = today - timedelta(days=kpis.CHART_DAYS - 1)
     since = datetime.combine(first, datetime.min.time(), tzinfo=zone)
     grouped = (
@@ -850,11 +852,11 @@ def with_live_counts(page: list[Any]) -> None:
 
 
 def count_from_calls(task: Any) -> None:
-    """Sets the task's summary fields (what calls.summaries.refresh_task_summary stores) from
+    """Sets the task's summary fields (what calls.ingest.summaries.refresh_task_summary stores) from
     its calls, without storing them."""
     from django.db.models import Count, Max, Min, Q, Sum
 
-    from calls import summaries
+    from calls.ingest import summaries
     from calls.models import CallRecord
 
     calls = CallRecord.objects.filter(task=task)

@@ -412,8 +412,8 @@ def measure_download(account: Any, task: Any, calls: int) -> dict[str, Any]:
 
 
 def measure_sync(task: Any, calls: int) -> dict[str, Any]:
+    from calls.ingest.sync import sync_task
     from calls.models import CallRecord, SyncRun
-    from calls.sync import sync_task
 
     begin = time.perf_counter()
     run = sync_task(task)
@@ -428,8 +428,8 @@ def measure_sync(task: Any, calls: int) -> dict[str, Any]:
 def measure_resync(task: Any) -> dict[str, Any]:
     from django.utils import timezone
 
+    from calls.ingest.sync import sync_task
     from calls.models import CallRecord, SyncRun
-    from calls.sync import sync_task
 
     before = timezone.now()
     begin = time.perf_counter()
@@ -450,8 +450,8 @@ def measure_resync(task: Any) -> dict[str, Any]:
 def measure_naive(account: Any, task: Any, calls: int) -> dict[str, Any]:
     """What a first attempt would write: one update_or_create per record, pages fetched in turn."""
     from calls.blu import client
+    from calls.blu.records import UnstorableRecord, read_record
     from calls.models import CallRecord
-    from calls.records import UnstorableRecord, read_record
 
     creds = account.credentials()
     zone = account.zone
@@ -479,7 +479,7 @@ def measure_offline(account: Any, task: Any, calls: int) -> dict[str, Any]:
     on pages downloaded beforehand. If their sum exceeds a page's download, no prefetching can
     hide it."""
     from calls.blu import client
-    from calls.sync import read_page, write_records
+    from calls.ingest.page_writer import read_page, write_records
 
     pages = list(client.iter_pages(account.credentials(), task.blu_task_id))
     parse = write = 0.0
@@ -498,8 +498,8 @@ def measure_offline(account: Any, task: Any, calls: int) -> dict[str, Any]:
 
 def measure_memory(task: Any, calls: int) -> dict[str, Any]:
     """tracemalloc's peak over a first sync of a fresh task: what the sync holds at its fullest."""
+    from calls.ingest.sync import sync_task
     from calls.models import SyncRun
-    from calls.sync import sync_task
 
     tracemalloc.start()
     try:

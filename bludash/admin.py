@@ -10,7 +10,7 @@ class BludashAdminSite(admin.AdminSite):
     site_title = "bludash admin"
 
     def has_permission(self, request) -> bool:
-        from calls.access import can_use_admin
+        from calls.security.access import can_use_admin
 
         return can_use_admin(request.user)
 

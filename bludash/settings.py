@@ -169,7 +169,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "calls.context_processors.company",
+                "calls.dashboard.context_processors.company",
             ],
         },
     },
@@ -283,9 +283,9 @@ BLUDASH_LOGIN_FAILURES_PER_ADDRESS = env_int("BLUDASH_LOGIN_FAILURES_PER_ADDRESS
 BLUDASH_LOGIN_COOLOFF = timedelta(minutes=env_int("BLUDASH_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
 # django-axes supplies the backend, the middleware and the user_locked_out signal; the counting is
 # calls/throttle.py's, because axes holds one limit for every parameter it counts by.
-AXES_HANDLER = "calls.throttle.LoginThrottle"
-AXES_LOCKOUT_CALLABLE = "calls.views.auth.locked_out"
-AXES_CLIENT_IP_CALLABLE = "calls.audit.client_ip"  # the address the audit log records
+AXES_HANDLER = "calls.security.signin_throttle.LoginThrottle"
+AXES_LOCKOUT_CALLABLE = "calls.security.lockout_view.locked_out"
+AXES_CLIENT_IP_CALLABLE = "calls.security.audit.client_ip"  # the address the audit log records
 AXES_ENABLE_ADMIN = False  # its tables stay empty: the counts live in the cache
 AXES_VERBOSE = False
 
@@ -339,7 +339,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"redact_callback_tokens": {"()": "calls.log_filters.RedactCallbackTokens"}},
+    "filters": {
+        "redact_callback_tokens": {"()": "calls.security.log_redaction.RedactCallbackTokens"}
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

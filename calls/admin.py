@@ -22,8 +22,9 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.views.decorators.debug import sensitive_post_parameters
 
-from . import audit, connection
-from .models import (
+from calls.conclusions.categories import FLAG_NAMES
+from calls.health import connection
+from calls.models import (
     AuditEvent,
     BluAccount,
     CallRecord,
@@ -33,6 +34,7 @@ from .models import (
     Task,
     new_callback_token,
 )
+from calls.security import audit
 
 Action = AuditEvent.Action
 # What set_app_key() writes: saved together, and only when the key itself was replaced.
@@ -357,12 +359,7 @@ class ConclusionAdmin(admin.ModelAdmin):
         "code",
         "label",
         "classified",
-        "connected",
-        "live_person",
-        "right_party",
-        "promise_to_pay",
-        "already_paid",
-        "complaint",
+        *FLAG_NAMES,
     ]
     list_filter = ["classified"]
     search_fields = ["code", "label"]

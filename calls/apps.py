@@ -7,4 +7,5 @@ class CallsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported for their side effects: system checks and signal receivers.
-        from . import audit_signals, checks, signals  # noqa: F401
+        from calls import seed  # noqa: F401
+        from calls.security import deploy_checks, signin_audit  # noqa: F401

@@ -15,8 +15,9 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from . import crypto
-from .blu.client import Credentials
+from calls.blu.client import Credentials
+from calls.conclusions import categories
+from calls.security import crypto
 
 
 def new_callback_token() -> str:
@@ -242,26 +243,7 @@ class Conclusion(models.Model):
     @property
     def category(self) -> str:
         """The most specific thing this code says about a call: how the filters group codes."""
-        if not self.classified:
-            return UNCLASSIFIED
-        for flag, name in CATEGORIES:
-            if getattr(self, flag):
-                return name
-        return NOT_CONNECTED
-
-
-UNCLASSIFIED = "Unclassified"
-NOT_CONNECTED = "Not connected"
-# Most specific first: a promise implies the borrower spoke, which implies the line connected.
-CATEGORIES = [
-    ("promise_to_pay", "Promise to pay"),
-    ("already_paid", "Already paid"),
-    ("complaint", "Complaint risk"),
-    ("right_party", "Right party"),
-    ("live_person", "Live person"),
-    ("connected", "Connected"),
-]
-CATEGORY_ORDER = [name for _, name in CATEGORIES] + [NOT_CONNECTED, UNCLASSIFIED]
+        return categories.category(self)
 
 
 class TaskDaySummary(models.Model):

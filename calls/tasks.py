@@ -1,4 +1,8 @@
-"""Celery tasks: thin wrappers that take ids, load rows and call the plain functions in sync.py."""
+"""Celery tasks: thin wrappers that take ids, load rows and call the plain functions in
+calls/ingest/, and the one place that queues them (plain functions never import this module).
+
+Stays at calls.tasks: beat's rows and queued messages store these dotted names.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,12 @@ import math
 
 from celery import shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 
-from . import sync
-from .blu.client import BluPermanentError, BluTemporaryError
-from .crypto import AppKeyUnreadable
-from .models import Task
+from calls.blu.client import BluPermanentError, BluTemporaryError
+from calls.ingest import lease, polling, sync
+from calls.models import Task
+from calls.security.crypto import AppKeyUnreadable
 
 logger = logging.getLogger(__name__)
 
@@ -37,15 +41,15 @@ def sync_task(self, task_pk: int, trigger: str = "poll") -> str:
         if task is None:
             return "gone"
         run = sync.sync_task(task, trigger=trigger)
-    except sync.SyncBusy:
+    except lease.SyncBusy:
         if (self.request.delivery_info or {}).get("redelivered"):
             # Requeued because its worker died mid-sync: the lease that makes the task busy is
             # most likely the dead worker's. Try again once it has run out (one retry: the new
             # message is no redelivery, so a lease a live worker renews ends it as "busy").
-            countdown = math.ceil(sync.lease_seconds_left(task_pk)) + 1
+            countdown = math.ceil(lease.lease_seconds_left(task_pk)) + 1
             raise self.retry(countdown=countdown) from None
         return "busy"
-    except (BluTemporaryError, sync.LeaseLost, *DATABASE_UNAVAILABLE) as exc:
+    except (BluTemporaryError, lease.LeaseLost, *DATABASE_UNAVAILABLE) as exc:
         # The retry does not inherit a broken connection: Celery's Django fixup closes the
         # database connections before and after every task.
         raise self.retry(exc=exc, countdown=retry_delay(self.request.retries)) from None
@@ -57,10 +61,25 @@ def sync_task(self, task_pk: int, trigger: str = "poll") -> str:
 @shared_task
 def poll_due_tasks() -> int:
     """The periodic job: retire tasks beyond Blu's window, queue a sync of every polled task."""
-    retired = sync.retire_old_tasks()
+    retired = polling.retire_old_tasks()
     if retired:
         logger.info("Stopped polling %d tasks older than Blu's query window", retired)
-    due = sync.take_due_tasks()
+    due = polling.take_due_tasks()
     for task_pk in due:
-        sync.enqueue_sync(task_pk, trigger="poll")
+        enqueue_sync(task_pk, trigger="poll")
     return len(due)
+
+
+def enqueue_sync(task_pk: int, trigger: str = "poll") -> None:
+    """Queue a sync of one task; a broker that is down is logged, not raised."""
+    try:
+        # No publish retries: a callback must answer Blu quickly even with the broker down.
+        sync_task.apply_async((task_pk, trigger), retry=False)
+    except Exception as exc:  # broker down: the next poll picks the task up anyway
+        logger.warning("Could not queue a sync of task %s (%s); the next poll will", task_pk, exc)
+
+
+def enqueue_sync_on_commit(task_pk: int, trigger: str = "new") -> None:
+    """Queue a sync of a task once the caller's transaction commits (at once outside one): a
+    worker must find the task it is asked to sync."""
+    transaction.on_commit(lambda: enqueue_sync(task_pk, trigger=trigger))

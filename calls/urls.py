@@ -1,6 +1,7 @@
 from django.urls import path
 
-from .views import callback, calls, conclusions, health, overview, tasks
+from calls.dashboard.views import calls, conclusions, health, overview, tasks
+from calls.ingest import callback_view
 
 app_name = "calls"
 
@@ -14,5 +15,5 @@ urlpatterns = [
     path("calls/<int:pk>/recording/", calls.call_recording, name="call_recording"),
     path("health/", health.HealthView.as_view(), name="health"),
     path("conclusions/", conclusions.ConclusionListView.as_view(), name="conclusions"),
-    path("blu/callback/<str:token>/", callback.blu_callback, name="blu_callback"),
+    path("blu/callback/<str:token>/", callback_view.blu_callback, name="blu_callback"),
 ]

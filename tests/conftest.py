@@ -165,21 +165,21 @@ def _person(username: str, group: str | None):
 
 @pytest.fixture
 def staff_user(db):
-    from calls.roles import STAFF
+    from calls.security.roles import STAFF
 
     return _person("agent", STAFF)
 
 
 @pytest.fixture
 def manager(db):
-    from calls.roles import MANAGERS
+    from calls.security.roles import MANAGERS
 
     return _person("manager", MANAGERS)
 
 
 @pytest.fixture
 def admin_user(db):
-    from calls.roles import ADMINS
+    from calls.security.roles import ADMINS
 
     return _person("boss", ADMINS)
 

@@ -15,9 +15,11 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connections
 from django.urls import reverse
 
-from calls import alerts, roles, sync
 from calls.blu.client import BluError
+from calls.health import alerts
+from calls.ingest import sync
 from calls.models import BluAccount, Task
+from calls.security import roles
 
 from .conftest import APP_KEY, PASSWORD
 

@@ -13,8 +13,8 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from calls import roles
 from calls.models import AuditEvent, CallRecord, Task
+from calls.security import roles
 
 CALLS = reverse("calls:call_list")
 FAKE_BLU = "https://blu.example/download/v1/getDownloadUrl/SECRETTOKEN="

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from calls import sync
+from calls.ingest import sync
 from calls.models import CallRecord, Task
 
 HUGE = "9" * 20

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from calls import sync
+from calls.ingest import sync
 from calls.models import BluAccount, CallRecord, Task
 
 from .conftest import APP_ID, APP_KEY

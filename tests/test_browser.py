@@ -23,7 +23,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.urls import reverse
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from calls import sync
+from calls.ingest import sync
 from calls.migrations._groups import create_groups
 from calls.models import AuditEvent, CallRecord, Task
 

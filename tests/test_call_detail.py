@@ -9,9 +9,9 @@ import responses
 from django.urls import reverse
 from django.utils import timezone
 
-from calls import sync
 from calls.blu.sandbox import wav_bytes
-from calls.call_details import payment_range
+from calls.dashboard.call_details import payment_range
+from calls.ingest import sync
 from calls.models import CallRecord, Conclusion, StatusLabel, Task
 
 FAKE_BLU = "https://blu.example/download/v1/getDownloadUrl/SECRETTOKEN="

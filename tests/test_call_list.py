@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from calls import sync
+from calls.ingest import sync
 from calls.models import CallRecord, Conclusion, StatusLabel, Task
 
 URL = reverse("calls:call_list")

@@ -11,8 +11,9 @@ import responses
 from django.test import override_settings
 from django.urls import reverse
 
-from calls import audit, sync
+from calls.ingest import page_writer
 from calls.models import AuditEvent, CallRecord, Task
+from calls.security import audit
 
 from .conftest import BLU_EXAMPLE, PASSWORD
 
@@ -108,7 +109,7 @@ def test_a_record_with_thousands_of_broken_fields_gets_a_short_list_of_problems(
         long_key: "nul\x00",
     }
 
-    result = sync.store_records(task, [record])
+    result = page_writer.store_records(task, [record])
 
     call = CallRecord.objects.get()
     assert result.created == 1 and len(call.raw) == len(record)  # kept whole

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 from django.urls import reverse
 
-from calls import sync
+from calls.ingest import sync
 from calls.models import Conclusion
 
 URL = reverse("calls:conclusions")

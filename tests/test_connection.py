@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from calls import connection
+from calls.health import connection
 from calls.models import AuditEvent, BluAccount, Task
 
 from .conftest import APP_KEY

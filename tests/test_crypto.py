@@ -1,7 +1,7 @@
 import pytest
 from cryptography.fernet import Fernet
 
-from calls import crypto
+from calls.security import crypto
 
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 

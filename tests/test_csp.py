@@ -19,7 +19,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.urls import NoReverseMatch, reverse
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from calls import sync
+from calls.ingest import sync
 from calls.models import CallRecord
 
 from .test_browser import CHROMIUM, CHROMIUM_ARGS, sign_in

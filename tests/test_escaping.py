@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from calls import summaries
+from calls.ingest import summaries
 from calls.models import CallRecord, Conclusion, Task
 
 HOSTILE = '"><script>alert(1)</script><img src=x onerror=alert(2)>'

@@ -18,10 +18,11 @@ from django.utils import timezone
 from django_tables2 import RequestConfig
 from openpyxl import load_workbook
 
-from calls import export, sync
-from calls.filters import CallFilter
+from calls.dashboard import export
+from calls.dashboard.filters import CallFilter
+from calls.dashboard.tables import CallTable
+from calls.ingest import sync
 from calls.models import CallRecord, Task
-from calls.tables import CallTable
 
 URL = reverse("calls:call_list")
 HEADER = [

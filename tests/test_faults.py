@@ -24,9 +24,10 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from bludash.celery import app
-from calls import sync, tasks
+from calls import tasks
+from calls.ingest import sync
 from calls.models import CallRecord, SyncRun, Task
-from calls.signals import POLL_TASK_NAME
+from calls.seed import POLL_TASK_NAME
 
 from . import faultkit
 from .faultkit import wait_for

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from calls import sync
 from calls.blu.client import BluError
+from calls.ingest import sync
 from calls.models import CallRecord, Task
 
 from .test_health_page import cells, section, text

@@ -12,8 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from calls import summaries, sync
 from calls.blu.client import BluError
+from calls.ingest import summaries, sync
 from calls.models import BluAccount, CallRecord, Task
 
 from .conftest import APP_KEY

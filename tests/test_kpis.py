@@ -2,8 +2,8 @@
 
 from datetime import date
 
-from calls import kpis
-from calls.kpis import CodeTotal
+from calls.dashboard import kpis
+from calls.dashboard.kpis import CodeTotal
 from calls.models import Conclusion
 
 

@@ -24,10 +24,10 @@ from django.urls import reverse
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from calls import sync, upsert
 from calls.blu.client import BluTemporaryError
+from calls.blu.records import MAX_DEPTH, problem_kind, read_record
+from calls.ingest import page_writer, sync, upsert
 from calls.models import CallRecord, SyncRun, Task
-from calls.records import MAX_DEPTH, problem_kind, read_record
 
 from . import strategies as blu
 from .conftest import APP_ID, BLU_EXAMPLE
@@ -226,7 +226,7 @@ def _label(case: blu.Malformed) -> None:
         event(f"broken field: {key!r}")
 
 
-# --- (a) plain functions: sync.store_records -----------------------------------------------------
+# --- (a) plain functions: page_writer.store_records ----------------------------------------------
 
 
 @examples(250)
@@ -238,9 +238,9 @@ def test_a_page_of_malformed_records_stores_every_storable_one_whole_and_counts_
     records = [case.record for case in page]
     with isolated():
         task = Task.objects.create(account=account, blu_task_id=TASK_ID)
-        result = sync.store_records(task, records)
+        result = page_writer.store_records(task, records)
         rows = {row.call_id: row for row in CallRecord.objects.filter(task=task)}
-        replayed = sync.store_records(task, records)
+        replayed = page_writer.store_records(task, records)
         unchanged_rows = CallRecord.objects.filter(task=task).count()
 
     storable = {
@@ -301,20 +301,20 @@ def test_a_page_the_database_refuses_in_part_writes_nothing_of_it(account, poiso
     task = Task.objects.create(account=account, blu_task_id=TASK_ID)
 
     with pytest.raises(DatabaseError, match="poisoned row"):
-        sync.store_records(task, _page("Anoji", "Nimal", "poison", "Kasun"))
+        page_writer.store_records(task, _page("Anoji", "Nimal", "poison", "Kasun"))
 
     assert not CallRecord.objects.exists()
-    result = sync.store_records(task, _page("Anoji", "Nimal", "Kumari", "Kasun"))
+    result = page_writer.store_records(task, _page("Anoji", "Nimal", "Kumari", "Kasun"))
     assert result.created == CallRecord.objects.count() == 4
 
 
 def test_a_page_of_changes_the_database_refuses_in_part_changes_nothing(account, poison_refused):
     task = Task.objects.create(account=account, blu_task_id=TASK_ID)
-    sync.store_records(task, _page("Anoji", "Nimal", "Kumari"))
+    page_writer.store_records(task, _page("Anoji", "Nimal", "Kumari"))
     before = list(CallRecord.objects.order_by("call_id").values_list("call_id", "name", "raw"))
 
     with pytest.raises(DatabaseError, match="poisoned row"):
-        sync.store_records(task, _page("Anoji B.", "poison", "Kumari B."))
+        page_writer.store_records(task, _page("Anoji B.", "poison", "Kumari B."))
 
     assert list(CallRecord.objects.order_by("call_id").values_list("call_id", "name", "raw")) == (
         before
@@ -466,7 +466,7 @@ def test_garbage_every_time_fails_the_sync_and_keeps_the_pages_before_it(sandbox
 def test_a_script_turn_in_year_one_shows_on_the_call_page(account, staff_client):
     task = Task.objects.create(account=account, blu_task_id=TASK_ID)
     turn = {"role": "robot", "text": "Hello", "time": "0001-01-01 00:00:00"}
-    sync.store_records(task, [{**BLU_EXAMPLE, "script": [turn]}])
+    page_writer.store_records(task, [{**BLU_EXAMPLE, "script": [turn]}])
     call = CallRecord.objects.get()
 
     response = staff_client.get(reverse("calls:call_detail", args=[call.pk]))

@@ -20,8 +20,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from calls import sync
 from calls.blu.client import BluError
+from calls.ingest import sync
 from calls.models import AuditEvent, BluAccount, Task
 
 from .conftest import APP_ID

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from calls import summaries, sync
+from calls.ingest import summaries, sync
 from calls.models import CallRecord, Conclusion, Task
 
 OVERVIEW = reverse("calls:overview")

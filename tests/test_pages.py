@@ -5,7 +5,7 @@ The tasks pages have their own files: test_task_list.py, test_task_detail.py.
 
 from django.urls import reverse
 
-from calls import sync
+from calls.ingest import sync
 from calls.models import StatusLabel
 
 

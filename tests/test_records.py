@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from calls.records import (
+from calls.blu.records import (
     DEEP_PLACEHOLDER,
     MAX_DEPTH,
     UnstorableRecord,

@@ -6,7 +6,7 @@ The pages' own tests check what each role sees on them; this file checks the doo
 import pytest
 from django.urls import reverse
 
-from calls import sync
+from calls.ingest import sync
 
 PAGES = [
     "calls:overview",

@@ -7,7 +7,7 @@ from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from calls import connection
+from calls.health import connection
 from calls.models import AuditEvent, BluAccount
 
 from .conftest import APP_KEY

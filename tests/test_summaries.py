@@ -12,7 +12,8 @@ import pytest
 from django.apps import apps
 from django.db import connection, connections, transaction
 
-from calls import kpis, summaries, sync
+from calls.dashboard import kpis, summary_queries
+from calls.ingest import summaries, sync
 from calls.models import BluAccount, CallRecord, Conclusion, Task, TaskDaySummary
 
 _ids = itertools.count(1)
@@ -65,7 +66,7 @@ def test_days_are_counted_in_the_company_time_zone(plain_task, settings):
         (date(2024, 1, 2), "D00", 1),
         (date(2024, 1, 2), "PTP", 1),
     ]
-    assert summaries.day_code_totals(date(2024, 1, 2), date(2024, 1, 2))
+    assert summary_queries.day_code_totals(date(2024, 1, 2), date(2024, 1, 2))
 
 
 def test_the_task_counts_and_its_day_rows_agree_with_its_calls(make_task):
@@ -74,7 +75,8 @@ def test_the_task_counts_and_its_day_rows_agree_with_its_calls(make_task):
     task.refresh_from_db()
     calls = CallRecord.objects.filter(task=task)
 
-    totals = {t.code: t for t in summaries.code_totals(TaskDaySummary.objects.filter(task=task))}
+    rows = TaskDaySummary.objects.filter(task=task)
+    totals = {t.code: t for t in summary_queries.code_totals(rows)}
 
     assert sum(t.calls for t in totals.values()) == task.calls_total == calls.count() > 0
     assert totals[""].calls == calls.filter(code="").count() > 0
@@ -104,7 +106,7 @@ def test_the_day_totals_add_up_every_task_per_day_and_code(plain_task):
         add_call(task, noon + timedelta(days=1), code="D00")
         summaries.refresh_task_summary(task)
 
-    rows = summaries.day_code_totals(date(2024, 5, 1), date(2024, 5, 1))
+    rows = summary_queries.day_code_totals(date(2024, 5, 1), date(2024, 5, 1))
 
     assert [(day, t.code, t.calls, t.answered, t.talk_seconds) for day, t in rows] == [
         (date(2024, 5, 1), "PTP", 2, 2, 80)
@@ -118,7 +120,7 @@ def test_rates_for_the_tasks_table_follow_the_conclusions_and_skip_empty_tasks(p
     summaries.refresh_task_summary(plain_task)
     empty = Task.objects.create(account=plain_task.account, blu_task_id="2")
 
-    tasks = {t.pk: t for t in summaries.with_rates(Task.objects.all(), _conclusions())}
+    tasks = {t.pk: t for t in summary_queries.with_rates(Task.objects.all())}
 
     task = tasks[plain_task.pk]
     assert task.calls_right_party == 3 and task.promise_ratio == pytest.approx(1 / 3)
@@ -147,7 +149,7 @@ def test_numeric_codes_count_in_the_promise_rate_like_any_other(plain_task):
         add_call(plain_task, noon, code=code)
     summaries.refresh_task_summary(plain_task)
 
-    task = summaries.with_rates(Task.objects.all()).get()
+    task = summary_queries.with_rates(Task.objects.all()).get()
 
     assert (task.calls_right_party, task.calls_promised) == (7, 4)
     assert task.promise_ratio == pytest.approx(4 / 7)
@@ -186,7 +188,7 @@ def test_a_call_that_ended_without_a_code_is_finished_not_in_progress(plain_task
 
     summaries.refresh_task_summary(plain_task)
 
-    totals = summaries.code_totals(TaskDaySummary.objects.filter(task=plain_task))
+    totals = summary_queries.code_totals(TaskDaySummary.objects.filter(task=plain_task))
     numbers = kpis.kpis(totals, _conclusions())
     assert (plain_task.calls_total, plain_task.calls_final) == (3, 2)
     assert numbers.in_progress == 1 == plain_task.calls_total - plain_task.calls_final

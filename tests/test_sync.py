@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
-from calls import sync
 from calls.blu.client import BluPermanentError, BluTemporaryError
-from calls.crypto import AppKeyUnreadable
+from calls.ingest import lease, page_writer, polling, sync
 from calls.models import CallRecord, Conclusion, SyncRun, Task
+from calls.security.crypto import AppKeyUnreadable
 
 from .conftest import APP_KEY
 
@@ -150,7 +150,7 @@ def test_many_bad_values_of_one_kind_make_one_line_on_the_run(make_task):
         {"callId": n, "taskId": task.blu_task_id, "duration": f"soon-{n}"} for n in range(30)
     ]
 
-    result = sync.store_records(task, records)
+    result = page_writer.store_records(task, records)
 
     assert result.created == 30
     assert dict(result.problems) == {"duration is not a whole number": 30}
@@ -241,8 +241,8 @@ def test_old_tasks_stop_being_polled_and_keep_their_records(make_task):
     sync.sync_task(task)
     Task.objects.filter(pk=task.pk).update(last_call_at=task.last_call_at - timedelta(days=46))
 
-    assert sync.retire_old_tasks() == 1
-    assert task.pk not in sync.due_task_ids()
+    assert polling.retire_old_tasks() == 1
+    assert task.pk not in polling.due_task_ids()
     assert CallRecord.objects.filter(task=task).count() == 3
 
 
@@ -258,7 +258,7 @@ def test_two_concurrent_syncs_of_one_task_do_not_both_run(sandbox, make_task):
             start.wait(timeout=10)
             sync.sync_task(Task.objects.get(pk=task.pk))
             outcomes.append("ran")
-        except sync.SyncBusy:
+        except lease.SyncBusy:
             outcomes.append("busy")
         finally:
             connection.close()
@@ -284,7 +284,7 @@ def test_of_many_workers_claiming_one_task_at_the_same_moment_exactly_one_wins(m
         def try_claim(owner: str, start=start, winners=winners) -> None:
             try:
                 start.wait(timeout=10)
-                if sync.claim(task.pk, owner):
+                if lease.claim(task.pk, owner):
                     winners.append(owner)
             finally:
                 connection.close()
@@ -295,13 +295,13 @@ def test_of_many_workers_claiming_one_task_at_the_same_moment_exactly_one_wins(m
         for thread in threads:
             thread.join(timeout=30)
         assert len(winners) == 1
-        sync.release(task.pk, winners[0])
+        lease.release(task.pk, winners[0])
 
 
 def test_a_dead_workers_lease_runs_out(make_task, settings):
     task = make_task(calls=3)
-    assert sync.claim(task.pk, "dead-worker")
-    with pytest.raises(sync.SyncBusy):
+    assert lease.claim(task.pk, "dead-worker")
+    with pytest.raises(lease.SyncBusy):
         sync.sync_task(task)
 
     Task.objects.filter(pk=task.pk).update(
@@ -313,16 +313,16 @@ def test_a_dead_workers_lease_runs_out(make_task, settings):
 def test_a_quiet_task_waits_for_the_quiet_interval_and_a_callback_wakes_it(client, make_task):
     task = make_task(calls=4, minutes_ago=300)
     sync.sync_task(task)
-    assert task.pk in sync.due_task_ids()  # the first sync brought records: still active
+    assert task.pk in polling.due_task_ids()  # the first sync brought records: still active
 
     sync.sync_task(task)  # nothing new, every call ended hours ago
 
-    assert task.pk not in sync.due_task_ids()
+    assert task.pk not in polling.due_task_ids()
     record = CallRecord.objects.filter(task=task).first().raw
     url = f"/blu/callback/{task.account.callback_token}/"
     body = {"taskId": task.blu_task_id, "records": [{**record, "callId": 99}]}
     assert client.post(url, body, content_type="application/json").status_code == 200
-    assert task.pk in sync.due_task_ids()
+    assert task.pk in polling.due_task_ids()
 
 
 def test_a_page_fetched_before_a_call_ended_does_not_undo_its_end(make_task, sandbox):
@@ -332,9 +332,9 @@ def test_a_page_fetched_before_a_call_ended_does_not_undo_its_end(make_task, san
     assert in_progress
     sandbox.advance(3600)
     final = {str(r["callId"]): r for r in sandbox.records(task.blu_task_id)}
-    sync.store_records(task, list(final.values()))  # e.g. the callbacks
+    page_writer.store_records(task, list(final.values()))  # e.g. the callbacks
 
-    result = sync.store_records(task, in_progress)  # the stale page arrives late
+    result = page_writer.store_records(task, in_progress)  # the stale page arrives late
 
     assert (result.changed, result.unchanged) == (0, len(in_progress))
     for call in CallRecord.objects.filter(task=task):
@@ -363,12 +363,12 @@ def test_a_run_left_running_by_a_dead_worker_is_closed_by_the_next_sync(make_tas
 
 def test_the_poll_queues_a_task_once_until_its_sync_finishes(make_task):
     task = make_task(calls=3)
-    assert sync.take_due_tasks() == [task.pk]
-    assert sync.take_due_tasks() == []  # queued, not yet synced: not queued again
+    assert polling.take_due_tasks() == [task.pk]
+    assert polling.take_due_tasks() == []  # queued, not yet synced: not queued again
 
     sync.sync_task(task)
 
-    assert sync.take_due_tasks() == [task.pk]
+    assert polling.take_due_tasks() == [task.pk]
 
 
 def test_the_app_key_never_reaches_the_logs(make_task, sandbox, caplog, settings):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from django.urls import reverse
 
-from calls import summaries, sync
+from calls.ingest import summaries, sync
 from calls.models import BluAccount, Conclusion, Task
 
 URL = reverse("calls:task_list")

@@ -10,10 +10,11 @@ from celery.contrib.testing.worker import start_worker
 from django_celery_beat.models import PeriodicTask
 
 from bludash.celery import app
-from calls import sync, tasks
+from calls import tasks
 from calls.blu.client import BluTemporaryError
+from calls.ingest import polling
 from calls.models import CallRecord, SyncRun, Task
-from calls.signals import POLL_TASK_NAME
+from calls.seed import POLL_TASK_NAME
 
 
 def test_the_poll_is_in_beats_schedule_after_migrate(db):
@@ -62,7 +63,7 @@ def test_the_poll_retires_old_tasks_and_queues_each_due_task_once(make_task):
     assert tasks.poll_due_tasks() == 1
     assert tasks.poll_due_tasks() == 0
     old.refresh_from_db()
-    assert not old.is_polled and active.pk not in sync.due_task_ids()
+    assert not old.is_polled and active.pk not in polling.due_task_ids()
 
 
 def test_a_sync_job_for_a_deleted_task_does_nothing(db):

@@ -1,4 +1,6 @@
-"""Everything that speaks Blu's protocol: signing, the client, and the sandbox standing in for Blu.
+"""Everything that speaks Blu's protocol: signing, the client, reading one Blu record, and the
+sandbox standing in for Blu.
 
-Nothing in this package touches the database; `calls.sync` turns what the client returns into rows.
+Imports nothing of ours but settings, and touches no database: `calls.ingest` turns what the
+client returns into rows.
 """

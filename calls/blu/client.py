@@ -22,7 +22,7 @@ from typing import Any
 import requests
 from django.conf import settings
 
-from .signing import signed_headers
+from calls.blu.signing import signed_headers
 
 logger = logging.getLogger(__name__)
 

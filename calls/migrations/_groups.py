@@ -6,7 +6,7 @@ Re-running only adds what is missing, so an admin's later additions to a group s
 from django.contrib.auth.management import create_permissions
 
 # roles.py is plain data with no models: a later permission needs a new migration that runs this.
-from calls.roles import GROUPS
+from calls.security.roles import GROUPS
 
 
 def create_groups(apps, schema_editor):

@@ -9,10 +9,10 @@
 Pure stdlib plus `requests` (for callbacks): it must not import Django, so that it runs anywhere.
 """
 
-from .audio import wav_bytes
-from .faults import CALLBACK_FAULTS, FAULT_KINDS, QUERY_FAULTS, Fault
-from .server import BluError, Sandbox
-from .world import (
+from calls.blu.sandbox.audio import wav_bytes
+from calls.blu.sandbox.faults import CALLBACK_FAULTS, FAULT_KINDS, QUERY_FAULTS, Fault
+from calls.blu.sandbox.server import BluError, Sandbox
+from calls.blu.sandbox.world import (
     QUERY_WINDOW_SECONDS,
     SandboxAccount,
     SandboxTask,

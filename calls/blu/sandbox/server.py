@@ -24,10 +24,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from calls.blu.signing import sign
-
-from .audio import wav_bytes
-from .faults import (
+from calls.blu.sandbox.audio import wav_bytes
+from calls.blu.sandbox.faults import (
     CALLBACK_FAULTS,
     Fault,
     FaultBook,
@@ -37,7 +35,8 @@ from .faults import (
     garbage,
     truncated,
 )
-from .world import SandboxAccount, SandboxTask, World, account_kwargs, task_kwargs
+from calls.blu.sandbox.world import SandboxAccount, SandboxTask, World, account_kwargs, task_kwargs
+from calls.blu.signing import sign
 
 logger = logging.getLogger(__name__)
 

@@ -15,10 +15,13 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from calls import audit, connection, crypto, summaries, sync
+from calls import tasks
 from calls.blu.client import BluError
-from calls.crypto import AppKeyUnreadable
+from calls.health import connection
+from calls.ingest import lease, polling, summaries, sync
 from calls.models import BluAccount, SyncRun, Task
+from calls.security import audit, crypto
+from calls.security.crypto import AppKeyUnreadable
 
 
 class Command(BaseCommand):
@@ -152,7 +155,9 @@ class Command(BaseCommand):
             raise CommandError("A Blu task id is 1 to 64 characters.")
         blu_account = self._account(account)
         with transaction.atomic():
-            created = sync.register_task(blu_account, task_id, name)[1]
+            task, created = polling.register_task(blu_account, task_id, name)
+            if created:
+                tasks.enqueue_sync_on_commit(task.pk, trigger="new")
         if created:
             self.stdout.write(f"Added task {task_id} to {account}; it is queued for a sync.")
         else:
@@ -172,20 +177,20 @@ class Command(BaseCommand):
                 )
         elif not account:
             chosen = chosen.filter(is_polled=True, account__is_polled=True)
-        tasks = list(chosen)
-        if not tasks:
+        to_sync = list(chosen)
+        if not to_sync:
             raise CommandError("No tasks to sync: register one with `manage.py blu task add`.")
 
         totals = {"pages": 0, "created": 0, "changed": 0, "skipped": 0}
         failed = 0
-        for task in tasks:
+        for task in to_sync:
             label = f"{task.account.name}/{task.blu_task_id}"
             try:
                 run = sync.sync_task(task, trigger="command", progress=self._progress(label))
-            except sync.SyncBusy:
+            except lease.SyncBusy:
                 self.stdout.write(f"{label}: skipped, another worker is syncing it")
                 continue
-            except (BluError, AppKeyUnreadable, sync.LeaseLost) as exc:
+            except (BluError, AppKeyUnreadable, lease.LeaseLost) as exc:
                 failed += 1
                 self.stderr.write(f"{label}: failed: {exc}")
                 failed_run = SyncRun.objects.filter(task=task).first()
@@ -202,19 +207,19 @@ class Command(BaseCommand):
             for reason, count in run.skip_reasons.items():
                 self.stdout.write(f"  skipped {count}: {reason}")
         self.stdout.write(
-            f"Synced {len(tasks)} tasks: {totals['pages']} pages, {totals['created']} created, "
+            f"Synced {len(to_sync)} tasks: {totals['pages']} pages, {totals['created']} created, "
             f"{totals['changed']} changed, {totals['skipped']} skipped, {failed} errors"
         )
         if failed:
-            raise CommandError(f"{failed} of {len(tasks)} tasks failed to sync.", returncode=2)
+            raise CommandError(f"{failed} of {len(to_sync)} tasks failed to sync.", returncode=2)
 
     def _summaries(self, **_):
-        tasks = Task.objects.order_by("pk")
-        for n, task in enumerate(tasks.iterator(chunk_size=200), start=1):
+        every_task = Task.objects.order_by("pk")
+        for n, task in enumerate(every_task.iterator(chunk_size=200), start=1):
             summaries.refresh_task_summary(task)
             if self.verbosity >= 2 and n % 100 == 0:
                 self.stdout.write(f"{n} tasks rebuilt")
-        self.stdout.write(f"Rebuilt the summaries of {tasks.count()} tasks.")
+        self.stdout.write(f"Rebuilt the summaries of {every_task.count()} tasks.")
 
     # --- keys -----------------------------------------------------------------------------------
 

@@ -19,9 +19,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from calls import roles, sync
+from calls import tasks
+from calls.ingest import polling
 from calls.models import BluAccount
-from calls.signals import POLL_TASK_NAME, ensure_poll_schedule
+from calls.security import roles
+from calls.seed import POLL_TASK_NAME, ensure_poll_schedule
 
 SANDBOX_URL = "http://127.0.0.1:8765"
 DEMO_ZONE = "Asia/Colombo"
@@ -57,7 +59,9 @@ class Command(BaseCommand):
             world["accounts"][0]["callbackUrl"] = account.callback_url()
             world_path.write_text(json.dumps(world, indent=2))
             for spec in world["tasks"]:
-                sync.register_task(account, spec["taskId"], spec["name"])
+                task, created = polling.register_task(account, spec["taskId"], spec["name"])
+                if created:
+                    tasks.enqueue_sync_on_commit(task.pk, trigger="new")
             self._poll_every(poll_seconds)
 
         self.stdout.write(self.style.SUCCESS("Demo ready. Open http://127.0.0.1:8000"))

@@ -30,9 +30,9 @@ from django.core.wsgi import get_wsgi_application
 from django.db import transaction
 from django.urls import reverse
 
-from calls import roles
 from calls.blu.sandbox import Sandbox, load_world
 from calls.models import BluAccount, CallRecord, Task
+from calls.security import roles
 
 if TYPE_CHECKING:
     from playwright.sync_api import ViewportSize

@@ -1,0 +1,256 @@
+"""A call's recording, fetched from Blu and streamed to a user who may hear it: the recording
+link (a bearer URL) never leaves the server, and the server only fetches from Blu's own hosts."""
+
+from __future__ import annotations
+
+import logging
+import re
+import weakref
+from collections.abc import Iterator
+from urllib.parse import urljoin
+
+import requests
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from urllib3.exceptions import LocationParseError
+from urllib3.util import Url, parse_url
+
+from calls.models import BluAccount
+
+logger = logging.getLogger(__name__)
+
+
+def is_recording_url(url: str) -> bool:
+    # Callbacks are unsigned: only an http(s) URL is ever fetched or offered as a recording.
+    return url.lower().startswith(("https://", "http://"))
+
+
+RECORDING_CHUNK = 64 * 1024
+_PASSED_HEADERS = ("Content-Length", "Content-Range", "Accept-Ranges")
+_SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _requested_range(header: str, size: int) -> tuple[int, int] | None:
+    """The (first, last) byte of a single-range header, or None when it is absent, several ranges
+    or unreadable (then the whole file is the answer, as RFC 9110 allows). Raises ValueError when
+    the range lies wholly past the end."""
+    match = _SINGLE_RANGE.match(header.strip())
+    if not match or match.groups() == ("", ""):
+        return None
+    first, last = match.groups()
+    if first == "":
+        suffix = int(last)
+        if suffix == 0:
+            raise ValueError("empty suffix range")
+        return max(size - suffix, 0), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size:
+        raise ValueError("range starts past the end")
+    if end < start:
+        return None
+    return start, end
+
+
+# A play is the run of fetches one user makes of one call's recording with no pause longer than
+# this: the ranges a player fetches as it buffers and seeks, Safari's two-byte probe before it.
+PLAY_GAP_SECONDS = 600
+
+
+def starts_a_play(response: HttpResponseBase, user_id: int | None, call_id: int) -> bool:
+    """Whether this answer serves recording bytes to a user who has fetched none of this call's
+    for PLAY_GAP_SECONDS: the first fetch of a play, whatever range it asks for. Judged by who
+    fetched, not by the range: a player asks for byte 0 first, but anyone can start from byte 1
+    or ask for several ranges at once and still hear the whole recording."""
+    if response.status_code not in (200, 206):
+        return False
+    key = f"recording-play:{user_id}:{call_id}"
+    try:
+        if cache.add(key, 1, timeout=PLAY_GAP_SECONDS):
+            return True
+        cache.touch(key, timeout=PLAY_GAP_SECONDS)
+        return False
+    except Exception:  # the cache is down: an extra event rather than a play unaudited
+        logger.warning("recording plays cannot be told apart: the cache is unavailable")
+        return True
+
+
+def _body(upstream: requests.Response, skip: int = 0, length: int | None = None) -> Iterator[bytes]:
+    """Blu's body in chunks, from byte `skip` for `length` bytes; closes the connection at the end
+    or when the browser goes away (Django closes the generator)."""
+    try:
+        for chunk in upstream.iter_content(RECORDING_CHUNK):
+            if skip:
+                dropped = min(skip, len(chunk))
+                chunk, skip = chunk[dropped:], skip - dropped
+            if length is not None:
+                chunk, length = chunk[:length], length - min(length, len(chunk))
+            if chunk:
+                yield chunk
+            if length == 0:
+                break
+    finally:
+        upstream.close()
+
+
+def _audio_type(upstream: requests.Response) -> str:
+    # The URL came in an unsigned callback: whatever is not audio is served as bytes, never as
+    # a page our origin would render.
+    content_type = upstream.headers.get("Content-Type", "")
+    if content_type.split(";")[0].strip().lower().startswith("audio/"):
+        return content_type
+    return "application/octet-stream"
+
+
+def _failed(message: str) -> HttpResponse:
+    return HttpResponse(message, status=502, content_type="text/plain; charset=utf-8")
+
+
+def allowed_hosts(account: BluAccount) -> frozenset[str]:
+    """Where this account's recordings may be fetched from, as "host:port": Blu's API origin and
+    the hosts an admin listed (on their default ports unless given as host:port). Recording URLs
+    arrive in unsigned callbacks, so without this anyone holding a callback token could make the
+    server fetch an address inside our network."""
+    origins = {_origin(account.base_url)}
+    for entry in settings.BLUDASH_RECORDING_HOSTS:
+        if ":" in entry:
+            origins.add(entry.lower())
+        else:
+            origins.update({f"{entry.lower()}:80", f"{entry.lower()}:443"})
+    return frozenset(origin for origin in origins if origin)
+
+
+MAX_REDIRECTS = 3
+# Characters no honest recording URL holds, and on which URL parsers disagree about the host
+# (a backslash reads as a path to one parser and ends the host for another).
+_AMBIGUOUS = re.compile(r"[\\\s\x00-\x1f\x7f]")
+
+
+def _origin(url: str) -> str | None:
+    """ "host:port" of an http(s) URL as requests will connect to it, or None when the URL is not
+    one we would fetch (another scheme, user info, characters parsers read differently)."""
+    if _AMBIGUOUS.search(url):
+        return None
+    try:
+        parts = parse_url(url)
+    except LocationParseError:
+        return None
+    if parts.scheme not in ("http", "https") or parts.auth or not parts.host:
+        return None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.host.lower()}:{port}"
+
+
+def _checked(url: str, origins: frozenset[str]) -> str | None:
+    """The URL rebuilt from the very parts that were checked, or None when it may not be fetched:
+    what requests connects to is then exactly what was allowed."""
+    origin = _origin(url)
+    if origin is None or origin not in origins:
+        return None
+    parts = parse_url(url)
+    return Url(parts.scheme, None, parts.host, parts.port, parts.path, parts.query).url
+
+
+def _not_allowed(url: str) -> HttpResponse:
+    host = (_origin(url) or "an address bludash does not fetch").rsplit(":", 1)[0]
+    logger.warning("recording refused: %s is not one of Blu's hosts", host)
+    return _failed(
+        f"This recording is on {host}, which is not one of this account's Blu hosts. "
+        "An administrator can allow it with BLUDASH_RECORDING_HOSTS."
+    )
+
+
+def stream_recording(url: str, hosts: frozenset[str], range_header: str = "") -> HttpResponseBase:
+    """Blu's recording at `url` as our own streaming response, fetched only from `hosts` (also
+    after a redirect). The browser's Range is passed on;
+    a Blu that ignores it (answers 200 to a ranged request) is answered 206 all the same, by
+    skipping bytes, because Safari plays only media served in ranges. Network errors and Blu's
+    errors become a 502 that names no part of the URL but its host (it is a bearer link)."""
+    # identity: a compressed body would no longer match the Content-Length we pass on.
+    headers = {"Accept-Encoding": "identity"}
+    if range_header:
+        headers["Range"] = range_header
+    for _ in range(MAX_REDIRECTS + 1):
+        checked = _checked(url, hosts)
+        if checked is None:
+            return _not_allowed(url)
+        try:
+            upstream = requests.get(
+                checked,
+                headers=headers,
+                stream=True,
+                allow_redirects=False,
+                timeout=(settings.BLUDASH_BLU_CONNECT_TIMEOUT, settings.BLUDASH_BLU_READ_TIMEOUT),
+            )
+        except requests.RequestException as exc:
+            logger.warning("recording download failed: %s", type(exc).__name__)
+            return _failed("Blu could not be reached for this recording. Try again in a minute.")
+        if not upstream.is_redirect:
+            break
+        upstream.close()
+        url = urljoin(checked, upstream.headers.get("Location", ""))
+    else:
+        return _failed("Blu redirected this recording too many times.")
+    if upstream.status_code not in (200, 206):
+        upstream.close()
+        if upstream.status_code == 416:
+            return _range_not_satisfiable(upstream.headers.get("Content-Range", ""))
+        logger.warning("recording download failed: Blu answered HTTP %s", upstream.status_code)
+        return _failed(
+            f"Blu did not send this recording (it answered HTTP {upstream.status_code})."
+        )
+    size = upstream.headers.get("Content-Length", "")
+    if upstream.status_code == 200 and range_header and size.isdigit():
+        return _ranged_from_whole(upstream, range_header, int(size))
+    response = _streamed(upstream, upstream.status_code)
+    for name in _PASSED_HEADERS:
+        if name in upstream.headers:
+            response[name] = upstream.headers[name]
+    if upstream.status_code == 200 and size.isdigit():
+        # We can serve ranges ourselves (below), whatever Blu says.
+        response["Accept-Ranges"] = "bytes"
+    return response
+
+
+def _ranged_from_whole(upstream: requests.Response, range_header: str, size: int):
+    """The browser's range cut from a whole file Blu sent in answer to a ranged request."""
+    try:
+        wanted = _requested_range(range_header, size)
+    except ValueError:
+        upstream.close()
+        return _range_not_satisfiable(f"bytes */{size}")
+    if wanted is None:
+        response = _streamed(upstream, 200)
+        response["Content-Length"] = str(size)
+    else:
+        first, last = wanted
+        response = _streamed(upstream, 206, skip=first, length=last - first + 1)
+        response["Content-Length"] = str(last - first + 1)
+        response["Content-Range"] = f"bytes {first}-{last}/{size}"
+    response["Accept-Ranges"] = "bytes"
+    return response
+
+
+def _streamed(
+    upstream: requests.Response, status: int, skip: int = 0, length: int | None = None
+) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(
+        _body(upstream, skip, length), status=status, content_type=_audio_type(upstream)
+    )
+    # A response dropped unread (a HEAD request, a browser gone before the first byte) never
+    # runs _body's `finally`: the connection to Blu is let go when the response is.
+    weakref.finalize(response, upstream.close)
+    # Only signed-in users may hear it: no shared cache keeps a copy, and the bytes never run
+    # as a document even if Blu's server sent something other than audio.
+    response["Cache-Control"] = "private, max-age=3600"
+    response["Content-Security-Policy"] = "sandbox"
+    return response
+
+
+def _range_not_satisfiable(content_range: str) -> HttpResponse:
+    response = HttpResponse(status=416)
+    if content_range:
+        response["Content-Range"] = content_range
+    return response

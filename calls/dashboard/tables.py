@@ -1,0 +1,221 @@
+"""django-tables2 tables: one per presentation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import django_tables2 as tables
+from django.db.models import F, QuerySet
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.functional import lazy
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from calls.dashboard import kpis
+from calls.dashboard.charts import outcome_bar
+from calls.dashboard.formatting import rate, talk_time
+from calls.dashboard.recordings import is_recording_url
+from calls.models import CallRecord, StatusLabel, Task
+
+_TASK_NUM = {"td": {"class": "num"}, "th": {"class": "num"}}
+_TASK_TIME = "Y-m-d H:i"
+
+
+def _task_order(*fields: str):
+    """An order_FOO method for the tasks table: empty values (a task without calls has no rate)
+    sort last both ways, and the id breaks ties so rows keep their place from page to page."""
+
+    def order(table, queryset, is_descending):
+        keys = [
+            F(f).desc(nulls_last=True) if is_descending else F(f).asc(nulls_last=True)
+            for f in fields
+        ]
+        return queryset.order_by(*keys, "-pk" if is_descending else "pk"), True
+
+    return order
+
+
+class TaskTable(tables.Table):
+    """Tasks with their summary counts. Expects summary_queries.with_rates() annotations and the
+    conclusions (by code) for the outcome mix."""
+
+    blu_task_id = tables.Column("Task", linkify=True)
+    name = tables.Column("Name", attrs={"td": {"class": "wrap"}})
+    account = tables.Column("Account", accessor="account__name")
+    first_call_at = tables.DateTimeColumn(verbose_name="First call", format=_TASK_TIME)
+    last_call_at = tables.DateTimeColumn(verbose_name="Last call", format=_TASK_TIME)
+    calls_total = tables.Column("Calls", attrs=_TASK_NUM)
+    share_finished = tables.Column("Finished", accessor="finished_ratio", attrs=_TASK_NUM)
+    outcomes = tables.Column(
+        "Outcome mix", accessor="code_counts", orderable=False, empty_values=()
+    )
+    connect_rate = tables.Column("Connect rate", accessor="connect_ratio", attrs=_TASK_NUM)
+    promise_rate = tables.Column("Promise rate", accessor="promise_ratio", attrs=_TASK_NUM)
+    average_talk = tables.Column("Avg talk", attrs=_TASK_NUM)
+    median_talk = tables.Column("Median talk", accessor="median_talk_seconds", attrs=_TASK_NUM)
+    last_sync_at = tables.Column("Last synced", empty_values=())
+
+    order_blu_task_id = _task_order("blu_task_id")
+    order_name = _task_order("name")
+    order_account = _task_order("account__name")
+    order_first_call_at = _task_order("first_call_at")
+    order_last_call_at = _task_order("last_call_at")
+    order_calls_total = _task_order("calls_total")
+    order_share_finished = _task_order("finished_ratio")
+    order_connect_rate = _task_order("connect_ratio")
+    order_promise_rate = _task_order("promise_ratio")
+    order_average_talk = _task_order("average_talk")
+    order_median_talk = _task_order("median_talk_seconds")
+    order_last_sync_at = _task_order("last_sync_at")
+
+    class Meta:
+        attrs = {"class": "table tasks"}
+        default = "—"
+        empty_text = (
+            "No tasks yet: add one with `python manage.py blu task add TASK_ID --account NAME`."
+        )
+
+    def __init__(self, *args, conclusions: dict | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.conclusions = conclusions if conclusions is not None else {}
+
+    def render_calls_total(self, value: int) -> str:
+        return f"{value:,}"
+
+    def render_share_finished(self, record: Task) -> str:
+        return rate(
+            kpis.Rate(record.calls_final, record.calls_total, "finished calls", "calls placed"),
+            bare=True,
+        )
+
+    def render_outcomes(self, record: Task) -> str:
+        in_progress = record.calls_total - sum(record.code_counts.values())
+        counts = {**record.code_counts, "": max(in_progress, 0)}
+        return outcome_bar(kpis.mix(counts, self.conclusions))
+
+    def render_connect_rate(self, record: Task) -> str:
+        return rate(
+            kpis.Rate(
+                record.calls_connected, record.calls_total, "connected calls", "calls placed"
+            ),
+            compact=True,
+        )
+
+    def render_promise_rate(self, record: Task) -> str:
+        promises = kpis.Rate(
+            record.calls_promised,
+            record.calls_right_party,
+            "promises to pay",
+            "right-party contacts",
+        )
+        return rate(promises, compact=True)
+
+    def render_average_talk(self, value: float, record: Task) -> str:
+        title = kpis.Average(record.talk_seconds, record.calls_answered).title
+        return format_html('<span title="{}">{}</span>', title, talk_time(value))
+
+    def render_median_talk(self, value: int) -> str:
+        return talk_time(value)
+
+    def render_last_sync_at(self, record: Task) -> str:
+        if record.last_sync_at is None:
+            return SafeString('<span class="muted">not yet</span>')
+        when = timezone.localtime(record.last_sync_at).strftime("%Y-%m-%d %H:%M")
+        if record.last_sync_ok:
+            return format_html('{} <span class="ok">ok</span>', when)
+        return format_html(
+            '{} <span class="failed" title="{}">failed</span>', when, record.last_error[:500]
+        )
+
+
+def _started_header() -> str:
+    return f"Started ({timezone.get_current_timezone_name()})"
+
+
+def _sorted_with_id(field: str) -> tuple[str, str]:
+    # The id breaks ties, so rows with equal values keep their place from page to page.
+    return (field, "id")
+
+
+class CallTable(tables.Table):
+    """Calls, newest first. HTML shows labels and m:ss; exports (`value_*`) get plain values, times
+    as naive datetimes in the company's zone (named in the header) and talk time in seconds."""
+
+    call_id = tables.Column(
+        "Call",
+        linkify=lambda record: reverse("calls:call_detail", kwargs={"pk": record.pk}),
+        order_by=_sorted_with_id("call_id"),
+    )
+    task = tables.Column(
+        "Task",
+        accessor="task__blu_task_id",
+        linkify=lambda record: reverse("calls:task_detail", kwargs={"pk": record.task_id}),
+        order_by=_sorted_with_id("task__blu_task_id"),
+    )
+    account = tables.Column(
+        "Account", accessor="account__name", order_by=_sorted_with_id("account__name")
+    )
+    start_time = tables.DateTimeColumn(
+        verbose_name=lazy(_started_header, str)(),
+        format="Y-m-d H:i:s",
+        order_by=_sorted_with_id("start_time"),
+        attrs={"td": {"class": "time"}},
+    )
+    name = tables.Column("Name", order_by=_sorted_with_id("name"))
+    phone = tables.Column("Phone", order_by=_sorted_with_id("phone"))
+    status = tables.Column("Status", order_by=_sorted_with_id("status"))
+    code = tables.Column("Code", order_by=_sorted_with_id("code"))
+    desc = tables.Column("Description", order_by=_sorted_with_id("desc"))
+    duration = tables.Column(
+        "Talk",
+        order_by=_sorted_with_id("duration"),
+        attrs={"td": {"class": "num"}, "th": {"class": "num"}},
+        exclude_from_export=True,
+    )
+    # Export only: spreadsheets want seconds as a number, not the m:ss the page shows.
+    talk_seconds = tables.Column("Talk seconds", accessor="duration", visible=False)
+    # Blu's recording links are bearer links: the page links our own checked view instead.
+    recording = tables.Column(
+        "Recording", accessor="record_url", orderable=False, exclude_from_export=True
+    )
+
+    class Meta:
+        model = CallRecord
+        fields: list[str] = []
+        order_by = "-start_time"
+        attrs = {"class": "table calls-table"}
+        empty_text = "No calls yet."
+
+    def __init__(self, data=None, *args, **kwargs):
+        if isinstance(data, QuerySet):
+            # Each page's tasks and accounts in one query apiece: a join would be paid for every
+            # row an OFFSET skips, and deep pages skip tens of thousands.
+            data = data.prefetch_related("task", "account")
+        super().__init__(data, *args, **kwargs)
+
+    def _status_label(self, value: int) -> str:
+        # Unlabelled values show as themselves; the labels are read once per table.
+        if not hasattr(self, "_status_labels"):
+            self._status_labels = dict(StatusLabel.objects.values_list("value", "label"))
+        return self._status_labels.get(value, str(value))
+
+    def render_status(self, value: int) -> str:
+        return self._status_label(value)
+
+    def value_status(self, value: int) -> str:
+        return self._status_label(value)
+
+    def render_duration(self, value: int | None, record: CallRecord) -> str:
+        # Blu reports 0 for a call nobody answered: no talk is not a talk of 0:00.
+        return talk_time(value) if record.answer_time is not None else "—"
+
+    def value_start_time(self, value: datetime) -> datetime:
+        # Naive on purpose: a spreadsheet cell holds no zone, and the header names it.
+        return timezone.localtime(value).replace(tzinfo=None)
+
+    def render_recording(self, value: str, record: CallRecord) -> str:
+        if not is_recording_url(value):
+            return "—"
+        url = reverse("calls:call_recording", kwargs={"pk": record.pk})
+        return format_html('<a href="{}">listen</a>', url)

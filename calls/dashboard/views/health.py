@@ -1,0 +1,42 @@
+"""The admins' sync-health page: every account and polled task, how far behind, what failed."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from django.views.generic import TemplateView
+
+from calls.dashboard import pagination
+from calls.dashboard.health_tables import AccountHealthTable, StuckTaskTable, TaskHealthTable
+from calls.health import sync_health
+from calls.security import roles
+from calls.security.access import DashboardView
+
+# Stuck tasks should be few; past this many the page says how many more there are.
+STUCK_SHOWN = 50
+
+
+class HealthView(DashboardView, TemplateView):
+    permission_required = roles.MANAGE_ACCOUNTS
+    template_name = "calls/health.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        now = timezone.now()
+        # Tasks can be thousands: a counted page at a time (the tasks table is small enough to
+        # count), the calls never read.
+        tasks = TaskHealthTable(sync_health.task_health_rows(), now=now, request=self.request)
+        pagination.paginate(tasks, self.request, pagination.CountingPaginator)
+        stuck = sync_health.stuck_tasks(now)
+        stuck_count = stuck.count()
+        context.update(
+            checked_at=now,
+            accounts=AccountHealthTable(sync_health.account_health(now)),
+            tasks=tasks,
+            stuck=StuckTaskTable(list(stuck[:STUCK_SHOWN]), now=now),
+            stuck_count=stuck_count,
+            stuck_shown=min(stuck_count, STUCK_SHOWN),
+            alert_threshold=sync_health.alert_threshold(),
+            behind_limit=sync_health.behind_limit(),
+            stuck_limit=sync_health.stuck_limit(),
+        )
+        return context

@@ -1,0 +1,113 @@
+"""The tasks table and a task's page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import F
+from django.views.generic import DetailView
+from django_filters.views import FilterView
+
+from calls.dashboard import kpis, pagination, summary_queries
+from calls.dashboard.filters import TaskFilter
+from calls.dashboard.tables import CallTable, TaskTable
+from calls.health import sync_health
+from calls.ingest import summaries
+from calls.models import CallRecord, Task, TaskDaySummary
+from calls.security.access import DashboardView
+
+NO_TASKS = "No tasks yet: add one with `python manage.py blu task add TASK_ID --account NAME`."
+NO_MATCH = "No tasks match these filters."
+BAD_FILTERS = "No tasks shown: the filters above could not be read."
+
+
+class TaskListView(DashboardView, pagination.PagedTableMixin, FilterView):
+    table_class = TaskTable
+    filterset_class = TaskFilter
+    template_name = "calls/task_list.html"
+    # The table paginates; the list view must not paginate the rows a second time. Tasks are
+    # few enough to count, and the page shows how many match.
+    table_paginator_class = pagination.CountingPaginator
+
+    def get_queryset(self):
+        self.conclusions = summaries.conclusions_by_code()
+        # Most recently dialled first; tasks without calls yet at the end, on every database.
+        latest = F("last_call_at").desc(nulls_last=True)
+        tasks = Task.objects.select_related("account").order_by(latest, "-pk")
+        return summary_queries.with_rates(tasks)
+
+    def get_table_kwargs(self) -> dict[str, Any]:
+        form = self.filterset.form
+        if not self.filterset.is_bound:
+            empty = NO_TASKS
+        elif not self.filterset.is_valid():
+            empty = BAD_FILTERS
+        elif any(value not in (None, "") for value in form.cleaned_data.values()):
+            empty = NO_MATCH
+        else:
+            empty = NO_TASKS
+        return {"conclusions": self.conclusions, "empty_text": empty}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["health"] = sync_health.sync_health()
+        context["filter_errors"] = filter_errors(self.filterset.form)
+        context["sort"] = self.request.GET.get("sort", "")
+        return context
+
+
+def filter_errors(form) -> list[str]:
+    """Each unreadable filter as "Label: what is wrong", for the message above the table."""
+    lines = []
+    for name, errors in form.errors.items():
+        field = form.fields.get(name)
+        prefix = f"{field.label}: " if field is not None else ""
+        lines.append(prefix + " ".join(errors))
+    return lines
+
+
+class TaskDetailView(DashboardView, pagination.PagedTableMixin, DetailView):
+    model = Task
+    table_class = CallTable
+    template_name = "calls/task_detail.html"
+    # The calls table walks the (task, -start_time) index and never counts.
+    table_paginator_class = pagination.CallPaginator
+
+    def get_queryset(self):
+        return Task.objects.select_related("account")
+
+    def get_table_data(self):
+        return CallRecord.objects.filter(task=self.object)
+
+    def get_table_kwargs(self) -> dict[str, Any]:
+        # Every row is this task's, on this task's account: those columns would say nothing.
+        return {"exclude": ("task", "account")}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        task = self.object
+        context.update(task_numbers(task))
+        context["finished"] = kpis.Rate(
+            task.calls_final, task.calls_total, "finished calls", "calls placed"
+        )
+        context["runs"] = task.sync_runs.all()[:10]
+        return context
+
+
+def task_numbers(task: Task) -> dict[str, Any]:
+    """The task's breakdown, funnel and KPIs from its day summaries (a few dozen rows)."""
+    return numbers_from(task, summary_queries.code_totals(TaskDaySummary.objects.filter(task=task)))
+
+
+def numbers_from(task: Task, totals: list[kpis.CodeTotal]) -> dict[str, Any]:
+    """The task page's numbers from its per-code totals, however they were counted."""
+    conclusions = summaries.conclusions_by_code()
+    numbers = kpis.kpis(totals, conclusions)
+    return {
+        "kpis": numbers,
+        "code_rows": kpis.breakdown(totals, conclusions),
+        "funnel": kpis.funnel(numbers),
+        "mix": kpis.mix({t.code: t.calls for t in totals}, conclusions),
+        # Calls whose start time Blu sent unreadable have no day, so no summary row.
+        "undated": max(task.calls_total - numbers.placed, 0),
+    }

@@ -1,0 +1,125 @@
+"""Failures in a row, per task and per account: what the sync-health page shows and what flags an
+account to admins once it has failed BLUDASH_ACCOUNT_FAILURE_ALERT syncs in a row. Reaching that
+number also emails the admins, once per streak of failures."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.mail import EmailMessage
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from calls.models import BluAccount, Task
+from calls.security import roles
+
+logger = logging.getLogger(__name__)
+
+
+def record_sync_outcome(task: Task, error: str) -> None:
+    """Count a finished sync of `task`: a failure adds one in a row, a success starts over."""
+    now = timezone.now()
+    if error:
+        Task.objects.filter(pk=task.pk).update(consecutive_failures=F("consecutive_failures") + 1)
+        BluAccount.objects.filter(pk=task.account_id).update(
+            consecutive_failures=F("consecutive_failures") + 1,
+            last_failure_at=now,
+            last_error=error[:2000],
+        )
+        alert_if_due(task.account_id, now)
+    else:
+        Task.objects.filter(pk=task.pk).update(consecutive_failures=0)
+        BluAccount.objects.filter(pk=task.account_id).update(
+            consecutive_failures=0, last_success_at=now, failure_alert_sent_at=None
+        )
+
+
+def alert_if_due(account_id: int, now: datetime) -> bool:
+    """Email the admins if this account has just reached the alert threshold and nobody has
+    emailed them in this streak yet. Returns whether an email went out.
+
+    Two workers finishing failures at once both get here: the conditional UPDATE's row count
+    says which one sends. A failed send is undone, so the next failure tries again; it never
+    fails the sync."""
+    threshold = settings.BLUDASH_ACCOUNT_FAILURE_ALERT
+    due = BluAccount.objects.filter(
+        pk=account_id, failure_alert_sent_at__isnull=True, consecutive_failures__gte=threshold
+    )
+    if not due.update(failure_alert_sent_at=now):
+        return False
+    account = BluAccount.objects.get(pk=account_id)
+    try:
+        sent = _send_alert(account, threshold)
+    except Exception as exc:  # any mail trouble; the sync's own outcome is already recorded
+        # The exception's class only: an SMTP reply may quote what was sent.
+        logger.error(
+            "Could not email the admins that Blu account %s failed %d syncs in a row: %s",
+            account.name,
+            threshold,
+            type(exc).__name__,
+        )
+        sent = False
+    if not sent:
+        BluAccount.objects.filter(pk=account_id, failure_alert_sent_at=now).update(
+            failure_alert_sent_at=None
+        )
+    return sent
+
+
+def admin_recipients() -> list[str]:
+    """settings.ADMINS, then every active user who may manage Blu accounts (the Admins group,
+    or the right granted alone) and has an email address; each address once."""
+    addresses = [entry if isinstance(entry, str) else entry[1] for entry in settings.ADMINS]
+    app_label, codename = roles.MANAGE_ACCOUNTS.split(".")
+    permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+    may_manage = (
+        Q(is_superuser=True)
+        | Q(groups__permissions__in=permission)
+        | Q(user_permissions__in=permission)
+    )
+    users = (
+        get_user_model()
+        .objects.filter(may_manage, is_active=True)
+        .exclude(email="")
+        .order_by("pk")
+        .values_list("email", flat=True)
+    )
+    # A user in two groups with the right comes back twice; addresses differ only in case.
+    unique: dict[str, str] = {}
+    for address in [*addresses, *users]:
+        address = address.strip()
+        if address:
+            unique.setdefault(address.lower(), address)
+    return list(unique.values())
+
+
+def _send_alert(account: BluAccount, threshold: int) -> bool:
+    recipients = admin_recipients()
+    if not recipients:
+        logger.warning(
+            "Blu account %s failed %d syncs in a row, and no admin has an email address to "
+            "tell (set ADMINS or give an admin an email address)",
+            account.name,
+            threshold,
+        )
+        return False
+    health_url = settings.BLUDASH_PUBLIC_URL + reverse("calls:health")
+    # The account's stored error is our own message around Blu's: it never holds the app key.
+    body = (
+        f"bludash could not sync Blu account {account.name} {threshold} times in a row.\n\n"
+        f"Last error:\n{account.last_error or '(no message)'}\n\n"
+        f"Sync health: {health_url}\n\n"
+        "You get one email per run of failures: the next comes after the account has synced "
+        "successfully and then failed again.\n"
+    )
+    subject = (
+        f"{settings.EMAIL_SUBJECT_PREFIX}Blu account {account.name} failed {threshold} syncs "
+        "in a row"
+    )
+    message = EmailMessage(subject, body, to=recipients)
+    return message.send() > 0

@@ -1,0 +1,8 @@
+"""Getting Blu's records in: the sync run and its lease, which tasks are due, the page write (one
+bulk upsert), the callback receiver, and the task summaries kept current from what was written.
+
+May import: `calls.blu`, `calls.conclusions`, `calls.models`, `calls.security` and
+`calls.health` (a sync's outcome feeds the failure counts). Never `calls.dashboard`, never the
+Celery tasks: a plain function here that needs a job queued leaves it to its caller
+(`calls.tasks.enqueue_sync`).
+"""

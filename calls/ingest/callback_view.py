@@ -1,0 +1,67 @@
+"""Blu's push callback: the one endpoint that answers without a session."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from calls import tasks
+from calls.ingest import callbacks
+from calls.security import rate_limit
+
+logger = logging.getLogger(__name__)
+
+# An error message quotes at most a few short values from the body (callbacks.quoted); this caps
+# the whole, whatever a future message quotes.
+MAX_MESSAGE = 200
+
+
+def _refusal(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"code": status, "message": message[:MAX_MESSAGE]}, status=status)
+
+
+@csrf_exempt
+@require_POST
+def blu_callback(request: HttpRequest, token: str) -> HttpResponse:
+    """Blu's dial-result callback. Blu signs nothing: the unguessable token is the only key.
+
+    Any Content-Type is read as JSON: the contract names none, and a check on it would protect
+    nothing (whoever holds the token can send any header), while refusing a real delivery over a
+    header would lose the call until the next poll. The body itself is read strictly.
+    """
+    account = callbacks.account_for(token)
+    if account is None:
+        raise Http404("No such callback.")
+    wait = rate_limit.wait_seconds(
+        f"callback:{account.pk}", settings.BLUDASH_CALLBACK_RATE_PER_MINUTE
+    )
+    if wait:
+        logger.warning("Refused a callback for account %s: over the rate limit", account.name)
+        response = _refusal(429, "too many callbacks for this account; retry later")
+        response["Retry-After"] = str(wait)
+        return response
+    limit = settings.BLUDASH_CALLBACK_MAX_BYTES
+    declared = request.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return _refusal(413, f"body over {limit} bytes")
+    # Whatever the header said (Django reads at most Content-Length bytes, however it is
+    # written), read one byte past the limit to know the body is too long without reading it all.
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        return _refusal(413, f"body over {limit} bytes")
+    try:
+        received = callbacks.receive(account, body)
+    except callbacks.BadCallback as exc:
+        message = str(exc)[:MAX_MESSAGE]
+        logger.info("Refused a callback for account %s: %s", account.name, message)
+        return _refusal(400, message)
+    if received.new_task:
+        tasks.enqueue_sync_on_commit(received.task.pk, trigger="new")
+    result = received.result
+    return JsonResponse(
+        {"code": 200, "message": "success", "created": result.created, "changed": result.changed}
+    )

@@ -1,0 +1,168 @@
+"""Blu's dial-result callback ("Calls from Blu to the lender" in shared/blu-api.md).
+
+Blu signs nothing on these requests, so the body is read strictly: anything not of the contract's
+shape is refused whole and nothing is stored. Blu retries failed deliveries, so the same record
+arriving again must change nothing; it goes through the same upsert as a sync.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from django.db import transaction
+from django.utils import timezone
+
+from calls.blu.records import UnstorableRecord, read_record, record_task_id
+from calls.ingest.page_writer import WriteResult, write_records
+from calls.ingest.polling import register_task
+from calls.models import BluAccount, Task
+
+# Blu sends one record per request; a little slack, never a flood.
+MAX_RECORDS = 10
+# A record is an object in a list in an object; its script and slots nest a few levels more.
+# Deeper than this is no record, and a deep enough nesting would exhaust the parser's stack.
+MAX_DEPTH = 32
+# How much of a value from the body an error message may quote.
+QUOTED_CHARS = 40
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+class BadCallback(ValueError):
+    """The body is not a dial-result callback; the message says what is wrong."""
+
+
+def quoted(value: Any) -> str:
+    """A value from the body as an error message may show it: short, and in quotes."""
+    text = str(value)
+    return repr(text[:QUOTED_CHARS]) + ("..." if len(text) > QUOTED_CHARS else "")
+
+
+def account_for(token: str) -> BluAccount | None:
+    """The enabled account whose callback token this is, or None (unknown or disabled alike).
+
+    Every stored token is compared, each in constant time: `WHERE callback_token = ...` walks an
+    index and answers sooner the earlier a guess differs, which lets a patient caller learn the
+    token byte by byte. Accounts are few, so loading them all costs nothing.
+    """
+    given = token.encode()
+    found = None
+    for account in BluAccount.objects.order_by("pk"):
+        same = hmac.compare_digest(given, account.callback_token.encode())
+        if same and account.is_polled:
+            found = account
+    return found
+
+
+def _deepest(text: str) -> int:
+    """How deep the JSON text's arrays and objects nest, brackets inside strings not counted."""
+    depth = deepest = 0
+    for bracket in _BRACKET.finditer(_JSON_STRING.sub('""', text)):
+        if bracket.group() in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_DEPTH:
+                break
+        else:
+            depth -= 1
+    return deepest
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Two parsers may keep different copies of a repeated key; we refuse to guess which is meant.
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise BadCallback(f"the key {quoted(key)} appears twice in one object")
+        seen.add(key)
+    return dict(pairs)
+
+
+def _not_a_number(name: str) -> NoReturn:
+    raise BadCallback(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e999: PostgreSQL's jsonb has no infinity
+        raise BadCallback(f"the number {quoted(text)} is too large")
+    return number
+
+
+def load_json(body: bytes) -> Any:
+    """The body as JSON, read strictly: UTF-8 only, no NaN or Infinity, no repeated keys, no
+    nesting deeper than MAX_DEPTH. Raises BadCallback."""
+    if not body:
+        # Django reads Content-Length bytes and no more: a chunked body arrives as nothing.
+        raise BadCallback("the body is empty (send it with a Content-Length, not chunked)")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadCallback(f"the body is not UTF-8 (byte {exc.start})") from None
+    if _deepest(text) > MAX_DEPTH:
+        raise BadCallback(f"the body nests deeper than {MAX_DEPTH} levels")
+    try:
+        return json.loads(
+            text, object_pairs_hook=_object, parse_constant=_not_a_number, parse_float=_finite
+        )
+    except BadCallback:
+        raise
+    except ValueError:
+        raise BadCallback("the body is not JSON") from None
+
+
+def parse_body(body: bytes) -> tuple[str, list[dict[str, Any]]]:
+    """(taskId as text, records) from a callback body, or BadCallback."""
+    payload = load_json(body)
+    if not isinstance(payload, dict):
+        raise BadCallback("the body is not a JSON object")
+    task_id = record_task_id(payload)
+    if task_id is None or isinstance(payload.get("taskId"), bool) or len(task_id) > 64:
+        raise BadCallback("taskId is missing or not a number or string")
+    records = payload.get("records")
+    if not isinstance(records, list) or not records:
+        raise BadCallback("records is missing or not a non-empty list")
+    if len(records) > MAX_RECORDS:
+        raise BadCallback(f"more than {MAX_RECORDS} records")
+    for position, record in enumerate(records, 1):
+        if not isinstance(record, dict):
+            raise BadCallback(f"record {position} is not an object")
+        own_task = record_task_id(record)
+        if own_task is not None and own_task != task_id:
+            raise BadCallback(
+                f"record {position} names task {quoted(own_task)}, the body task {quoted(task_id)}"
+            )
+    return task_id, records
+
+
+@dataclass(frozen=True)
+class Received:
+    task: Task
+    new_task: bool  # the callback named a task we did not know: its caller queues a sync
+    result: WriteResult
+
+
+def receive(account: BluAccount, body: bytes) -> Received:
+    """Store the records of one callback body for this account, or raise BadCallback."""
+    task_id, records = parse_body(body)
+    zone = account.zone
+    parsed: dict[str, dict[str, Any]] = {}
+    for position, raw in enumerate(records, 1):
+        try:
+            fields = read_record(raw, zone)
+        except UnstorableRecord as exc:
+            raise BadCallback(f"record {position}: {exc}") from None
+        parsed[fields["call_id"]] = fields
+    result = WriteResult()
+    with transaction.atomic():
+        task, new_task = register_task(account, task_id)
+        write_records(task, parsed, result)
+        # A call just ended: the task is active again, whatever the last poll found.
+        Task.objects.filter(pk=task.pk).update(last_seen_at=timezone.now(), next_poll_at=None)
+    return Received(task, new_task, result)

@@ -1,0 +1,193 @@
+"""Syncing one task: every page Blu has for it, each written as it arrives (page_writer.py),
+under the task's lease (lease.py), with the run's outcome recorded where people see it.
+
+Each page is written in its own transaction: a failure mid-sync keeps every page already written
+and a replayed page changes nothing. Records Blu no longer returns (older than 45 days) are never
+touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.utils import timezone
+
+from calls.blu import client
+from calls.health import alerts
+from calls.ingest import upsert
+from calls.ingest.lease import LeaseLost, SyncBusy, claim, release, renew
+from calls.ingest.page_writer import WriteResult, store_records
+from calls.ingest.summaries import refresh_task_summary
+from calls.models import SyncRun, Task
+from calls.security.crypto import AppKeyUnreadable
+
+logger = logging.getLogger(__name__)
+
+
+_T = TypeVar("_T")
+_END = object()
+
+
+def prefetched(items: Iterator[_T]) -> Iterator[_T]:
+    """Yield items while the next one is fetched in a thread: database writes of one page overlap
+    the download of the next, so a sync costs about the download time, not download plus writes."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="blu-prefetch") as pool:
+        upcoming = pool.submit(next, items, _END)
+        while True:
+            item = upcoming.result()
+            if item is _END:
+                return
+            upcoming = pool.submit(next, items, _END)
+            yield item  # type: ignore[misc]
+
+
+ProgressFn = Callable[[SyncRun], None]
+
+
+def sync_task(
+    task: Task, *, trigger: str = "manual", progress: ProgressFn | None = None
+) -> SyncRun:
+    """Fetch every page of one task from Blu and store it; returns the finished SyncRun.
+
+    Raises SyncBusy (and records nothing) when another worker is syncing the task. On any failure
+    (Blu, an unreadable key, a lost database connection) the run is recorded as failed with the
+    message, the pages already stored stay stored (the interrupted one is rolled back whole), the
+    lease is released, and the error is raised again for the caller to retry or report.
+    """
+    owner = uuid.uuid4().hex
+    if not claim(task.pk, owner):
+        raise SyncBusy(f"{task} is being synced by another worker")
+    try:
+        # Runs left "running" by a worker that died: the lease we now hold proves they ended.
+        SyncRun.objects.filter(task=task, outcome=SyncRun.Outcome.RUNNING).update(
+            outcome=SyncRun.Outcome.FAILED,
+            finished_at=timezone.now(),
+            error="the worker stopped before this sync finished",
+        )
+        run = SyncRun.objects.create(task=task, trigger=trigger)
+    except BaseException as exc:
+        if isinstance(exc, DatabaseError):
+            _drop_broken_connection()
+        _release_if_possible(task.pk, owner)
+        raise
+    totals = WriteResult()
+    analyzed_at = 0
+    try:
+        creds = task.account.credentials()
+        for records in prefetched(client.iter_pages(creds, task.blu_task_id)):
+            if not renew(task.pk, owner):
+                raise LeaseLost(f"{task}: the sync lease ran out and another worker took over")
+            totals.add(store_records(task, records))
+            run.pages += 1
+            _copy_totals(run, totals)
+            run.save(update_fields=[*_COUNT_FIELDS, "pages"])
+            if totals.created - analyzed_at >= settings.BLUDASH_ANALYZE_EVERY_ROWS:
+                upsert.refresh_statistics()
+                analyzed_at = totals.created
+            if progress:
+                progress(run)
+    except Exception as exc:
+        if isinstance(exc, DatabaseError):
+            _drop_broken_connection()
+        _record_failure(task, run, totals, error=_failure_message(exc))
+        raise
+    else:
+        _finish(task, run, totals)
+    finally:
+        _release_if_possible(task.pk, owner)
+    return run
+
+
+def _failure_message(exc: Exception) -> str:
+    """What a person reads on the failed run: Blu's own words, or what kind of failure it was."""
+    if isinstance(exc, client.BluError | AppKeyUnreadable | LeaseLost):
+        return str(exc)
+    if isinstance(exc, DatabaseError):
+        # The first line is the server's message; later ones (DETAIL) may quote a row's values.
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        return f"database error ({type(exc).__name__}): {first_line}"[:500]
+    # An unexpected failure still leaves a run a person can see; details go to the log.
+    return f"internal error: {type(exc).__name__}"
+
+
+def _drop_broken_connection() -> None:
+    """After a database error, close this thread's connection if it no longer works, so that
+    recording the failure and releasing the lease reconnect instead of failing in turn.
+
+    Inside a caller's transaction the connection is left alone: closing it would end that
+    transaction behind the caller's back.
+    """
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
+
+
+def _record_failure(task: Task, run: SyncRun, totals: WriteResult, error: str) -> None:
+    """_finish with the error; if the database refuses that too, the run stays "running" until
+    the next sync of the task closes it, and the original error goes on to the caller."""
+    try:
+        _finish(task, run, totals, error=error)
+    except DatabaseError:
+        logger.exception("Could not record the failed sync of %s (%s)", task, error)
+        _drop_broken_connection()
+
+
+def _release_if_possible(task_pk: int, owner: str) -> None:
+    try:
+        release(task_pk, owner)
+    except DatabaseError:
+        # Nothing lost: an unreleased lease runs out by itself (BLUDASH_SYNC_LEASE_SECONDS).
+        logger.exception("Could not release the sync lease of task %s", task_pk)
+        _drop_broken_connection()
+
+
+_COUNT_FIELDS = ["created", "changed", "unchanged", "skipped", "skip_reasons", "problems"]
+
+
+def _copy_totals(run: SyncRun, totals: WriteResult) -> None:
+    run.created, run.changed = totals.created, totals.changed
+    run.unchanged, run.skipped = totals.unchanged, totals.skipped
+    run.skip_reasons = dict(totals.reasons.most_common(20))
+    run.problems = dict(totals.problems.most_common(20))
+
+
+def _finish(task: Task, run: SyncRun, totals: WriteResult, error: str = "") -> None:
+    now = timezone.now()
+    _copy_totals(run, totals)
+    run.finished_at = now
+    run.outcome = SyncRun.Outcome.FAILED if error else SyncRun.Outcome.OK
+    run.error = error[:2000]
+    run.save()
+    task_fields: dict[str, Any] = {
+        "last_sync_at": now,
+        "last_sync_ok": not error,
+        "last_error": error[:2000],
+    }
+    if not error:
+        task_fields["last_success_at"] = now
+    if totals.created or totals.changed:
+        task_fields["last_seen_at"] = now
+    Task.objects.filter(pk=task.pk).update(**task_fields)
+    alerts.record_sync_outcome(task, error)
+    refresh_task_summary(task)
+    quiet = (
+        not error
+        and not (totals.created or totals.changed)
+        and 0 < task.calls_final == task.calls_total
+        and task.last_call_at is not None
+        and task.last_call_at < now - timedelta(hours=2)
+    )
+    if error:
+        # A Celery retry is on its way; polls leave the task to it for that long.
+        next_poll = now + timedelta(seconds=settings.BLUDASH_TASK_RETRY_MAX_DELAY)
+    elif quiet:
+        next_poll = now + timedelta(seconds=settings.BLUDASH_QUIET_POLL_SECONDS)
+    else:
+        next_poll = None
+    Task.objects.filter(pk=task.pk).update(next_poll_at=next_poll)

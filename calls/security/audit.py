@@ -1,0 +1,49 @@
+"""The audit log: one function writes every event, so each has the same who, when and where.
+
+Callers pass what a reader needs (which account, which filter, how many rows), never a secret:
+details are shown to every admin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from calls.models import AuditEvent
+
+Action = AuditEvent.Action
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    # REMOTE_ADDR only: a forwarded header is whatever the client wrote, unless a proxy we run
+    # sets it, and the deployment's proxy sets REMOTE_ADDR through the WSGI server instead.
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def record(
+    action: str,
+    request: HttpRequest | None = None,
+    *,
+    user: Any = None,
+    username: str = "",
+    target: str = "",
+    **details: Any,
+) -> AuditEvent:
+    """Write one event. The user defaults to the request's signed-in user."""
+    if user is None and request is not None:
+        candidate = getattr(request, "user", None)
+        if candidate is not None and candidate.is_authenticated:
+            user = candidate
+    if user is not None and not username:
+        username = user.get_username()
+    return AuditEvent.objects.create(
+        action=action,
+        user=user,
+        username=username[:150],
+        ip=client_ip(request),
+        target=target[:200],
+        details=details,
+    )

@@ -1,0 +1,52 @@
+"""Sign-ins, failed sign-ins, lockouts and sign-outs in the audit log, from Django's and axes's
+signals (connected in CallsConfig.ready). The password is never read, not even the cleansed one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axes.signals import user_locked_out
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+from calls.models import AuditEvent
+from calls.security import audit, signin_throttle
+
+Action = AuditEvent.Action
+
+
+@receiver(user_logged_in, dispatch_uid="bludash-audit-sign-in")
+def signed_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    audit.record(Action.SIGN_IN, request, user=user)
+
+
+@receiver(user_login_failed, dispatch_uid="bludash-audit-sign-in-failed")
+def sign_in_failed(sender: Any, credentials: dict, request: Any = None, **kwargs: Any) -> None:
+    # axes's receivers run first (axes precedes calls in INSTALLED_APPS): they mark a try the
+    # lock refused, which is no new event.
+    if request is not None and getattr(request, "bludash_refused_while_locked", False):
+        return
+    # The name as typed, which may be no user at all; only that key of the credentials is read.
+    typed = credentials.get(get_user_model().USERNAME_FIELD) or ""
+    audit.record(Action.SIGN_IN_FAILED, request, username=str(typed))
+
+
+@receiver(user_locked_out, dispatch_uid="bludash-audit-sign-in-locked")
+def sign_in_locked(
+    sender: Any, request: Any, username: str | None, ip_address: str | None, **kwargs: Any
+) -> None:
+    until = signin_throttle.locked_until(username, ip_address)
+    audit.record(
+        Action.SIGN_IN_LOCKED,
+        request,
+        username=username or "",
+        locked=kwargs.get("locked", []),  # "user", "address" or both
+        until=until.isoformat() if until else None,
+    )
+
+
+@receiver(user_logged_out, dispatch_uid="bludash-audit-sign-out")
+def signed_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    if user is not None:  # signing out when not signed in is no event
+        audit.record(Action.SIGN_OUT, request, user=user)
