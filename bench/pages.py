@@ -271,7 +271,7 @@ def call_rows(
     plan: TaskPlan, task_pk: int, account_pk: int, now: datetime, rng: random.Random
 ) -> Iterator[tuple]:
     """One task's call records as COPY rows: the raw record as Blu would send it, and the fields
-    calls.records.read_record would read from it. Calls not over by `now` are in progress: no
+    calls.blu.records.read_record would read from it. Calls not over by `now` are in progress: no
     code, no end, status 1."""
     from calls.conclusions.dictionary import DICTIONARY
 
@@ -299,7 +299,7 @@ def call_rows(
         name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
         order_id = 10_000 + i
         messy = rng.random()
-        # Real extVars are messy: a few are not JSON, some are empty (see calls/records.py).
+        # Real extVars are messy: a few are not JSON, some are empty (see calls/blu/records.py).
         if messy < 0.02:
             ext_text, ext_vars, ext_raw = f"orderId={order_id}", None, f"orderId={order_id}"
         elif messy < 0.05:
@@ -332,7 +332,7 @@ def call_rows(
             "duration": talk,
             "extVars": ext_text,
         }
-        # The stored raw text and its hash, exactly as calls.records.read_record makes them.
+        # The stored raw text and its hash, exactly as calls.blu.records.read_record makes them.
         raw_text = json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         content_hash = hashlib.sha256(raw_text.encode()).hexdigest()[:32]
         # Picked up by the next poll after it ended, or by the latest one.
@@ -415,7 +415,7 @@ def seed(args: argparse.Namespace) -> None:
 
 def check_rows_as_sync_reads_them(sample: int = 500) -> None:
     """The seeded fields must be what the sync would store for the seeded raw records: read a
-    sample back through calls.records.read_record and compare."""
+    sample back through calls.blu.records.read_record and compare."""
     from calls.blu.records import read_record
     from calls.models import CallRecord
 

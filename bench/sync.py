@@ -6,7 +6,7 @@
 Against the Blu sandbox over real HTTP, answering each page after 50 ms as a remote API would,
 it measures records per second for
   - download only: `client.iter_pages` consumed fully (the floor any sync stands on);
-  - ours: `calls.sync.sync_task`, which prefetches the next page while writing this one;
+  - ours: `calls.ingest.sync.sync_task`, which prefetches the next page while writing this one;
   - naive: one `update_or_create` per record of each page (on --naive-calls records, a separate
     task: it is a per-record rate and a slow one);
 the time and rows written of a second sync in which nothing changed, and the tracemalloc peak of

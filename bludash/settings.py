@@ -281,11 +281,12 @@ CONTENT_SECURITY_POLICY = {
 BLUDASH_LOGIN_FAILURES_PER_USER = env_int("BLUDASH_LOGIN_FAILURES_PER_USER", 5, minimum=1)
 BLUDASH_LOGIN_FAILURES_PER_ADDRESS = env_int("BLUDASH_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
 BLUDASH_LOGIN_COOLOFF = timedelta(minutes=env_int("BLUDASH_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
-# django-axes supplies the backend, the middleware and the user_locked_out signal; the counting is
-# calls/throttle.py's, because axes holds one limit for every parameter it counts by.
+# django-axes supplies the backend, the middleware and the user_locked_out signal; the counting
+# is calls/security/signin_throttle.py's, because axes holds one limit for every parameter it
+# counts by.
 AXES_HANDLER = "calls.security.signin_throttle.LoginThrottle"
 AXES_LOCKOUT_CALLABLE = "calls.security.lockout_view.locked_out"
-AXES_CLIENT_IP_CALLABLE = "calls.security.audit.client_ip"  # the address the audit log records
+AXES_CLIENT_IP_CALLABLE = "calls.audit.trail.client_ip"  # the address the audit log records
 AXES_ENABLE_ADMIN = False  # its tables stay empty: the counts live in the cache
 AXES_VERBOSE = False
 

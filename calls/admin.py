@@ -22,6 +22,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.views.decorators.debug import sensitive_post_parameters
 
+from calls.audit import trail
 from calls.conclusions.categories import FLAG_NAMES
 from calls.health import connection
 from calls.models import (
@@ -34,7 +35,6 @@ from calls.models import (
     Task,
     new_callback_token,
 )
-from calls.security import audit
 
 Action = AuditEvent.Action
 # What set_app_key() writes: saved together, and only when the key itself was replaced.
@@ -126,7 +126,7 @@ class BluAccountAdmin(admin.ModelAdmin):
         changed = list(form.changed_data)
         if not change:
             obj.save()
-            audit.record(
+            trail.record(
                 Action.ACCOUNT_ADDED,
                 request,
                 target=obj.name,
@@ -146,24 +146,24 @@ class BluAccountAdmin(admin.ModelAdmin):
         details: dict[str, Any] = {"fields": changed}
         if "name" in changed:
             details["renamed_from"] = form.initial.get("name", "")
-        audit.record(Action.ACCOUNT_CHANGED, request, target=obj.name, **details)
+        trail.record(Action.ACCOUNT_CHANGED, request, target=obj.name, **details)
         if "app_key" in changed:
-            audit.record(Action.APP_KEY_REPLACED, request, target=obj.name)
+            trail.record(Action.APP_KEY_REPLACED, request, target=obj.name)
         if "is_polled" in changed:
             enabled = Action.ACCOUNT_ENABLED if obj.is_polled else Action.ACCOUNT_DISABLED
-            audit.record(enabled, request, target=obj.name)
+            trail.record(enabled, request, target=obj.name)
 
     def delete_model(self, request, obj):
         # Only an account without tasks can go (their calls protect it); say who removed it.
         name, app_id = obj.name, obj.app_id
         super().delete_model(request, obj)
-        audit.record(Action.ACCOUNT_DELETED, request, target=name, app_id=app_id)
+        trail.record(Action.ACCOUNT_DELETED, request, target=name, app_id=app_id)
 
     def delete_queryset(self, request, queryset):
         gone = list(queryset.values_list("name", "app_id"))
         super().delete_queryset(request, queryset)
         for name, app_id in gone:
-            audit.record(Action.ACCOUNT_DELETED, request, target=name, app_id=app_id)
+            trail.record(Action.ACCOUNT_DELETED, request, target=name, app_id=app_id)
 
     # --- enable and disable ----------------------------------------------------------------------
 
@@ -180,7 +180,7 @@ class BluAccountAdmin(admin.ModelAdmin):
         BluAccount.objects.filter(pk__in=[a.pk for a in accounts]).update(is_polled=enabled)
         action = Action.ACCOUNT_ENABLED if enabled else Action.ACCOUNT_DISABLED
         for account in accounts:
-            audit.record(action, request, target=account.name)
+            trail.record(action, request, target=account.name)
             self.log_change(request, account, [{"changed": {"fields": ["enabled"]}}])
         word = "Enabled" if enabled else "Disabled"
         if accounts:
@@ -271,7 +271,7 @@ class BluAccountAdmin(admin.ModelAdmin):
     def _regenerate(self, request: HttpRequest, account: BluAccount) -> None:
         account.callback_token = new_callback_token()
         account.save(update_fields=["callback_token"])
-        audit.record(Action.TOKEN_REGENERATED, request, target=account.name)
+        trail.record(Action.TOKEN_REGENERATED, request, target=account.name)
         self.log_change(request, account, "Regenerated the callback URL.")
         self.message_user(
             request,
@@ -407,7 +407,7 @@ class ByDate(admin.DateFieldListFilter):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    """Who did what: read by admins, written only by calls/audit.py."""
+    """Who did what: read by admins, written only by calls/audit/trail.py."""
 
     list_display = ["at", "username", "action", "target", "ip", "details_summary"]
     list_filter = ["action", ("at", ByDate)]

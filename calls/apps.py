@@ -8,4 +8,5 @@ class CallsConfig(AppConfig):
     def ready(self) -> None:
         # Imported for their side effects: system checks and signal receivers.
         from calls import seed  # noqa: F401
-        from calls.security import deploy_checks, signin_audit  # noqa: F401
+        from calls.audit import sign_ins  # noqa: F401
+        from calls.security import deploy_checks  # noqa: F401

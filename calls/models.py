@@ -60,7 +60,7 @@ class BluAccount(models.Model):
     app_key_hint = models.CharField(max_length=8, blank=True, editable=False)
     app_key_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    # Sync health of the account as a whole (calls/alerts.py keeps these).
+    # Sync health of the account as a whole (calls/health/alerts.py keeps these).
     consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
     last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_failure_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -133,8 +133,8 @@ class Task(models.Model):
     first_call_at = models.DateTimeField(null=True, blank=True)
     last_call_at = models.DateTimeField(null=True, blank=True)
     code_counts = models.JSONField(default=dict, blank=True)
-    # Derived from code_counts and the conclusions' flags (calls/summaries.py), kept as columns so
-    # the tasks table can sort by rate; recomputed when a manager reclassifies a code.
+    # Derived from code_counts and the conclusions' flags (calls/ingest/summaries.py), kept as
+    # columns so the tasks table can sort by rate; recomputed when a manager reclassifies a code.
     calls_connected = models.PositiveIntegerField(default=0)
     calls_right_party = models.PositiveIntegerField(default=0)
     calls_promised = models.PositiveIntegerField(default=0)
@@ -318,7 +318,7 @@ class SyncRun(models.Model):
 
 class AuditEvent(models.Model):
     """Who did what that matters for security: sign-ins, credential changes, exports, recordings.
-    Written by calls/audit.py; never edited, kept when the user is deleted."""
+    Written by calls/audit/trail.py; never edited, kept when the user is deleted."""
 
     class Action(models.TextChoices):
         SIGN_IN = "sign_in", "signed in"

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from calls.dashboard.views import calls, conclusions, health, overview, tasks
-from calls.ingest import callback_view
+from calls.endpoints import blu_callback
 
 app_name = "calls"
 
@@ -15,5 +15,5 @@ urlpatterns = [
     path("calls/<int:pk>/recording/", calls.call_recording, name="call_recording"),
     path("health/", health.HealthView.as_view(), name="health"),
     path("conclusions/", conclusions.ConclusionListView.as_view(), name="conclusions"),
-    path("blu/callback/<str:token>/", callback_view.blu_callback, name="blu_callback"),
+    path("blu/callback/<str:token>/", blu_callback.blu_callback, name="blu_callback"),
 ]

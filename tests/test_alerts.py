@@ -152,7 +152,7 @@ def test_a_failure_to_send_fails_no_sync_marks_nothing_sent_and_logs_no_secret(
 
     assert account().failure_alert_sent_at is None
     assert "Could not email the admins" in caplog.text and "SMTPDataError" in caplog.text
-    logged = [r.getMessage() for r in caplog.records if r.name == "calls.alerts"]
+    logged = [r.getMessage() for r in caplog.records if r.name == alerts.__name__]
     assert not [line for line in logged if "rejected" in line or APP_KEY in line]
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

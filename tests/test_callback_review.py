@@ -11,9 +11,9 @@ import responses
 from django.test import override_settings
 from django.urls import reverse
 
+from calls.audit import trail
 from calls.ingest import page_writer
 from calls.models import AuditEvent, CallRecord, Task
-from calls.security import audit
 
 from .conftest import BLU_EXAMPLE, PASSWORD
 
@@ -24,8 +24,8 @@ AUDIO = bytes(range(256)) * 40
 
 def test_hostile_text_in_the_audit_log_shows_as_text_to_admins(client, admin_user):
     client.post(reverse("login"), {"username": SCRIPT, "password": PASSWORD})
-    audit.record(
-        audit.Action.EXPORT,
+    trail.record(
+        trail.Action.EXPORT,
         user=admin_user,
         target="calls",
         format="csv",

@@ -62,7 +62,7 @@ def isolated() -> Iterator[None]:
         transaction.set_rollback(True)
 
 
-# --- what a test expects, said independently of calls/records.py -------------------------------
+# --- what a test expects, said independently of calls/blu/records.py ----------------------------
 
 
 def _unstorable_text(text: str) -> bool:
@@ -183,7 +183,7 @@ def _key(case: blu.Malformed) -> str:
     return storable_call_id(case.record) or f"unstorable {id(case)}"
 
 
-# Records that failed a write, or a page, before calls/records.py learnt to read them: each test
+# Records that failed a write, or a page, before calls/blu/records.py learnt to read them: each test
 # below tries them first, whatever hypothesis then generates.
 def _broken(**changes: Any) -> blu.Malformed:
     return blu.Malformed({**BLU_EXAMPLE, **changes}, changes)

@@ -14,9 +14,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import F
 from django.http import HttpRequest
 
+from calls.audit import trail
 from calls.blu import client
 from calls.models import BluAccount, Task
-from calls.security import audit
 from calls.security.crypto import AppKeyUnreadable
 
 # The appId travels as an HTTP header: a character outside printable ASCII (a zero-width space or
@@ -85,8 +85,8 @@ def test_connection(
         result = ConnectionResult(False, task_id, _describe(exc), code)
     else:
         result = ConnectionResult(True, task_id, f"Blu answered success for task {task_id}")
-    audit.record(
-        audit.Action.CONNECTION_TESTED,
+    trail.record(
+        trail.Action.CONNECTION_TESTED,
         request,
         target=account.name,
         ok=result.ok,

@@ -70,7 +70,8 @@ def refresh_task_summary(task: Task) -> None:
 
 def summary_code() -> Case:
     """A call's code as the summaries count it: '' is kept for calls still in progress; one that
-    ended without a code is finished, so it is counted under NO_CODE (see calls/kpis.py)."""
+    ended without a code is finished, so it is counted under NO_CODE
+    (calls/conclusions/categories.py)."""
     return Case(
         When(code="", end_time__isnull=False, then=Value(NO_CODE)),
         default=F("code"),
@@ -83,7 +84,7 @@ def _count_calls(task: Task) -> tuple[list[TaskDaySummary], dict[str, Any]]:
 
     The same pass finds the first and last start and the start of the oldest call still in
     progress (summary code '', so no end time and no code): a task is stuck when that call is
-    older than BLUDASH_STUCK_CALL_HOURS (calls/health.py)."""
+    older than BLUDASH_STUCK_CALL_HOURS (calls/health/sync_health.py)."""
     code = summary_code()
     rows = (
         CallRecord.objects.filter(task=task)

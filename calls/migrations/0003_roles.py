@@ -1,4 +1,4 @@
-"""The three groups of calls/roles.py with their permissions."""
+"""The three groups of calls/security/roles.py with their permissions."""
 
 from django.db import migrations
 

@@ -2,7 +2,7 @@
 """Task.calls_right_party: the promise rate's denominator as a column, as calls_connected and
 calls_promised are. Reading it from code_counts by key in SQL failed for numeric codes ("7" is
 taken as an array index), so it is counted in Python, here for existing tasks and afterwards by
-calls/summaries.py."""
+calls/ingest/summaries.py."""
 
 from django.db import migrations, models
 

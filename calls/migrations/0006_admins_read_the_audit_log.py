@@ -1,4 +1,4 @@
-"""Admins may read the audit log (calls.view_auditevent, added to calls/roles.py)."""
+"""Admins may read the audit log (calls.view_auditevent, added to calls/security/roles.py)."""
 
 from django.db import migrations
 

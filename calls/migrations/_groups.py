@@ -1,4 +1,4 @@
-"""Creating the groups of calls/roles.py, shared by the migrations that (re)apply that table.
+"""Creating the groups of calls/security/roles.py, shared by the migrations that (re)apply that table.
 Re-running only adds what is missing, so an admin's later additions to a group survive.
 
 (The migration loader skips modules whose names start with an underscore.)"""

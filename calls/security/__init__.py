@@ -1,8 +1,7 @@
-"""Who may do what, and what keeps secrets secret: roles and the one access check, the audit log,
-sign-in throttling, rate limits, app-key encryption, log redaction and the production checks.
+"""Who may do what, and what keeps secrets secret: roles and the one access check, sign-in
+throttling and its lockout page, rate limits, app-key encryption, log redaction and the
+production checks.
 
-`roles`, `crypto`, `rate_limit`, `signin_throttle`, `log_redaction` and `deploy_checks` import
-nothing of ours (the models build on `crypto`); `audit`, `access`, `signin_audit` and
-`lockout_view` may import `calls.models` and each other. Never `calls.ingest` or
-`calls.dashboard`.
+Imports nothing of ours but its own modules and settings: the models build on `crypto`, so
+nothing here may read a model (the audit log, which does, is `calls.audit`).
 """

@@ -1,5 +1,5 @@
 """Who may see what, in one place: every page view is built on DashboardView or checks one of
-these, and templates ask the same permissions (calls/roles.py)."""
+these, and templates ask the same permissions (calls/security/roles.py)."""
 
 from __future__ import annotations
 

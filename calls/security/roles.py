@@ -1,5 +1,6 @@
-"""The three roles and what each may do. A migration creates the groups from this table; every view
-checks permissions (calls/access.py), never group names, so an admin can grant a single right too.
+"""The three roles and what each may do. A migration creates the groups from this table; every
+view checks permissions (calls/security/access.py), never group names, so an admin can grant a
+single right too.
 """
 
 STAFF = "Collections staff"

@@ -138,7 +138,7 @@ class LoginThrottle(AbstractAxesHandler, AxesBaseHandler):
             )
         else:
             # Refused by the lock before any password was checked: not a new failure, and not
-            # audited one by one (calls/audit_signals.py), or a locked-out script could fill the
+            # audited one by one (calls/audit/sign_ins.py), or a locked-out script could fill the
             # audit log at will; the lockout itself is in it.
             request.bludash_refused_while_locked = True
         # The middleware answers with the locked-out page instead of the form.

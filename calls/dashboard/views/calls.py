@@ -18,12 +18,13 @@ from django.views.decorators.http import require_safe
 from django.views.generic import DetailView
 from django_filters.views import FilterView
 
+from calls.audit import trail
 from calls.dashboard import call_details, export, pagination, recordings
 from calls.dashboard.filters import CALLS_DEFAULT_DAYS, CallFilter
 from calls.dashboard.recordings import is_recording_url
 from calls.dashboard.tables import CallTable
 from calls.models import AuditEvent, CallRecord
-from calls.security import audit, roles
+from calls.security import roles
 from calls.security.access import DashboardView, no_access
 
 logger = logging.getLogger(__name__)
@@ -68,8 +69,8 @@ def _audited(request: HttpRequest, export_format: str, query: str) -> export.Don
             event.details.update(rows=rows, complete=finished)
             event.save(update_fields=["details"])
             return
-        event = audit.record(
-            audit.Action.EXPORT,
+        event = trail.record(
+            trail.Action.EXPORT,
             request,
             target="calls",
             format=export_format,
@@ -192,8 +193,8 @@ def call_recording(request: HttpRequest, pk: int) -> HttpResponseBase:
     )
     # Once per play: the further ranges a player fetches while playing are not new plays.
     if request.method == "GET" and recordings.starts_a_play(response, request.user.pk, call.pk):
-        audit.record(
-            audit.Action.RECORDING_PLAYED,
+        trail.record(
+            trail.Action.RECORDING_PLAYED,
             request,
             target=f"call {call.call_id}",
             call_id=call.call_id,

@@ -16,11 +16,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from calls import tasks
+from calls.audit import trail
 from calls.blu.client import BluError
 from calls.health import connection
 from calls.ingest import lease, polling, summaries, sync
 from calls.models import BluAccount, SyncRun, Task
-from calls.security import audit, crypto
+from calls.security import crypto
 from calls.security.crypto import AppKeyUnreadable
 
 
@@ -98,8 +99,8 @@ class Command(BaseCommand):
         account.set_app_key(self._read_app_key())
         account.save()
         # As the admin's add does: an account added from the shell is a credential change too.
-        audit.record(
-            audit.Action.ACCOUNT_ADDED,
+        trail.record(
+            trail.Action.ACCOUNT_ADDED,
             target=account.name,
             app_id=account.app_id,
             base_url=account.base_url,
@@ -236,8 +237,8 @@ class Command(BaseCommand):
             rotated += BluAccount.objects.filter(
                 pk=account.pk, app_key_encrypted=account.app_key_encrypted
             ).update(app_key_encrypted=token)
-        audit.record(
-            audit.Action.KEYS_ROTATED,
+        trail.record(
+            trail.Action.KEYS_ROTATED,
             target="every Blu account",
             count=rotated,
             unreadable=unreadable,

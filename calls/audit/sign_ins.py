@@ -10,15 +10,16 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
+from calls.audit import trail
 from calls.models import AuditEvent
-from calls.security import audit, signin_throttle
+from calls.security import signin_throttle
 
 Action = AuditEvent.Action
 
 
 @receiver(user_logged_in, dispatch_uid="bludash-audit-sign-in")
 def signed_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-    audit.record(Action.SIGN_IN, request, user=user)
+    trail.record(Action.SIGN_IN, request, user=user)
 
 
 @receiver(user_login_failed, dispatch_uid="bludash-audit-sign-in-failed")
@@ -29,7 +30,7 @@ def sign_in_failed(sender: Any, credentials: dict, request: Any = None, **kwargs
         return
     # The name as typed, which may be no user at all; only that key of the credentials is read.
     typed = credentials.get(get_user_model().USERNAME_FIELD) or ""
-    audit.record(Action.SIGN_IN_FAILED, request, username=str(typed))
+    trail.record(Action.SIGN_IN_FAILED, request, username=str(typed))
 
 
 @receiver(user_locked_out, dispatch_uid="bludash-audit-sign-in-locked")
@@ -37,7 +38,7 @@ def sign_in_locked(
     sender: Any, request: Any, username: str | None, ip_address: str | None, **kwargs: Any
 ) -> None:
     until = signin_throttle.locked_until(username, ip_address)
-    audit.record(
+    trail.record(
         Action.SIGN_IN_LOCKED,
         request,
         username=username or "",
@@ -49,4 +50,4 @@ def sign_in_locked(
 @receiver(user_logged_out, dispatch_uid="bludash-audit-sign-out")
 def signed_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if user is not None:  # signing out when not signed in is no event
-        audit.record(Action.SIGN_OUT, request, user=user)
+        trail.record(Action.SIGN_OUT, request, user=user)
