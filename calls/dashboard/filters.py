@@ -15,8 +15,6 @@ from django.utils import timezone
 from calls.conclusions.categories import CATEGORY_ORDER, UNCLASSIFIED
 from calls.models import BluAccount, CallRecord, Conclusion, Task
 
-# === Calls (owned by the calls work) ===
-
 CALLS_DEFAULT_DAYS = 7
 # Calls are from this century. A date far outside it is a typo or a probe, and at the ends of the
 # calendar (0001-01-01, 9999-12-31) a day's bounds in the company's zone cannot be computed at all.
@@ -38,35 +36,99 @@ class _IntegerFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField
 
 
-class CallFilterForm(forms.Form):
-    """Checks that need two fields at once: a range must not end before it starts."""
+def day_start(day: date) -> datetime:
+    """Midnight starting `day` in the company's zone: filters count days as the company does."""
+    return datetime.combine(day, time.min, tzinfo=timezone.get_default_timezone())
+
+
+class DayFilter(django_filters.DateFilter):
+    """One end of a date range, inclusive in the company's calendar: `bound="from"` keeps rows
+    whose `field_name` is on or after the day's first moment, `bound="until"` those before the
+    next day's, so the whole of the last day counts."""
+
+    def __init__(self, *, bound: str, **kwargs) -> None:
+        if bound not in ("from", "until"):
+            raise ValueError(f"bound is 'from' or 'until', not {bound!r}")
+        self.bound = bound
+        kwargs.setdefault("widget", forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+        kwargs.setdefault(
+            "error_messages", {"invalid": "Enter a date as YYYY-MM-DD, for example 2024-08-15."}
+        )
+        kwargs.setdefault("validators", [sane_day])
+        super().__init__(**kwargs)
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        if self.bound == "from":
+            return qs.filter(**{f"{self.field_name}__gte": day_start(value)})
+        return qs.filter(**{f"{self.field_name}__lt": day_start(value + timedelta(days=1))})
+
+
+class SearchFilter(django_filters.CharFilter):
+    """Free text matched against several lookups at once (any may match); blank matches all."""
+
+    def __init__(self, *, lookups: list[str], **kwargs) -> None:
+        self.lookups = lookups
+        super().__init__(**kwargs)
+
+    def filter(self, qs, value):
+        value = (value or "").strip()
+        if not value:
+            return qs
+        match = Q()
+        for lookup in self.lookups:
+            match |= Q(**{lookup: value})
+        return qs.filter(match)
+
+
+class RangeForm(forms.Form):
+    """A filter form whose (low, high, what) field pairs must not end before they start."""
+
+    ranges: tuple[tuple[str, str, str], ...] = ()
 
     def clean(self):
         data = super().clean() or {}
-        for low, high, what in (
-            ("started_after", "started_before", "start date"),
-            ("talk_min", "talk_max", "talk time"),
-        ):
+        for low, high, what in self.ranges:
             first, last = data.get(low), data.get(high)
             if first is not None and last is not None and first > last:
                 self.add_error(high, f"The {what} range ends before it starts.")
         return data
 
 
-def _date_input(**attrs) -> forms.DateInput:
-    return forms.DateInput(attrs={"type": "date", **attrs}, format="%Y-%m-%d")
+def filter_errors(form: forms.Form) -> list[str]:
+    """Each problem with the filters as one sentence naming the field, in the form's order."""
+    return [
+        f"{form.fields[name].label}: {message}" if name in form.fields else str(message)
+        for name, errors in form.errors.items()
+        for message in errors
+    ]
 
 
-_DATE_ERRORS = {"invalid": "Enter a date as YYYY-MM-DD, for example 2024-08-15."}
+# --- calls ----------------------------------------------------------------------------------
+
+
+class CallFilterForm(RangeForm):
+    ranges = (
+        ("started_after", "started_before", "start date"),
+        ("talk_min", "talk_max", "talk time"),
+    )
+
+
 _SECONDS_ERRORS = {
     "invalid": "Enter a whole number of seconds, for example 30.",
     "min_value": "Enter 0 seconds or more.",
 }
 
 
-def _day_start(day: date) -> datetime:
-    """Midnight starting `day` in the company's zone: filters count days as the company does."""
-    return datetime.combine(day, time.min, tzinfo=timezone.get_default_timezone())
+def _talk_seconds(label: str, lookup_expr: str) -> _IntegerFilter:
+    return _IntegerFilter(
+        label=label,
+        field_name="duration",
+        lookup_expr=lookup_expr,
+        min_value=0,
+        error_messages=_SECONDS_ERRORS,
+    )
 
 
 class CallFilter(django_filters.FilterSet):
@@ -74,20 +136,8 @@ class CallFilter(django_filters.FilterSet):
     last CALLS_DEFAULT_DAYS days apply (written into the data, so the form shows it and links
     reproduce it); an empty `started_after` means no lower bound."""
 
-    started_after = django_filters.DateFilter(
-        label="Started from",
-        method="filter_started_after",
-        widget=_date_input(),
-        error_messages=_DATE_ERRORS,
-        validators=[sane_day],
-    )
-    started_before = django_filters.DateFilter(
-        label="Started until",
-        method="filter_started_before",
-        widget=_date_input(),
-        error_messages=_DATE_ERRORS,
-        validators=[sane_day],
-    )
+    started_after = DayFilter(label="Started from", field_name="start_time", bound="from")
+    started_before = DayFilter(label="Started until", field_name="start_time", bound="until")
     task = django_filters.CharFilter(label="Task", method="filter_task")
     account = django_filters.ChoiceFilter(
         label="Account", method="filter_account", empty_label="All accounts"
@@ -95,21 +145,9 @@ class CallFilter(django_filters.FilterSet):
     status = _IntegerFilter(
         label="Status", error_messages={"invalid": "Enter a status as a whole number, e.g. 2."}
     )
-    talk_min = _IntegerFilter(
-        label="Talk from (s)",
-        field_name="duration",
-        lookup_expr="gte",
-        min_value=0,
-        error_messages=_SECONDS_ERRORS,
-    )
-    talk_max = _IntegerFilter(
-        label="Talk to (s)",
-        field_name="duration",
-        lookup_expr="lte",
-        min_value=0,
-        error_messages=_SECONDS_ERRORS,
-    )
-    q = django_filters.CharFilter(label="Name or phone", method="search")
+    talk_min = _talk_seconds("Talk from (s)", "gte")
+    talk_max = _talk_seconds("Talk to (s)", "lte")
+    q = SearchFilter(label="Name or phone", lookups=["name__icontains", "phone__icontains"])
     code = django_filters.MultipleChoiceFilter(
         label="Conclusion code",
         method="filter_codes",
@@ -180,47 +218,22 @@ class CallFilter(django_filters.FilterSet):
         ids = list(BluAccount.objects.filter(name=value).values_list("pk", flat=True))
         return queryset.filter(account_id__in=ids)
 
-    def filter_started_after(self, queryset, name, value):
-        return queryset.filter(start_time__gte=_day_start(value))
 
-    def filter_started_before(self, queryset, name, value):
-        # Inclusive: the whole of the last day counts.
-        return queryset.filter(start_time__lt=_day_start(value + timedelta(days=1)))
-
-    def search(self, queryset, name, value):
-        value = value.strip()
-        if not value:
-            return queryset
-        return queryset.filter(Q(name__icontains=value) | Q(phone__icontains=value))
+# --- tasks ----------------------------------------------------------------------------------
 
 
-# === end calls ===
-
-# === Tasks (owned by the overview/tasks work) ===
-
-
-class TaskFilterForm(forms.Form):
-    def clean(self):
-        data = super().clean() or {}
-        after, before = data.get("started_after"), data.get("started_before")
-        if after is not None and before is not None and after > before:
-            self.add_error("started_before", "The date range ends before it starts.")
-        return data
-
-
-def _task_day_start(day: date) -> datetime:
-    # Days are the company's, as on every page.
-    return datetime.combine(day, time.min, tzinfo=timezone.get_default_timezone())
-
-
-_TASK_DATE_ERRORS = {"invalid": "Enter a date as YYYY-MM-DD, for example 2024-08-15."}
+class TaskFilterForm(RangeForm):
+    ranges = (("started_after", "started_before", "date"),)
 
 
 class TaskFilter(django_filters.FilterSet):
     """What the tasks table can be narrowed by. The date range keeps tasks with any call in it
     (their first-to-last call span overlaps the range), read from the Task summary fields."""
 
-    q = django_filters.CharFilter(label="Task id or name", method="search")
+    # Ids are searched by prefix (people paste the start of a long id), names anywhere.
+    q = SearchFilter(
+        label="Task id or name", lookups=["blu_task_id__startswith", "name__icontains"]
+    )
     account = django_filters.ModelChoiceFilter(
         label="Account",
         queryset=BluAccount.objects.all(),
@@ -228,20 +241,10 @@ class TaskFilter(django_filters.FilterSet):
         empty_label="All accounts",
         error_messages={"invalid_choice": "There is no account by that name."},
     )
-    started_after = django_filters.DateFilter(
-        label="Calls from",
-        method="filter_calls_from",
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        error_messages=_TASK_DATE_ERRORS,
-        validators=[sane_day],
-    )
-    started_before = django_filters.DateFilter(
-        label="Calls until",
-        method="filter_calls_until",
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        error_messages=_TASK_DATE_ERRORS,
-        validators=[sane_day],
-    )
+    # A task's calls span first_call_at..last_call_at: it overlaps the range when its last call
+    # is on or after the first day and its first call on or before the last day.
+    started_after = DayFilter(label="Calls from", field_name="last_call_at", bound="from")
+    started_before = DayFilter(label="Calls until", field_name="first_call_at", bound="until")
     polled = django_filters.ChoiceFilter(
         label="Polled",
         choices=[("yes", "Polled"), ("no", "Not polled")],
@@ -262,20 +265,6 @@ class TaskFilter(django_filters.FilterSet):
         fields: list[str] = []
         form = TaskFilterForm
 
-    def search(self, queryset, name, value):
-        value = value.strip()
-        if not value:
-            return queryset
-        # Ids are searched by prefix (people paste the start of a long id), names anywhere.
-        return queryset.filter(Q(blu_task_id__startswith=value) | Q(name__icontains=value))
-
-    def filter_calls_from(self, queryset, name, value):
-        return queryset.filter(last_call_at__gte=_task_day_start(value))
-
-    def filter_calls_until(self, queryset, name, value):
-        # Inclusive: the whole of the last day counts.
-        return queryset.filter(first_call_at__lt=_task_day_start(value + timedelta(days=1)))
-
     def filter_polled(self, queryset, name, value):
         return queryset.filter(is_polled=value == "yes")
 
@@ -283,6 +272,3 @@ class TaskFilter(django_filters.FilterSet):
         if value == "never":
             return queryset.filter(last_sync_ok__isnull=True)
         return queryset.filter(last_sync_ok=value == "ok")
-
-
-# === end tasks ===

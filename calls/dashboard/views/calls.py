@@ -20,7 +20,7 @@ from django_filters.views import FilterView
 
 from calls.audit import trail
 from calls.dashboard import call_details, export, pagination, recordings
-from calls.dashboard.filters import CALLS_DEFAULT_DAYS, CallFilter
+from calls.dashboard.filters import CALLS_DEFAULT_DAYS, CallFilter, filter_errors
 from calls.dashboard.recordings import is_recording_url
 from calls.dashboard.tables import CallTable
 from calls.models import AuditEvent, CallRecord
@@ -82,16 +82,6 @@ def _audited(request: HttpRequest, export_format: str, query: str) -> export.Don
     return done
 
 
-def filter_errors(filterset: CallFilter) -> list[str]:
-    """Each problem with the filters as one sentence naming the field, in the form's order."""
-    form = filterset.form
-    return [
-        f"{form.fields[name].label}: {message}" if name in form.fields else message
-        for name, errors in form.errors.items()
-        for message in errors
-    ]
-
-
 class CallListView(DashboardView, pagination.PagedTableMixin, FilterView):
     """The calls of every task. `?_export=csv|xlsx` returns the filtered rows as a file instead,
     for users with roles.EXPORT."""
@@ -142,7 +132,7 @@ class CallListView(DashboardView, pagination.PagedTableMixin, FilterView):
         context = super().get_context_data(**kwargs)
         filterset: CallFilter = context["filter"]
         table: CallTable = context["table"]
-        errors = filter_errors(filterset)
+        errors = filter_errors(filterset.form)
         if not table.page.object_list:
             # Only an empty page pays for asking whether any call exists at all.
             nothing_yet = not errors and not CallRecord.objects.exists()

@@ -9,7 +9,7 @@ from django.views.generic import DetailView
 from django_filters.views import FilterView
 
 from calls.dashboard import kpis, pagination, summary_queries
-from calls.dashboard.filters import TaskFilter
+from calls.dashboard.filters import TaskFilter, filter_errors
 from calls.dashboard.tables import CallTable, TaskTable
 from calls.health import sync_health
 from calls.ingest import summaries
@@ -54,16 +54,6 @@ class TaskListView(DashboardView, pagination.PagedTableMixin, FilterView):
         context["filter_errors"] = filter_errors(self.filterset.form)
         context["sort"] = self.request.GET.get("sort", "")
         return context
-
-
-def filter_errors(form) -> list[str]:
-    """Each unreadable filter as "Label: what is wrong", for the message above the table."""
-    lines = []
-    for name, errors in form.errors.items():
-        field = form.fields.get(name)
-        prefix = f"{field.label}: " if field is not None else ""
-        lines.append(prefix + " ".join(errors))
-    return lines
 
 
 class TaskDetailView(DashboardView, pagination.PagedTableMixin, DetailView):
