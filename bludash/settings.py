@@ -432,7 +432,7 @@ else:
 CELERY_TASK_IGNORE_RESULT = True
 # A killed pool child's message is requeued at once. A whole worker killed leaves it unacked until
 # Redis's visibility timeout (an hour); the poll recovers the task sooner, once the dead sync's
-# lease and the poll's queued mark run out (tests/test_faults.py).
+# lease and the poll's queued mark run out (tests/system/test_faults.py).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

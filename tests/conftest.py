@@ -1,4 +1,6 @@
-"""The small named world the tests build on: a Blu sandbox over real HTTP, an account on it, tasks.
+"""The small named world the tests build on: a Blu sandbox over real HTTP, an account on it, tasks,
+the people of each role, and a browser. Every fixture shared by more than one test module is here,
+so that all of them are seen from every folder; plain functions and constants are in helpers.py.
 
 Without REDIS_URL the broker is Celery's in-memory one and tests marked `redis` are skipped with the
 reason; with BLUDASH_REQUIRE_SERVICES=1 (CI) a missing service fails the run instead.
@@ -8,35 +10,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-APP_ID = "10001"
-APP_KEY = "sandbox-app-key-7f3a9c"  # a sandbox key, not a secret of anything real
-ZONE = "Asia/Colombo"
+from tests.helpers import (
+    APP_ID,
+    APP_KEY,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PASSWORD,
+    SANDBOX_PAGE,
+    ZONE,
+    add_account,
+)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext
 
 REQUIRE_SERVICES = os.environ.get("BLUDASH_REQUIRE_SERVICES") == "1"
-
-# Blu's own example record from the contract (queryCallResult), one missing comma fixed.
-BLU_EXAMPLE = {
-    "taskId": 66547748,
-    "callId": 123654,
-    "jobId": 890100048,
-    "userId": 1208048,
-    "phone": "0159***0188",
-    "recordUrl": "https://bluapi.shanghu.ai/download/v1/getDownloadUrl/FCAGKR4SUAFP2MMOZA3JVENTL4XCO5GTIJ4YSKX=",
-    "name": "Anoji Mohoo",
-    "status": 2,
-    "code": "PTP",
-    "desc": "Promised to payback",
-    "strategyId": 2,
-    "botId": 123,
-    "startTime": "2024-01-01 13:00:00",
-    "answerTime": "2024-01-01 13:00:10",
-    "endTime": "2024-01-01 13:00:50",
-    "duration": 40,
-    "extVars": "{}",
-}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -103,21 +95,14 @@ def fresh_cache(settings) -> Iterator[None]:
 def sandbox() -> Iterator:
     from calls.blu.sandbox import Sandbox
 
-    with Sandbox(max_page_size=7, tick_seconds=0.05, callback_retry_seconds=0.1) as sb:
+    with Sandbox(max_page_size=SANDBOX_PAGE, tick_seconds=0.05, callback_retry_seconds=0.1) as sb:
         sb.add_account(app_id=APP_ID, app_key=APP_KEY, time_zone=ZONE)
         yield sb
 
 
 @pytest.fixture
 def account(db, sandbox):
-    from calls.models import BluAccount
-
-    blu_account = BluAccount(
-        name="collections", base_url=sandbox.url, app_id=APP_ID, time_zone=ZONE
-    )
-    blu_account.set_app_key(APP_KEY)
-    blu_account.save()
-    return blu_account
+    return add_account("collections", APP_KEY, base_url=sandbox.url, app_id=APP_ID, time_zone=ZONE)
 
 
 @pytest.fixture
@@ -148,9 +133,28 @@ def make_task(account, sandbox):
     return make
 
 
-# --- the people: one per role, and an outsider in no group -----------------------------------
+@pytest.fixture
+def synced(make_task):
+    """A task of thirty ended calls (one page of the calls table), synced."""
+    from calls.ingest import sync
 
-PASSWORD = "a-long-pass-phrase-for-tests"
+    task = make_task(calls=30)
+    sync.sync_task(task)
+    return task
+
+
+@pytest.fixture
+def bare_task(account, settings):
+    """A task with no calls in the sandbox, for calls written directly (helpers.make_call).
+    Recordings on a host other than the account's API host are fetched only when allowed:
+    helpers.FAKE_BLU's host is."""
+    from calls.models import Task
+
+    settings.BLUDASH_RECORDING_HOSTS = ["blu.example"]
+    return Task.objects.create(account=account, blu_task_id="777", name="Hand-made")
+
+
+# --- the people: one per role, and an outsider in no group -----------------------------------
 
 
 def _person(username: str, group: str | None):
@@ -206,3 +210,60 @@ def admin_client_(client, admin_user):
     """Signed in as a member of the Admins group (pytest-django's admin_client is a superuser)."""
     client.force_login(admin_user)
     return client
+
+
+@pytest.fixture
+def fast_hasher(settings) -> None:
+    """For tests that sign in through the forms, many times: the throttle never sees a hash."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# --- in a real browser (the modules set helpers.IN_A_BROWSER as their pytestmark) -------------
+
+
+@pytest.fixture
+def role_groups(transactional_db) -> None:
+    """The groups the roles migrations make, back after the previous test's flush.
+
+    live_server needs transactional tests, and each ends by emptying every table, including the
+    groups a data migration made. The migrations' own function re-adds only what is missing.
+    """
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+
+    from calls.migrations._groups import create_groups
+
+    create_groups(MigrationLoader(connection).project_state().apps, None)
+
+
+@pytest.fixture
+def browser(monkeypatch) -> Iterator[Browser]:
+    """Debian's headless Chromium, driven by Playwright."""
+    from django.db import connections
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an asyncio event loop running in this thread, so Django takes
+    # every ORM call the test makes here (fixtures, assertions) for one made from async code and
+    # raises SynchronousOnlyOperation. They are plain blocking calls that never run on that loop,
+    # so the guard is lifted for as long as Playwright runs: per test, since `manage.py
+    # screenshots` starts its own Playwright, which cannot run inside another in one thread.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+        # While a loop runs, Django keeps this thread's connections apart from the usual ones;
+        # closed now, or they would stay open unseen (and PostgreSQL refuse to drop the test
+        # database).
+        connections.close_all()
+
+
+@pytest.fixture
+def browser_context(browser: Browser, live_server) -> Iterator[BrowserContext]:
+    """A fresh browser profile on the live server, a laptop's window wide."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    yield context
+    context.close()

@@ -1,20 +1,31 @@
-"""Blu accounts in the admin: a write-only app key, an audit trail of every change, a callback URL
-that can be replaced, and an audit log admins can read but nobody can edit."""
+"""Blu accounts in the admin: a write-only app key (kept out of the error emails too), an audit
+trail of every change, a callback URL that can be replaced, and an audit log admins can read but
+nobody can edit."""
 
 import json
 import re
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.core import mail
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from calls.models import AuditEvent, BluAccount
-
-from .conftest import APP_KEY, BLU_EXAMPLE
+from tests.helpers import (
+    APP_KEY,
+    BLU_EXAMPLE,
+    CANARY_KEY,
+    CANARY_SECRET,
+    add_account,
+    audit_events,
+    post_callback,
+)
 
 Action = AuditEvent.Action
 NEW_KEY = "a-replacement-app-key-0d93"
+CALLBACK = {"taskId": 66547748, "records": [{**BLU_EXAMPLE, "recordUrl": ""}]}
 CHANGELIST = reverse("admin:calls_bluaccount_changelist")
 AUDIT_LOG = reverse("admin:calls_auditevent_changelist")
 
@@ -46,31 +57,55 @@ def audited() -> list[str]:
     )
 
 
-def events(action) -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(action=action).order_by("id"))
+def add_form(**changes) -> dict:
+    """The add page's form as an admin fills it in; a change of None leaves the field out."""
+    data = {
+        "name": "collections",
+        "base_url": "https://blu.example.test",
+        "app_id": "10001",
+        "app_key": APP_KEY,
+        "time_zone": "Asia/Colombo",
+        "is_polled": "on",
+    }
+    data.update(changes)
+    return {key: value for key, value in data.items() if value is not None}
 
 
-def post_callback(client, token):
-    body = {"taskId": 66547748, "records": [{**BLU_EXAMPLE, "recordUrl": ""}]}
-    url = reverse("calls:blu_callback", kwargs={"token": token})
-    return client.post(url, data=json.dumps(body), content_type="application/json")
+def refuse_account_writes() -> None:
+    """The database refuses every write to the accounts table from now on (a full disk, a
+    failover, a bad migration): the admin's save then fails with a 500, as on a failing machine."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "CREATE FUNCTION review_refuse() RETURNS trigger AS $$ BEGIN "
+                "RAISE EXCEPTION 'the disk is full'; END $$ LANGUAGE plpgsql"
+            )
+            cursor.execute(
+                "CREATE TRIGGER review_refuse BEFORE INSERT OR UPDATE ON calls_bluaccount "
+                "FOR EACH ROW EXECUTE FUNCTION review_refuse()"
+            )
+        else:
+            for event in ("INSERT", "UPDATE"):
+                cursor.execute(
+                    f"CREATE TRIGGER review_refuse_{event.lower()} BEFORE {event} ON "
+                    "calls_bluaccount BEGIN SELECT RAISE(ABORT, 'the disk is full'); END"
+                )
+
+
+def error_emails_text() -> str:
+    """Every email sent, its HTML alternative included, as text (not quoted-printable)."""
+    parts = []
+    for message in mail.outbox:
+        parts += [message.subject, message.body]
+        parts += [str(content) for content, _ in getattr(message, "alternatives", [])]
+    return "\n".join(parts)
 
 
 # --- adding and changing -------------------------------------------------------------------------
 
 
 def test_adding_an_account_encrypts_the_key_and_never_shows_it(admin_client_):
-    response = admin_client_.post(
-        reverse("admin:calls_bluaccount_add"),
-        {
-            "name": "collections",
-            "base_url": "https://blu.example.test",
-            "app_id": "10001",
-            "app_key": APP_KEY,
-            "time_zone": "Asia/Colombo",
-            "is_polled": "on",
-        },
-    )
+    response = admin_client_.post(reverse("admin:calls_bluaccount_add"), add_form())
     assert response.status_code == 302
     account = BluAccount.objects.get()
     assert account.credentials().app_key == APP_KEY
@@ -82,7 +117,7 @@ def test_adding_an_account_encrypts_the_key_and_never_shows_it(admin_client_):
     assert account.masked_app_key == "\u2022" * 8 + APP_KEY[-4:]
     assert account.masked_app_key in page.content.decode()
 
-    (added,) = events(Action.ACCOUNT_ADDED)
+    (added,) = audit_events(Action.ACCOUNT_ADDED)
     assert added.target == "collections" and added.username == "boss"
     assert added.details == {
         "app_id": "10001",
@@ -100,12 +135,7 @@ def test_saving_without_a_key_keeps_the_old_one(admin_client_, account):
 def test_a_new_account_needs_a_key(admin_client_):
     response = admin_client_.post(
         reverse("admin:calls_bluaccount_add"),
-        {
-            "name": "collections",
-            "base_url": "https://blu.example.test",
-            "app_id": "1",
-            "time_zone": "UTC",
-        },
+        add_form(app_id="1", app_key=None, time_zone="UTC", is_polled=None),
     )
     assert response.status_code == 200 and b"A new account needs its app key" in response.content
     assert not BluAccount.objects.exists()
@@ -120,10 +150,10 @@ def test_a_change_is_audited_by_field_name_and_a_replaced_key_separately(admin_c
 
     account.refresh_from_db()
     assert account.credentials().app_key == NEW_KEY
-    (changed,) = events(Action.ACCOUNT_CHANGED)
+    (changed,) = audit_events(Action.ACCOUNT_CHANGED)
     assert changed.target == "collections"
     assert sorted(changed.details["fields"]) == ["app_key", "time_zone"]
-    assert len(events(Action.APP_KEY_REPLACED)) == 1
+    assert len(audit_events(Action.APP_KEY_REPLACED)) == 1
     stored = json.dumps(list(AuditEvent.objects.values("target", "details")))
     assert NEW_KEY not in stored and APP_KEY not in stored
 
@@ -154,6 +184,50 @@ def test_saving_an_unchanged_form_audits_nothing(admin_client_, account):
     assert not audited()
 
 
+@pytest.mark.parametrize("app_id", ["10001\u200b", "\uff11\uff10\uff10\uff10\uff11", "100 01"])
+def test_an_app_id_that_cannot_travel_in_a_header_is_refused_when_typed(
+    app_id, admin_client_, sandbox
+):
+    # Pasted from a chat or a web console with an invisible or full-width character: saved, every
+    # request to Blu would fail before it left (a 500 on "Test connection").
+    response = admin_client_.post(
+        reverse("admin:calls_bluaccount_add"),
+        add_form(base_url=sandbox.url, app_id=app_id, app_key=CANARY_KEY),
+    )
+
+    assert response.status_code == 200
+    assert "letters, digits" in response.text
+    assert not BluAccount.objects.exists()
+
+
+@pytest.mark.parametrize("page", ["add", "change"])
+def test_a_500_while_saving_an_account_emails_the_admins_without_the_app_key(
+    page, admin_client_, settings, sandbox
+):
+    # Django emails ADMINS every 500 with the request's POST data; without a mail server the
+    # email is written to the log instead.
+    settings.ADMINS = [("ops", "ops@example.com")]
+    admin_client_.raise_request_exception = False
+    url = reverse("admin:calls_bluaccount_add")
+    if page == "change":
+        account = add_account(
+            "collections", "the-first-app-key-0000", base_url=sandbox.url, app_id="10001"
+        )
+        url = change_url(account)
+    refuse_account_writes()
+
+    response = admin_client_.post(
+        url,
+        add_form(base_url=sandbox.url, app_key=CANARY_KEY, **{"initial-time_zone": "Asia/Colombo"}),
+    )
+
+    assert response.status_code == 500
+    sent = error_emails_text()
+    assert "the disk is full" in sent  # the error report did go out
+    assert "app_key = '********************'" in sent
+    assert CANARY_SECRET not in sent
+
+
 # --- enabling and disabling ----------------------------------------------------------------------
 
 
@@ -162,16 +236,16 @@ def test_unticking_enabled_disables_the_account_and_audits_it(admin_client_, acc
 
     account.refresh_from_db()
     assert not account.is_polled
-    assert [e.target for e in events(Action.ACCOUNT_DISABLED)] == ["collections"]
-    assert events(Action.ACCOUNT_CHANGED)[0].details["fields"] == ["is_polled"]
+    assert [e.target for e in audit_events(Action.ACCOUNT_DISABLED)] == ["collections"]
+    assert audit_events(Action.ACCOUNT_CHANGED)[0].details["fields"] == ["is_polled"]
 
 
 def test_deleting_an_account_without_tasks_is_audited_and_one_with_tasks_is_refused(
     admin_client_, account, make_task
 ):
-    spare = BluAccount(name="spare", base_url=account.base_url, app_id="10003")
-    spare.set_app_key("another-key-for-the-spare-one")
-    spare.save()
+    spare = add_account(
+        "spare", "another-key-for-the-spare-one", base_url=account.base_url, app_id="10003"
+    )
     make_task(calls=1)
 
     admin_client_.post(reverse("admin:calls_bluaccount_delete", args=[spare.pk]), {"post": "yes"})
@@ -181,22 +255,20 @@ def test_deleting_an_account_without_tasks_is_audited_and_one_with_tasks_is_refu
 
     assert list(BluAccount.objects.values_list("name", flat=True)) == ["collections"]
     assert b"Cannot delete" in refused.content
-    assert [(e.target, e.details["app_id"]) for e in events(Action.ACCOUNT_DELETED)] == [
+    assert [(e.target, e.details["app_id"]) for e in audit_events(Action.ACCOUNT_DELETED)] == [
         ("spare", "10003")
     ]
 
 
 def test_the_disable_and_enable_actions_switch_accounts_and_audit_each(admin_client_, account):
-    other = BluAccount(name="recoveries", base_url=account.base_url, app_id="10002")
-    other.set_app_key(APP_KEY)
-    other.save()
+    other = add_account("recoveries", base_url=account.base_url, app_id="10002")
     both = {"_selected_action": [account.pk, other.pk], "index": 0}
 
     response = admin_client_.post(CHANGELIST, {**both, "action": "disable_accounts"}, follow=True)
 
     assert "Disabled 2 accounts: collections, recoveries." in response.content.decode()
     assert not BluAccount.objects.filter(is_polled=True).exists()
-    assert sorted(e.target for e in events(Action.ACCOUNT_DISABLED)) == [
+    assert sorted(e.target for e in audit_events(Action.ACCOUNT_DISABLED)) == [
         "collections",
         "recoveries",
     ]
@@ -206,14 +278,14 @@ def test_the_disable_and_enable_actions_switch_accounts_and_audit_each(admin_cli
     )
     account.refresh_from_db()
     assert account.is_polled
-    assert [e.target for e in events(Action.ACCOUNT_ENABLED)] == ["collections"]
+    assert [e.target for e in audit_events(Action.ACCOUNT_ENABLED)] == ["collections"]
 
 
 def test_a_disabled_account_refuses_callbacks(admin_client_, account):
     admin_client_.post(
         CHANGELIST, {"_selected_action": [account.pk], "index": 0, "action": "disable_accounts"}
     )
-    assert post_callback(Client(), account.callback_token).status_code == 404
+    assert post_callback(Client(), account, CALLBACK).status_code == 404
 
 
 # --- the callback URL ----------------------------------------------------------------------------
@@ -250,10 +322,10 @@ def test_regenerating_asks_first_and_then_only_the_new_url_is_accepted(admin_cli
     assert "the callback URL is new" in response.content.decode()
     account.refresh_from_db()
     assert account.callback_token != old_token
-    assert post_callback(Client(), old_token).status_code == 404
-    assert post_callback(Client(), account.callback_token).status_code == 200
+    assert post_callback(Client(), account, CALLBACK, token=old_token).status_code == 404
+    assert post_callback(Client(), account, CALLBACK).status_code == 200
 
-    (event,) = events(Action.TOKEN_REGENERATED)
+    (event,) = audit_events(Action.TOKEN_REGENERATED)
     assert event.target == "collections" and event.details == {}
     assert old_token not in str(event.details) and account.callback_token not in str(event.details)
     assert "Regenerated the callback URL" in LogEntry.objects.get().get_change_message()
@@ -272,7 +344,7 @@ def test_the_regenerate_action_confirms_then_replaces_each_selected_url(admin_cl
     admin_client_.post(CHANGELIST, {**selected, "post": "yes"})
     account.refresh_from_db()
     assert account.callback_token != old_token
-    assert len(events(Action.TOKEN_REGENERATED)) == 1
+    assert len(audit_events(Action.TOKEN_REGENERATED)) == 1
 
 
 # --- who may -------------------------------------------------------------------------------------
@@ -326,7 +398,7 @@ def test_admins_read_the_audit_log_and_search_and_filter_it(admin_client_, accou
 
 def test_nobody_edits_or_deletes_the_audit_log(admin_client_, account):
     admin_client_.post(change_url(account), form_data(account, time_zone="UTC"))
-    (event,) = events(Action.ACCOUNT_CHANGED)
+    (event,) = audit_events(Action.ACCOUNT_CHANGED)
     view_url = reverse("admin:calls_auditevent_change", args=[event.pk])
 
     assert admin_client_.get(view_url).status_code == 200

@@ -7,9 +7,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from calls.ingest import sync
-from calls.models import BluAccount, CallRecord, Task
-
-from .conftest import APP_ID, APP_KEY
+from calls.models import AuditEvent, BluAccount, CallRecord, Task
+from tests.helpers import APP_ID, APP_KEY, CANARY_KEY, CANARY_SECRET
 
 
 def blu(*args) -> str:
@@ -30,6 +29,16 @@ def test_account_add_stores_the_key_encrypted_and_never_prints_it(db, sandbox, a
     assert APP_KEY not in out and APP_KEY not in account.app_key_encrypted
     assert account.credentials().app_key == APP_KEY
     assert f"callback: http://127.0.0.1:8000/blu/callback/{account.callback_token}/" in out
+
+
+def test_an_account_added_from_the_command_line_is_in_the_audit_log(db, monkeypatch, sandbox):
+    monkeypatch.setenv("BLU_APP_KEY", CANARY_KEY)
+    blu("account", "add", "recoveries", "--base-url", sandbox.url, "--app-id", "10002")
+
+    (event,) = AuditEvent.objects.filter(action=AuditEvent.Action.ACCOUNT_ADDED)
+    assert event.target == "recoveries"
+    assert event.details["app_id"] == "10002"
+    assert CANARY_SECRET not in repr(event.details)
 
 
 def test_account_show_prints_the_callback_url_and_the_key_masked(account):
@@ -59,6 +68,13 @@ def test_account_list_lists_accounts(account):
 def test_bad_account_input_gets_one_clear_line_and_changes_nothing(db, app_key_env, args, message):
     with pytest.raises(CommandError, match=message):
         blu("account", "add", "collections", *args)
+    assert not BluAccount.objects.exists()
+
+
+def test_the_command_line_refuses_such_an_app_id_too(db, sandbox, app_key_env):
+    # As the admin's form does: see test_admin.py.
+    with pytest.raises(CommandError, match="letters, digits"):
+        blu("account", "add", "recoveries", "--base-url", sandbox.url, "--app-id", "10001\u200b")
     assert not BluAccount.objects.exists()
 
 

@@ -9,8 +9,7 @@ from django.core.management.base import CommandError
 
 from calls.health import connection
 from calls.models import AuditEvent, BluAccount
-
-from .conftest import APP_KEY
+from tests.helpers import APP_KEY, add_account
 
 OLD, NEW, LOST = (Fernet.generate_key().decode() for _ in range(3))
 
@@ -19,13 +18,6 @@ def rotate_keys() -> str:
     out = StringIO()
     call_command("blu", "rotate-keys", stdout=out, stderr=out)
     return out.getvalue()
-
-
-def add_account(name: str, app_key: str = APP_KEY) -> BluAccount:
-    account = BluAccount(name=name, base_url="https://blu.example.test", app_id="1")
-    account.set_app_key(app_key)
-    account.save()
-    return account
 
 
 def test_after_rotating_the_old_fernet_key_can_be_removed(settings, db):

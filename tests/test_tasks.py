@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -15,6 +14,7 @@ from calls.blu.client import BluTemporaryError
 from calls.ingest import polling
 from calls.models import CallRecord, SyncRun, Task
 from calls.seed import POLL_TASK_NAME
+from tests.helpers import wait_for
 
 
 def test_the_poll_is_in_beats_schedule_after_migrate(db):
@@ -68,15 +68,6 @@ def test_the_poll_retires_old_tasks_and_queues_each_due_task_once(make_task):
 
 def test_a_sync_job_for_a_deleted_task_does_nothing(db):
     assert tasks.sync_task.run(123456, "poll") == "gone"
-
-
-def wait_for(condition, seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 @pytest.mark.redis

@@ -1,0 +1,256 @@
+"""In a real browser: signing in, filtering, sorting and exporting calls, playing a recording, and
+whom the admin lets in; and `manage.py screenshots`. Playwright drives Debian's headless Chromium
+against the app served by pytest-django's live_server; Blu is the sandbox over HTTP, recordings
+included.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import struct
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
+from playwright.sync_api import BrowserContext, Page, expect
+
+from calls.models import AuditEvent, CallRecord, Task
+from tests.helpers import IN_A_BROWSER, browser_sign_in
+
+# The sandbox's recording is two seconds of tones (calls/blu/sandbox/audio.py).
+RECORDING_SECONDS = 2.0
+
+pytestmark = IN_A_BROWSER
+
+
+@pytest.fixture
+def page(browser_context: BrowserContext) -> Page:
+    return browser_context.new_page()
+
+
+@pytest.fixture
+def synced_calls(synced) -> list[CallRecord]:
+    """Thirty ended calls (one page of the calls table), with a mix of codes and recordings."""
+    return list(synced.calls.all())
+
+
+def column(page: Page, header: str) -> list[str]:
+    """The text of every body cell under the calls table's column headed `header`."""
+    return page.evaluate(
+        """(header) => {
+            const table = document.querySelector("table.calls-table");
+            const heads = [...table.querySelectorAll("thead th")];
+            const index = heads.findIndex((th) => th.textContent.trim() === header);
+            if (index < 0) throw new Error(`no column headed ${header}`);
+            return [...table.querySelectorAll("tbody tr")].map(
+                (row) => row.cells[index].textContent.trim()
+            );
+        }""",
+        header,
+    )
+
+
+def codes_in_database_order(descending: bool = False) -> list[str]:
+    # The database's collation decides where "unknown" sorts against "PTP", not Python's.
+    order = "-code" if descending else "code"
+    return list(CallRecord.objects.order_by(order).values_list("code", flat=True))
+
+
+def a_code_some_calls_have(calls: list[CallRecord]) -> str:
+    codes = [call.code for call in calls]
+    code = max(set(codes), key=codes.count)
+    assert 1 < codes.count(code) < len(codes), "the sandbox's mix should give several codes"
+    return code
+
+
+# --- signing in, static files ------------------------------------------------------------------
+
+
+def test_a_manager_signs_in_through_the_form_and_lands_on_the_overview(page, live_server, manager):
+    browser_sign_in(page, "manager")
+
+    expect(page.locator(".who")).to_have_text("manager")
+    expect(page).to_have_url(live_server.url + reverse("calls:overview"))
+    expect(page.locator("main h1")).to_be_visible()
+
+
+def test_the_overview_shows_a_failing_sync_without_a_reload(
+    page, settings, staff_user, synced_calls
+):
+    settings.BLUDASH_LIVE_REFRESH_SECONDS = 1
+    browser_sign_in(page, "agent")
+    expect(page.locator("#sync-health")).to_contain_text("0 tasks")
+    page.evaluate("window.notReloaded = true")
+
+    Task.objects.update(last_sync_ok=False, last_error="Blu answered 4004: sign error")
+
+    # The script refreshes every 5 s at the most often (static/js/bludash.js).
+    expect(page.locator("#sync-health")).to_contain_text("sign error", timeout=15_000)
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_a_wrong_password_is_refused_on_the_form(page, manager):
+    browser_sign_in(page, "manager", password="not-the-password")
+
+    expect(page.get_by_text("didn't match")).to_be_visible()
+    expect(page.locator(".who")).to_have_count(0)
+
+
+def test_pages_load_their_own_stylesheet_and_script(page):
+    loaded: dict[str, int] = {}
+
+    def record(response) -> None:
+        if "/static/" in response.url:
+            loaded[response.url.rsplit("/", 1)[-1]] = response.status
+
+    page.on("response", record)
+    page.goto(reverse("login"))
+
+    assert loaded == {"bludash.css": 200, "bludash.js": 200}
+    rules = page.evaluate(
+        """() => [...document.styleSheets]
+            .filter((sheet) => sheet.href && sheet.href.endsWith("/bludash.css"))
+            .map((sheet) => sheet.cssRules.length)"""
+    )
+    assert len(rules) == 1 and rules[0] > 0
+
+
+# --- the calls table ---------------------------------------------------------------------------
+
+
+def test_a_manager_filters_calls_by_a_code_and_sees_only_those(page, manager, synced_calls):
+    code = a_code_some_calls_have(synced_calls)
+    browser_sign_in(page, "manager", then=reverse("calls:call_list"))
+
+    checkbox = page.locator(f'#call-filters input[type="checkbox"][name="code"][value="{code}"]')
+    checkbox.check()
+    page.get_by_role("button", name="Apply filters").click()
+
+    page.wait_for_url(re.compile(f"[?&]code={code}(&|$)"))
+    expected = sum(call.code == code for call in synced_calls)
+    expect(page.locator("table.calls-table tbody tr")).to_have_count(expected)
+    assert set(column(page, "Code")) == {code}
+    expect(checkbox).to_be_checked()
+
+
+def test_a_manager_sorts_calls_by_code_both_ways(page, manager, synced_calls):
+    browser_sign_in(page, "manager", then=reverse("calls:call_list") + "?started_after=")
+    header = page.locator("table.calls-table thead th.orderable a", has_text="Code")
+
+    header.click()
+    page.wait_for_url(re.compile("[?&]sort=code(&|$)"))  # and for the sorted page to load
+    assert column(page, "Code") == codes_in_database_order()
+
+    header.click()
+    page.wait_for_url(re.compile("[?&]sort=-code(&|$)"))
+    assert column(page, "Code") == codes_in_database_order(descending=True)
+
+
+def test_a_manager_exports_the_filtered_calls_as_csv(page, manager, synced_calls):
+    code = a_code_some_calls_have(synced_calls)
+    browser_sign_in(
+        page, "manager", then=reverse("calls:call_list") + f"?started_after=&code={code}"
+    )
+
+    with page.expect_download() as download_info:
+        page.locator("a#export-csv").click()
+
+    with open(download_info.value.path(), newline="", encoding="utf-8-sig") as exported:
+        rows = list(csv.reader(exported))
+    header, body = rows[0], rows[1:]
+    expected = {call.call_id for call in synced_calls if call.code == code}
+    assert len(body) == len(expected)
+    assert {row[header.index("Call")] for row in body} == expected
+    assert {row[header.index("Code")] for row in body} == {code}
+
+
+# --- a call and its recording ------------------------------------------------------------------
+
+
+def test_a_call_page_plays_its_recording_and_only_playing_it_is_audited(
+    page, live_server, staff_user, synced_calls
+):
+    call = next(call for call in synced_calls if call.record_url)
+    browser_sign_in(page, "agent", then=reverse("calls:call_list") + "?started_after=")
+
+    page.locator("table.calls-table").get_by_role("link", name=call.call_id, exact=True).click()
+
+    expect(page).to_have_url(live_server.url + reverse("calls:call_detail", args=[call.pk]))
+    audio = page.locator("audio#recording")
+    expect(audio).to_have_attribute("src", reverse("calls:call_recording", args=[call.pk]))
+    # Opening the page is not listening: nothing is fetched from Blu or written to the audit log.
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.RECORDING_PLAYED).exists()
+
+    played = page.evaluate(
+        '() => document.querySelector("audio#recording").play().then(() => "playing")'
+    )
+    assert played == "playing"
+    page.wait_for_function(
+        """() => {
+            const audio = document.querySelector("audio#recording");
+            return audio.readyState >= 1 && Number.isFinite(audio.duration) && audio.duration > 0;
+        }"""
+    )
+    duration = page.evaluate('() => document.querySelector("audio#recording").duration')
+    assert duration == pytest.approx(RECORDING_SECONDS, abs=0.1)
+    [event] = AuditEvent.objects.filter(action=AuditEvent.Action.RECORDING_PLAYED)
+    assert (event.username, event.target) == ("agent", f"call {call.call_id}")
+
+
+# --- the admin ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("person", "username"), [("staff_user", "agent"), ("manager", "manager")])
+def test_the_admin_refuses_collections_staff_and_managers(page, request, person, username):
+    request.getfixturevalue(person)
+
+    browser_sign_in(page, username, then=reverse("admin:index"))
+
+    expect(page.get_by_text("not authorized to access this page")).to_be_visible()
+    expect(page.get_by_text("Blu accounts")).to_have_count(0)
+
+
+def test_an_admin_opens_the_admin_and_sees_blu_accounts(page, admin_user):
+    browser_sign_in(page, "boss", then=reverse("admin:index"))
+
+    expect(page.get_by_role("link", name="Blu accounts")).to_be_visible()
+
+
+# --- manage.py screenshots ---------------------------------------------------------------------
+
+
+def test_screenshots_saves_a_full_width_png_of_every_page(synced_calls, tmp_path):
+    call_command("screenshots", "--out", str(tmp_path), stdout=StringIO())
+
+    pages = sorted(path.name for path in tmp_path.iterdir())
+    assert pages == [
+        "01-login.png",
+        "02-overview.png",
+        "03-tasks.png",
+        "04-task.png",
+        "05-calls.png",
+        "06-call.png",
+        "07-conclusions.png",
+        "08-health.png",
+        "09-admin.png",
+        "10-account.png",
+        "11-audit.png",
+        "12-no-access.png",
+    ]
+    for name in pages:
+        png = (tmp_path / name).read_bytes()
+        width, height = struct.unpack(">II", png[16:24])  # the PNG header's IHDR chunk
+        assert png.startswith(b"\x89PNG") and width == 1440 and height >= 900
+    # The people it signed in as are gone again.
+    assert not get_user_model().objects.filter(username__startswith="screenshots").exists()
+
+
+def test_screenshots_asks_for_the_demo_when_there_are_no_calls(tmp_path):
+    with pytest.raises(CommandError, match="run `make demo` first"):
+        call_command("screenshots", "--out", str(tmp_path))
+
+    assert not any(tmp_path.iterdir())

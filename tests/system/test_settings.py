@@ -1,0 +1,233 @@
+"""Settings read from the environment: defaults that run, and loud failures naming the variable."""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository: tests/system/ is two below it
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "BLUDASH_"))}
+    clean.update(env, DJANGO_SETTINGS_MODULE="bludash.settings")
+    return subprocess.run(  # noqa: S603 (this interpreter, with arguments written here)
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def start(**env: str) -> subprocess.CompletedProcess:
+    return run(["-c", "import django; django.setup()"], env)
+
+
+def production(**env: str) -> dict[str, str]:
+    """What a production deployment sets (see .env.example), with `env` on top."""
+    return {
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "BLUDASH_FERNET_KEYS": Fernet.generate_key().decode(),
+        "DJANGO_ALLOWED_HOSTS": "bludash.example.com",
+        "BLUDASH_PUBLIC_URL": "https://bludash.example.com",
+        "BLUDASH_ADMIN_EMAILS": "ops@example.com",
+        "DJANGO_EMAIL_HOST": "smtp.example.com",
+        **env,
+    }
+
+
+def deploy_check(**env: str) -> subprocess.CompletedProcess:
+    return run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], production(**env))
+
+
+def test_a_fresh_clone_starts_with_no_settings_at_all():
+    assert start().returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DJANGO_DEBUG": "0"}, "DJANGO_SECRET_KEY must be set"),
+        ({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "s" * 50}, "BLUDASH_FERNET_KEYS must be set"),
+        ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG must be true or false"),
+        ({"BLUDASH_POLL_SECONDS": "often"}, "BLUDASH_POLL_SECONDS must be a whole number"),
+        ({"BLUDASH_TIME_ZONE": "Mars/Base"}, "BLUDASH_TIME_ZONE must be an IANA time zone"),
+        ({"DATABASE_URL": "nosuchdb://x"}, "DATABASE_URL cannot be read"),
+        ({"DJANGO_SECRET_KEY_FILE": "/nonexistent/secret"}, "DJANGO_SECRET_KEY_FILE: cannot read"),
+        ({"BLUDASH_FERNET_KEYS": "not-a-key"}, "BLUDASH_FERNET_KEYS: key 1 is not a Fernet key"),
+        ({"BLUDASH_PUBLIC_URL": "bludash.example.com"}, "BLUDASH_PUBLIC_URL must be the site"),
+        ({"BLUDASH_LOG_LEVEL": "LOUD"}, "BLUDASH_LOG_LEVEL must be DEBUG, INFO"),
+        ({"BLUDASH_SYNC_LEASE_SECONDS": "60"}, "BLUDASH_SYNC_LEASE_SECONDS must exceed"),
+        ({"DJANGO_SECURE_PROXY_SSL_HEADER": '"X-Forwarded-Proto"'}, "must be a header name"),
+        ({"BLUDASH_ADMIN_EMAILS": "ops@example.com,ops"}, "BLUDASH_ADMIN_EMAILS must be email"),
+        ({"BLUDASH_LOGIN_FAILURES_PER_USER": "0"}, "BLUDASH_LOGIN_FAILURES_PER_USER must be at"),
+        (
+            {"BLUDASH_LOGIN_COOLOFF_MINUTES": "soon"},
+            "BLUDASH_LOGIN_COOLOFF_MINUTES must be a whole",
+        ),
+        ({"DJANGO_EMAIL_USE_TLS": "perhaps"}, "DJANGO_EMAIL_USE_TLS must be true or false"),
+    ],
+)
+def test_a_bad_or_missing_value_stops_the_start_naming_the_variable(env, message):
+    result = start(**env)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_secrets_can_come_from_files(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("s" * 50 + "\n")
+    key = tmp_path / "fernet"
+    key.write_text("2V8c0Qm0f0nHxYQH7bV7c0Jr6cXn0hY1m9K3bq7Z9jE=")
+    result = start(
+        DJANGO_DEBUG="0", DJANGO_SECRET_KEY_FILE=str(secret), BLUDASH_FERNET_KEYS_FILE=str(key)
+    )
+    assert result.returncode == 0, result.stderr
+
+
+# --- production: check --deploy and what a browser gets -----------------------------------------
+
+
+def test_production_settings_pass_check_deploy_without_a_single_warning():
+    result = deploy_check()
+
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" not in result.stderr + result.stdout
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "warning"),
+    [
+        ({"DJANGO_SECURE_HSTS_SECONDS": "0"}, "security.W004"),
+        ({"BLUDASH_SANDBOX_ENABLED": "1"}, "bludash.W001"),
+        ({"BLUDASH_PUBLIC_URL": "https://127.0.0.1"}, "bludash.W002"),
+        ({"BLUDASH_PUBLIC_URL": "http://bludash.example.com"}, "bludash.W003"),
+        ({"BLUDASH_PUBLIC_URL": "https://dash.example.org"}, "bludash.W004"),
+        ({"DJANGO_EMAIL_HOST": ""}, "bludash.W005"),
+    ],
+)
+def test_check_deploy_names_each_production_mistake(env, warning):
+    result = deploy_check(**env)
+
+    assert result.returncode != 0
+    assert warning in result.stderr
+
+
+def test_opting_into_hsts_preload_passes_check_deploy_too():
+    result = deploy_check(DJANGO_SECURE_HSTS_PRELOAD="1")
+
+    assert result.returncode == 0, result.stderr
+    assert "0 silenced" in result.stdout
+
+
+# Requests through Django's test client in a production process: no database is touched (the
+# answers are redirects), and no template is rendered (production needs collectstatic for that).
+PROBE = textwrap.dedent(
+    """
+    import json, django
+    django.setup()
+    from django.test import Client
+    client = Client(HTTP_HOST="bludash.example.com")
+    answers = {
+        "http": client.get("/"),
+        "https": client.get("/", secure=True),
+        "proxied": client.get("/", headers={"X-Forwarded-Proto": "https"}),
+    }
+    print(json.dumps({name: [r.status_code, dict(r.headers)] for name, r in answers.items()}))
+    """
+)
+
+
+def probe(**env: str) -> dict[str, tuple[int, dict[str, str]]]:
+    result = run(["-c", PROBE], production(**env))
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_in_production_plain_http_is_sent_to_https_and_https_is_remembered_for_a_year():
+    answers = probe()
+
+    status, headers = answers["http"]
+    assert status == 301
+    assert headers["Location"] == "https://bludash.example.com/"
+    status, headers = answers["https"]
+    assert status == 302  # on to the sign-in page
+    assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    assert "default-src 'self'" in headers["Content-Security-Policy"]
+    # Without a proxy setting, a client's own X-Forwarded-Proto is no proof of HTTPS.
+    assert answers["proxied"][0] == 301
+
+
+@pytest.mark.parametrize("header", ["X-Forwarded-Proto", "X-Forwarded-Proto: https"])
+def test_behind_a_tls_proxy_its_header_marks_requests_as_https(header):
+    answers = probe(DJANGO_SECURE_PROXY_SSL_HEADER=header)
+
+    status, headers = answers["proxied"]
+    assert status == 302
+    assert "Strict-Transport-Security" in headers
+    assert answers["http"][0] == 301
+
+
+SHOW = "import django; django.setup(); from django.conf import settings as s; print({})"
+
+
+def shown(expression: str, env: dict[str, str]) -> str:
+    result = run(["-c", SHOW.format(expression)], env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_production_cookies_are_https_only_and_kept_from_scripts():
+    expression = "[s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SESSION_COOKIE_HTTPONLY]"
+    assert shown(expression, production()) == "[True, True, True]"
+    assert shown("s.CSRF_TRUSTED_ORIGINS", production()) == "['https://bludash.example.com']"
+
+
+def test_debug_serves_plain_http_as_before():
+    expression = "[s.SESSION_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS]"
+    assert shown(expression, {}) == "[False, False, 0]"
+
+
+def test_email_settings_come_from_the_environment(tmp_path):
+    password = tmp_path / "smtp-password"
+    password.write_text("hunter2-but-longer\n")
+    env = production(
+        BLUDASH_ADMIN_EMAILS="ops@example.com, lead@example.com",
+        DJANGO_EMAIL_PORT="465",
+        DJANGO_EMAIL_HOST_USER="bludash",
+        DJANGO_EMAIL_HOST_PASSWORD_FILE=str(password),
+        DJANGO_EMAIL_USE_TLS="0",
+        DJANGO_DEFAULT_FROM_EMAIL="bludash@example.com",
+    )
+    expression = (
+        "[s.ADMINS, s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_HOST_USER, "
+        "s.EMAIL_HOST_PASSWORD, s.EMAIL_USE_TLS, s.DEFAULT_FROM_EMAIL, s.SERVER_EMAIL]"
+    )
+    assert shown(expression, env) == str(
+        [
+            [("ops@example.com", "ops@example.com"), ("lead@example.com", "lead@example.com")],
+            "django.core.mail.backends.smtp.EmailBackend",
+            "smtp.example.com",
+            465,
+            "bludash",
+            "hunter2-but-longer",
+            False,
+            "bludash@example.com",
+            "bludash@example.com",
+        ]
+    )
+
+
+def test_without_a_mail_server_emails_are_written_to_the_log():
+    assert shown("s.EMAIL_BACKEND", {}) == "django.core.mail.backends.console.EmailBackend"
