@@ -55,11 +55,6 @@ class UnstorableRecord(ValueError):
     """The record has no usable callId (or is no object), so there is no key to store it under."""
 
 
-def clean(value: Any) -> Any:
-    """The value with what PostgreSQL text and jsonb refuse made safe (see the module docstring)."""
-    return _storable(value, set())
-
-
 def _unstorable_text(text: str) -> bool:
     return "\x00" in text or _LONE_SURROGATE.search(text) is not None
 
@@ -94,15 +89,6 @@ def _storable(value: Any, damage: set[str], depth: int = 0) -> Any:
 def canonical_json(raw: dict[str, Any]) -> str:
     """The record as JSON text with sorted keys: what is hashed, and what is stored as `raw`."""
     return json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
-def content_hash(raw: dict[str, Any]) -> str:
-    """A digest of the record's content: equal digests mean nothing changed, nothing to write."""
-    return _digest(canonical_json(raw))
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def _needs_cleaning(text: str) -> bool:
@@ -347,7 +333,8 @@ def read_record(raw: Any, zone: ZoneInfo) -> dict[str, Any]:
         "slots": _first_present(raw, SLOT_KEYS),
         "raw": raw,
         "raw_json": text,
-        "content_hash": hashlib.sha256(data).hexdigest()[:32],  # as content_hash() makes it
+        # Equal digests mean nothing changed, nothing to write (calls/ingest/page_writer.py).
+        "content_hash": hashlib.sha256(data).hexdigest()[:32],
     }
     fields["problems"] = _listed(problems)
     return fields
