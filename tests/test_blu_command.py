@@ -90,6 +90,15 @@ def test_a_second_account_of_the_same_name_is_refused(account, app_key_env):
         blu("account", "add", "collections", "--base-url", "http://blu.test", "--app-id", "1")
 
 
+def test_task_add_queues_the_new_tasks_first_sync_once(account, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as first:
+        blu("task", "add", "66547748", "--account", "collections")
+    with django_capture_on_commit_callbacks() as again:
+        blu("task", "add", "66547748", "--account", "collections")
+
+    assert len(first) == 1 and again == []
+
+
 def test_task_add_registers_a_task(account):
     out = blu("task", "add", "66547748", "--account", "collections")
     assert "queued for a sync" in out

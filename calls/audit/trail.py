@@ -23,6 +23,18 @@ def client_ip(request: HttpRequest | None) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def account_added(account: Any, request: HttpRequest | None = None) -> AuditEvent:
+    """A Blu account was added (in the admin or with `blu account add`): what it is, no key."""
+    return record(
+        AuditEvent.Action.ACCOUNT_ADDED,
+        request,
+        target=account.name,
+        app_id=account.app_id,
+        base_url=account.base_url,
+        enabled=account.is_polled,
+    )
+
+
 def record(
     action: str,
     request: HttpRequest | None = None,

@@ -33,7 +33,12 @@ FLAGS: tuple[Flag, ...] = (
     Flag("complaint", "Complaint risk", "live_person", "complaints", 2),
 )
 FLAG_NAMES: list[str] = [flag.name for flag in FLAGS]
-IMPLIES: dict[str, str] = {flag.name: flag.implies for flag in FLAGS if flag.implies}
+# Checked most specific first (the Conclusions page names what is missing in this order).
+IMPLIES: dict[str, str] = {
+    flag.name: flag.implies
+    for flag in sorted(FLAGS, key=lambda flag: flag.specificity)
+    if flag.implies
+}
 
 UNCLASSIFIED = "Unclassified"
 NOT_CONNECTED = "Not connected"

@@ -4,5 +4,5 @@ bulk upsert), the callback receiver, and the task summaries kept current from wh
 May import: `calls.blu`, `calls.conclusions`, `calls.models`, `calls.security` and
 `calls.health` (a sync's outcome feeds the failure counts). Never `calls.dashboard`, never the
 Celery tasks: a plain function here that needs a job queued leaves it to its caller
-(`calls.tasks.enqueue_sync`).
+(`calls.tasks.enqueue_sync_on_commit`).
 """

@@ -284,3 +284,26 @@ def test_a_callback_posted_without_its_trailing_slash_logs_no_token(client, acco
         response = client.post(url, "{}", content_type="application/json")
     assert response.status_code == 500
     assert account.callback_token not in caplog.text
+
+
+def test_a_callback_naming_an_unknown_task_queues_its_first_sync_once(
+    client, account, django_capture_on_commit_callbacks
+):
+    body = {"taskId": 66547748, "records": [RECORD]}
+    with django_capture_on_commit_callbacks() as first:
+        assert post_callback(client, account, body).status_code == 200
+    with django_capture_on_commit_callbacks() as again:
+        assert post_callback(client, account, body).status_code == 200
+
+    assert len(first) == 1  # the new task's sync, queued once the callback's write committed
+    assert again == []  # the task is known now: polling takes it from here
+
+
+def test_a_refused_callback_creates_no_task_and_queues_nothing(
+    client, account, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as queued:
+        response = post_callback(client, account, {"taskId": 66547748, "records": "none"})
+
+    assert response.status_code == 400
+    assert queued == [] and not Task.objects.exists()
