@@ -791,18 +791,20 @@ def code_totals_from_calls(calls: Any) -> list[Any]:
 
 
 def naive_task_numbers(task: Any) -> dict[str, Any]:
-    """What calls.views.tasks.task_numbers returns, from the task's calls instead of its
-    TaskDaySummary rows (which leave out calls without a start time: so does this)."""
+    """What calls.dashboard.views.tasks.task_numbers returns, from the task's calls instead of its
+    TaskDaySummary rows (undated calls included, as there)."""
     from calls.dashboard.views.tasks import numbers_from
     from calls.models import CallRecord
 
-    calls = CallRecord.objects.filter(task=task, start_time__isnull=False)
-    return numbers_from(task, code_totals_from_calls(calls))
+    calls = CallRecord.objects.filter(task=task)
+    numbers = numbers_from(task, code_totals_from_calls(calls))
+    numbers["undated"] = calls.filter(start_time__isnull=True).count()
+    return numbers
 
 
 def naive_overview_numbers() -> dict[str, Any]:
-    """What calls.views.overview.overview_numbers returns, with the per-day, per-code counts
-    grouped from the calls of the last 30 days instead of read from TaskDaySummary."""
+    """What calls.dashboard.views.overview.overview_numbers returns, with the per-day, per-code
+    counts grouped from the calls of the last 30 days instead of read from TaskDaySummary."""
     from django.db.models import Count, Sum
     from django.db.models.functions import TruncDate
     from django.utils import timezone
@@ -831,7 +833,9 @@ def naive_overview_numbers() -> dict[str, Any]:
         for row in grouped
         if row["day"] <= today
     ]
-    return numbers_from(rows, first, today)
+    numbers = numbers_from(rows, first, today)
+    numbers["undated"] = CallRecord.objects.filter(start_time__isnull=True).count()
+    return numbers
 
 
 def naive_task_rows(tasks: Any) -> Any:
@@ -857,7 +861,7 @@ def count_from_calls(task: Any) -> None:
     from django.db.models import Count, Max, Min, Q, Sum
 
     from calls.ingest import summaries
-    from calls.models import CallRecord
+    from calls.models import CallRecord, Conclusion
 
     calls = CallRecord.objects.filter(task=task)
     ended = Q(end_time__isnull=False) | ~Q(code="")
@@ -873,7 +877,7 @@ def count_from_calls(task: Any) -> None:
     task.calls_answered, task.talk_seconds = totals["answered"], totals["talk"] or 0
     task.first_call_at, task.last_call_at = totals["first"], totals["last"]
     task.code_counts = {t.code: t.calls for t in code_totals_from_calls(calls) if t.code}
-    conclusions = summaries.conclusions_by_code()
+    conclusions = Conclusion.by_code()
     for column, flag in summaries.FLAG_COLUMNS.items():
         setattr(task, column, summaries.flagged_calls(task.code_counts, conclusions, flag))
     # Ended calls only: one still talking reports 0 seconds.

@@ -22,9 +22,11 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.views.decorators.debug import sensitive_post_parameters
 
+from calls import tasks
 from calls.audit import trail
 from calls.conclusions.categories import FLAG_NAMES
 from calls.health import connection
+from calls.ingest import reread, summaries
 from calls.models import (
     AuditEvent,
     BluAccount,
@@ -126,14 +128,7 @@ class BluAccountAdmin(admin.ModelAdmin):
         changed = list(form.changed_data)
         if not change:
             obj.save()
-            trail.record(
-                Action.ACCOUNT_ADDED,
-                request,
-                target=obj.name,
-                app_id=obj.app_id,
-                base_url=obj.base_url,
-                enabled=obj.is_polled,
-            )
+            trail.account_added(obj, request)
             return
         # Only what this form changed: a key rotation, a regenerated callback token or the sync's
         # health counters written since the form was opened stay as they are.
@@ -143,6 +138,16 @@ class BluAccountAdmin(admin.ModelAdmin):
         if not fields:
             return
         obj.save(update_fields=fields)
+        if "time_zone" in changed:
+            # Blu's times carry no zone: every stored time was read in the old one.
+            reread.request_reread(obj)
+            tasks.enqueue_reread_on_commit(obj.pk)
+            messages.info(
+                request,
+                f"The stored calls of {obj.name} will be re-read in {obj.time_zone}: their times "
+                "and every figure built on them change as the re-read goes (minutes for a "
+                "large account).",
+            )
         details: dict[str, Any] = {"fields": changed}
         if "name" in changed:
             details["renamed_from"] = form.initial.get("name", "")
@@ -352,6 +357,11 @@ class TaskAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["account", "blu_task_id"] if obj else []
 
+    def has_add_permission(self, request) -> bool:
+        # Tasks are registered on the Tasks page (or with `blu task add`), which queues their
+        # first sync and audits each: a task added here would wait for the next poll, unrecorded.
+        return False
+
 
 @admin.register(Conclusion)
 class ConclusionAdmin(admin.ModelAdmin):
@@ -363,6 +373,20 @@ class ConclusionAdmin(admin.ModelAdmin):
     ]
     list_filter = ["classified"]
     search_fields = ["code", "label"]
+
+    # Every rate is built from these flags: each save or delete here updates every task's flag
+    # counts in the same transaction, as the Conclusions page does.
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        summaries.apply_conclusion_flags()
+
+    def delete_model(self, request, obj) -> None:
+        super().delete_model(request, obj)
+        summaries.apply_conclusion_flags()
+
+    def delete_queryset(self, request, queryset) -> None:
+        super().delete_queryset(request, queryset)
+        summaries.apply_conclusion_flags()
 
 
 @admin.register(StatusLabel)

@@ -7,6 +7,7 @@ deleted or blanked because Blu stopped returning it.
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -33,6 +34,21 @@ def validate_time_zone(value: str) -> None:
 
 def default_time_zone() -> str:
     return settings.TIME_ZONE
+
+
+def normalized_base_url(url: str) -> str:
+    """The form a base URL is stored in: scheme and host in lower case, no trailing slash, so one
+    Blu endpoint typed two ways is still recognised as one."""
+    parts = urlsplit(url.strip())
+    return urlunsplit(
+        (parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), parts.query, "")
+    )
+
+
+TWICE = (
+    "Blu account {other} already has this base URL and appId: registering them twice would "
+    "store every call twice and double every total."
+)
 
 
 class BluAccount(models.Model):
@@ -66,12 +82,36 @@ class BluAccount(models.Model):
     last_failure_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error = models.TextField(blank=True, editable=False)
     failure_alert_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Re-reading the stored calls (calls/ingest/reread.py) after the time zone or the reader
+    # changed: the next call id to re-read, or None when nothing is pending. A re-read that
+    # stops goes on from here.
+    reread_from_pk = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # One Blu account is one merchant's calls: a second registration would fetch (and
+            # count) every call again under another account.
+            models.UniqueConstraint(
+                fields=["base_url", "app_id"],
+                name="account_unique_blu_identity",
+                violation_error_message="Another Blu account has this base URL and appId.",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        self.base_url = normalized_base_url(self.base_url)
+        other = (
+            BluAccount.objects.filter(base_url=self.base_url, app_id=self.app_id)
+            .exclude(pk=self.pk)
+            .values_list("name", flat=True)
+            .first()
+        )
+        if other is not None:
+            raise ValidationError(TWICE.format(other=other), code="twice")
 
     def set_app_key(self, app_key: str) -> None:
         self.app_key_encrypted = crypto.encrypt(app_key)
@@ -163,6 +203,13 @@ class Task(models.Model):
         return self.talk_seconds / self.calls_answered if self.calls_answered else None
 
 
+# Calls with a talk time that counts: answered and ended (Blu reports a call still talking with
+# duration 0). The median talk time is over these; an index holds just them.
+TALKED = models.Q(answer_time__isnull=False, duration__isnull=False) & (
+    models.Q(end_time__isnull=False) | ~models.Q(code="")
+)
+
+
 class CallRecord(models.Model):
     """One call as Blu reported it last, with the raw record kept whole."""
 
@@ -205,6 +252,20 @@ class CallRecord(models.Model):
             models.Index(fields=["code", "-start_time"], name="call_code_start_idx"),
             models.Index(fields=["-start_time"], name="call_start_idx"),
             models.Index(fields=["account", "-start_time"], name="call_account_start_idx"),
+            # A task's oldest call still in progress (health's "stuck"), found after every write
+            # without reading the task's finished calls.
+            models.Index(
+                fields=["task", "start_time"],
+                condition=models.Q(end_time__isnull=True, code=""),
+                name="call_open_idx",
+            ),
+            # A task's median talk time after every callback of an answered call: counted and
+            # found in this index alone, however many of the task's calls are unanswered.
+            models.Index(
+                fields=["task", "duration"],
+                condition=TALKED,
+                name="call_talk_idx",
+            ),
         ]
         permissions = [
             ("export_callrecord", "Can export calls to CSV and XLSX"),
@@ -240,6 +301,11 @@ class Conclusion(models.Model):
     def __str__(self) -> str:
         return f"{self.code} ({self.label})"
 
+    @classmethod
+    def by_code(cls) -> dict[str, Conclusion]:
+        """Every conclusion by its code: what the rates and the summaries' flag counts read."""
+        return {conclusion.code: conclusion for conclusion in cls.objects.all()}
+
     @property
     def category(self) -> str:
         """The most specific thing this code says about a call: how the filters group codes."""
@@ -247,13 +313,15 @@ class Conclusion(models.Model):
 
 
 class TaskDaySummary(models.Model):
-    """A task's calls on one day (company time zone) with one conclusion code, rewritten by every
-    sync of the task. The overview and the outcome breakdowns sum these few rows instead of
-    scanning millions of calls."""
+    """A task's calls on one day (company time zone) with one conclusion code, kept current by
+    every write of its calls (calls/ingest/summaries.py). The overview and the outcome
+    breakdowns sum these few rows instead of scanning millions of calls. Calls Blu reported no
+    readable start time for are counted on a row without a day ("undated"), so a task's rows
+    always add up to its totals."""
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="day_summaries")
     account = models.ForeignKey(BluAccount, on_delete=models.CASCADE, related_name="+")
-    day = models.DateField()
+    day = models.DateField(null=True, blank=True, help_text="Empty for calls without a start time")
     code = models.CharField(
         max_length=64, blank=True, help_text="Empty while calls are in progress"
     )
@@ -263,12 +331,19 @@ class TaskDaySummary(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["task", "day", "code"], name="daysummary_unique")
+            models.UniqueConstraint(fields=["task", "day", "code"], name="daysummary_unique"),
+            # NULLs are distinct in a unique constraint: the undated row needs its own.
+            models.UniqueConstraint(
+                fields=["task", "code"],
+                condition=models.Q(day__isnull=True),
+                name="daysummary_undated_unique",
+            ),
         ]
         indexes = [models.Index(fields=["day", "code"], name="daysummary_day_idx")]
 
     def __str__(self) -> str:
-        return f"{self.task} on {self.day}: {self.calls} x {self.code or 'in progress'}"
+        day = self.day or "no day"
+        return f"{self.task} on {day}: {self.calls} x {self.code or 'in progress'}"
 
 
 class StatusLabel(models.Model):
@@ -336,6 +411,7 @@ class AuditEvent(models.Model):
         CONNECTION_TESTED = "connection_tested", "tested a Blu connection"
         EXPORT = "export", "exported calls"
         RECORDING_PLAYED = "recording_played", "played a recording"
+        TASK_REGISTERED = "task_registered", "registered a Blu task"
 
     at = models.DateTimeField(default=timezone.now)
     action = models.CharField(max_length=32, choices=Action.choices)
@@ -362,3 +438,22 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         who = self.username or "someone"
         return f"{who} {self.get_action_display()} {self.target}".strip()
+
+
+class FigureCheck(models.Model):
+    """One run of `blu verify` (nightly, or by hand): every task's figures recounted from its
+    calls and compared with what the write paths kept. The health page shows the latest."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    tasks_checked = models.PositiveIntegerField(default=0)
+    tasks_drifted = models.PositiveIntegerField(default=0)
+    fixed = models.BooleanField(default=False, help_text="Whether the drift found was repaired")
+    drift = models.JSONField(default=list, blank=True, help_text="What differed (the first 50)")
+
+    class Meta:
+        ordering = ["-started_at"]
+        get_latest_by = "started_at"
+
+    def __str__(self) -> str:
+        return f"Figures checked {self.started_at:%Y-%m-%d %H:%M}: {self.tasks_drifted} drifted"

@@ -1,5 +1,6 @@
 """What every database starts with, seeded after migrate (and after a test flush): the periodic
-poll in django-celery-beat's schedule and Blu's conclusion dictionaries.
+poll and the nightly check of the figures in django-celery-beat's schedule, and Blu's
+conclusion dictionaries.
 
 Both are added only where missing: what admins and managers changed is never overridden.
 """
@@ -8,7 +9,12 @@ from django.conf import settings
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 
+from calls.ingest import summaries
+
 POLL_TASK_NAME = "Poll Blu tasks"
+VERIFY_TASK_NAME = "Verify the figures"
+# The nightly check runs when calls are fewest, in the company's own night.
+VERIFY_HOUR = 3
 
 
 def ensure_poll_schedule() -> None:
@@ -21,6 +27,24 @@ def ensure_poll_schedule() -> None:
     )
     PeriodicTask.objects.create(
         name=POLL_TASK_NAME, task="calls.tasks.poll_due_tasks", interval=interval
+    )
+
+
+def ensure_verify_schedule() -> None:
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    if PeriodicTask.objects.filter(name=VERIFY_TASK_NAME).exists():
+        return
+    nightly, _ = CrontabSchedule.objects.get_or_create(
+        minute="0",
+        hour=str(VERIFY_HOUR),
+        day_of_week="*",
+        day_of_month="*",
+        month_of_year="*",
+        timezone=settings.TIME_ZONE,
+    )
+    PeriodicTask.objects.create(
+        name=VERIFY_TASK_NAME, task="calls.tasks.verify_figures", crontab=nightly
     )
 
 
@@ -41,4 +65,7 @@ def ensure_conclusions() -> None:
 def _seed(sender, app_config, **kwargs) -> None:
     if app_config.label == "calls":
         ensure_poll_schedule()
+        ensure_verify_schedule()
         ensure_conclusions()
+        # A data migration may have reclassified codes: the flag counts follow (no call is read).
+        summaries.apply_conclusion_flags()

@@ -14,8 +14,8 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 
 from calls.blu.client import BluPermanentError, BluTemporaryError
-from calls.ingest import lease, polling, sync
-from calls.models import Task
+from calls.ingest import lease, polling, reread, sync, verify
+from calls.models import BluAccount, Task
 from calls.security.crypto import AppKeyUnreadable
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,32 @@ def sync_task(self, task_pk: int, trigger: str = "poll") -> str:
 
 
 @shared_task
+def reread_account(account_pk: int) -> str:
+    """Re-read an account's stored calls (after its time zone changed): from where a stopped
+    run left off, to the end."""
+    account = BluAccount.objects.filter(pk=account_pk).first()
+    if account is None:
+        return "gone"
+    result = reread.run_reread(account)
+    return f"re-read {result.read} calls, {result.changed} changed"
+
+
+@shared_task
+def verify_figures() -> str:
+    """The nightly check: every task's figures against a recount of its calls, drift repaired
+    and recorded (the health page shows the latest check)."""
+    check = verify.verify_figures(fix=True)
+    if check.tasks_drifted:
+        logger.error(
+            "%d of %d tasks' figures had drifted from their calls and were recounted: %s",
+            check.tasks_drifted,
+            check.tasks_checked,
+            "; ".join(check.drift[:5]),
+        )
+    return f"{check.tasks_checked} tasks checked, {check.tasks_drifted} drifted"
+
+
+@shared_task
 def poll_due_tasks() -> int:
     """The periodic job: retire tasks beyond Blu's window, queue a sync of every polled task."""
     retired = polling.retire_old_tasks()
@@ -83,3 +109,15 @@ def enqueue_sync_on_commit(task_pk: int, trigger: str = "new") -> None:
     """Queue a sync of a task once the caller's transaction commits (at once outside one): a
     worker must find the task it is asked to sync."""
     transaction.on_commit(lambda: enqueue_sync(task_pk, trigger=trigger))
+
+
+def enqueue_reread_on_commit(account_pk: int) -> None:
+    """Queue a re-read of an account's calls once the caller's transaction commits."""
+
+    def enqueue() -> None:
+        try:
+            reread_account.apply_async((account_pk,), retry=False)
+        except Exception as exc:  # broker down: `manage.py blu reread` does the same by hand
+            logger.warning("Could not queue the re-read of account %s (%s)", account_pk, exc)
+
+    transaction.on_commit(enqueue)

@@ -1,6 +1,13 @@
 from django.urls import path
 
-from calls.dashboard.views import calls, conclusions, health, overview, tasks
+from calls.dashboard.views import (
+    calls,
+    conclusions,
+    health,
+    overview,
+    task_registration,
+    tasks,
+)
 from calls.endpoints import blu_callback
 
 app_name = "calls"
@@ -9,6 +16,7 @@ urlpatterns = [
     path("", overview.OverviewView.as_view(), name="overview"),
     path("overview/live/", overview.SyncHealthView.as_view(), name="sync_health"),
     path("tasks/", tasks.TaskListView.as_view(), name="task_list"),
+    path("tasks/add/", task_registration.TaskRegistrationView.as_view(), name="task_register"),
     path("tasks/<int:pk>/", tasks.TaskDetailView.as_view(), name="task_detail"),
     path("calls/", calls.CallListView.as_view(), name="call_list"),
     path("calls/<int:pk>/", calls.CallDetailView.as_view(), name="call_detail"),

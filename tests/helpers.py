@@ -104,21 +104,22 @@ def add_account(
     app_key: str = APP_KEY,
     *,
     base_url: str = "https://blu.example.test",
-    app_id: str = "1",
+    app_id: str = "",
     **fields: Any,
 ) -> BluAccount:
-    """A Blu account saved with its app key encrypted, as the admin and `manage.py blu` save it."""
-    account = BluAccount(name=name, base_url=base_url, app_id=app_id, **fields)
+    """A Blu account saved with its app key encrypted, as the admin and `manage.py blu` save it.
+    Its appId is its name unless given: one Blu account cannot be registered twice."""
+    account = BluAccount(name=name, base_url=base_url, app_id=app_id or name, **fields)
     account.set_app_key(app_key)
     account.save()
     return account
 
 
-def account_without_blu(name: str = "plain", app_id: str = "1") -> BluAccount:
+def account_without_blu(name: str = "plain", app_id: str = "") -> BluAccount:
     """An account with no Blu behind it (nor a key that opens), for tasks and calls written
-    directly."""
+    directly. Its appId is its name unless given."""
     return BluAccount.objects.create(
-        name=name, base_url="http://127.0.0.1:9", app_id=app_id, app_key_encrypted="-"
+        name=name, base_url="http://127.0.0.1:9", app_id=app_id or name, app_key_encrypted="-"
     )
 
 

@@ -42,10 +42,26 @@ def test_a_temporary_failure_is_handed_to_celery_to_retry(make_task, sandbox, se
     settings.BLUDASH_BLU_RETRIES = 1
     task = make_task(calls=9)
     sandbox.inject("http500", task_id=task.blu_task_id, times=None)
-    # Called directly (no worker), Celery's retry raises the error itself.
-    with pytest.raises(BluTemporaryError):
-        tasks.sync_task.run(task.pk, "poll")
-    assert SyncRun.objects.get().outcome == SyncRun.Outcome.FAILED
+
+    # apply() runs the job in this process and follows each retry it asks Celery for at once
+    # (countdowns are not waited for): how many syncs ran says whether Celery retried. Called
+    # with .run(), a retry would only re-raise the error, retried or not.
+    result = tasks.sync_task.apply((task.pk, "poll"))
+
+    assert result.failed() and isinstance(result.result, BluTemporaryError)
+    runs = SyncRun.objects.all()
+    assert runs.count() == 1 + tasks.sync_task.max_retries
+    assert {run.outcome for run in runs} == {SyncRun.Outcome.FAILED}
+
+
+def test_a_permanent_failure_is_not_retried_by_celery(make_task, sandbox):
+    task = make_task(calls=9)
+    sandbox.inject("code", task_id=task.blu_task_id, times=None, code=4006, message="no task")
+
+    result = tasks.sync_task.apply((task.pk, "poll"))
+
+    assert result.successful() and result.result == "failed"
+    assert SyncRun.objects.count() == 1
 
 
 def test_retry_delays_grow_and_stay_far_below_the_visibility_timeout():

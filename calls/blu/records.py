@@ -17,7 +17,8 @@ import hashlib
 import json
 import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime
+from itertools import pairwise, product
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -203,6 +204,68 @@ def _time(raw: dict[str, Any], key: str, zone: ZoneInfo) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
+# --- local times across daylight saving ---------------------------------------------------------
+#
+# Blu's times carry no offset (shared/blu-api.md), so around a change of the clocks a local time
+# can name two moments (autumn: 01:30 happens twice) or none (spring: 02:30 never happens). The
+# rule, for the three times of one call together:
+# - an ambiguous time is read as whichever of its two moments keeps start <= answer <= end,
+#   trying the earlier first for each time; when no choice keeps that order, as the earlier;
+# - a time that does not exist is read with the offset in force just before the clocks moved
+#   (the moment a clock that had not been changed yet would mean), and named in the problems.
+_TIME_FIELDS = (("start_time", "startTime"), ("answer_time", "answerTime"), ("end_time", "endTime"))
+
+
+def _shifts(value: datetime, zone: ZoneInfo) -> bool:
+    """Whether the time lies where the clocks change (twice or never): only there does the
+    offset depend on `fold`. Every other time is read at the cost of two offset look-ups."""
+    return value.tzinfo is zone and (
+        value.replace(fold=0).utcoffset() != value.replace(fold=1).utcoffset()
+    )
+
+
+def _missing(value: datetime, zone: ZoneInfo) -> bool:
+    """A local time the clocks skipped: it does not come back from UTC as itself."""
+    there_and_back = value.replace(fold=0).astimezone(UTC).astimezone(zone)
+    return there_and_back.replace(tzinfo=None) != value.replace(tzinfo=None, fold=0)
+
+
+def _moments(value: datetime, zone: ZoneInfo) -> list[datetime]:
+    """The UTC moments a local time in `zone` may mean, the earlier first."""
+    first = value.replace(fold=0).astimezone(UTC)
+    if not _shifts(value, zone) or _missing(value, zone):
+        return [first]
+    return sorted([first, value.replace(fold=1).astimezone(UTC)])
+
+
+def _in_order(moments: list[datetime | None]) -> bool:
+    present = [m for m in moments if m is not None]
+    return all(a <= b for a, b in pairwise(present))
+
+
+def resolve_local_times(fields: dict[str, Any], zone: ZoneInfo, problems: list[str]) -> None:
+    """Replace the call's local times in `fields` by UTC moments, by the rule above."""
+    options: list[list[datetime | None]] = []
+    for name, key in _TIME_FIELDS:
+        value = fields[name]
+        if value is None:
+            options.append([None])
+            continue
+        if _shifts(value, zone) and _missing(value, zone):
+            problems.append(
+                f"{key} does not exist in {zone.key} (the clocks went forward): "
+                f"read with the offset before the change"
+            )
+        options.append(list(_moments(value, zone)))
+    chosen = [choice[0] for choice in options]  # all earlier: the fallback
+    for combination in product(*options):  # earlier first for each time, start first
+        if _in_order(list(combination)):
+            chosen = list(combination)
+            break
+    for (name, _key), moment in zip(_TIME_FIELDS, chosen, strict=True):
+        fields[name] = moment
+
+
 def _json_in_text(text: str) -> tuple[bool, Any]:
     """(True, value) for text that is JSON we can store as such, else (False, None).
 
@@ -336,6 +399,7 @@ def read_record(raw: Any, zone: ZoneInfo) -> dict[str, Any]:
         # Equal digests mean nothing changed, nothing to write (calls/ingest/page_writer.py).
         "content_hash": hashlib.sha256(data).hexdigest()[:32],
     }
+    resolve_local_times(fields, zone, problems)
     fields["problems"] = _listed(problems)
     return fields
 

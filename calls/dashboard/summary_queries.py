@@ -49,7 +49,14 @@ def day_code_totals(first: date, last: date) -> list[tuple[date, CodeTotal]]:
             CodeTotal(row["code"], row["n"] or 0, row["answered_n"] or 0, row["talk"] or 0),
         )
         for row in grouped
+        if row["day"] is not None  # the range leaves undated rows out; this says so to mypy
     ]
+
+
+def undated_calls(rows: QuerySet[TaskDaySummary]) -> int:
+    """Calls among the rows that Blu gave no readable start time: counted in every total, on no
+    day (pages that count by day say how many)."""
+    return rows.filter(day__isnull=True).aggregate(n=Sum("calls"))["n"] or 0
 
 
 def _ratio(numerator: str, denominator: str) -> Any:

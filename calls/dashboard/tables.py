@@ -72,9 +72,7 @@ class TaskTable(tables.Table):
     class Meta:
         attrs = {"class": "table tasks"}
         default = "—"
-        empty_text = (
-            "No tasks yet: add one with `python manage.py blu task add TASK_ID --account NAME`."
-        )
+        empty_text = "No tasks yet."
 
     def __init__(self, *args, conclusions: dict | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)

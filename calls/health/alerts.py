@@ -21,11 +21,18 @@ from calls.security import roles
 logger = logging.getLogger(__name__)
 
 
-def record_sync_outcome(task: Task, error: str) -> None:
-    """Count a finished sync of `task`: a failure adds one in a row, a success starts over."""
+def record_sync_outcome(task: Task, error: str, blu_failed: bool = True) -> None:
+    """Count a finished sync of `task`: a failure adds one in a row, a success starts over.
+
+    The task counts every failure; its account only Blu's own (`blu_failed`: Blu's answers, its
+    timeouts), so our own faults (a lost lease, our database, an unreadable key) never flag an
+    account or email the admins about Blu. They leave the account's streak as it was.
+    """
     now = timezone.now()
     if error:
         Task.objects.filter(pk=task.pk).update(consecutive_failures=F("consecutive_failures") + 1)
+        if not blu_failed:
+            return
         BluAccount.objects.filter(pk=task.account_id).update(
             consecutive_failures=F("consecutive_failures") + 1,
             last_failure_at=now,

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from calls.blu.records import UnstorableRecord, problem_kind, read_record
+from calls.ingest import summaries
 from calls.ingest.upsert import upsert_calls
 from calls.models import BluAccount, CallRecord, Conclusion, Task
 
@@ -66,72 +67,142 @@ def read_page(records: Iterable[Any], account: BluAccount) -> tuple[dict[str, di
     return parsed, result
 
 
-def _is_final(end_time: Any, code: str) -> bool:
+def is_final(end_time: Any, code: str) -> bool:
     return end_time is not None or bool(code)
 
 
-def write_records(task: Task, parsed: dict[str, dict[str, Any]], result: WriteResult) -> None:
-    """Upsert parsed records of one task with one statement; only new or changed ones are written.
+# What a later final record may not blank once a final record filled it: a thinner final
+# callback (no endTime, no talk time) would otherwise erase a complete one until the next sync.
+KEPT_WHEN_BLANK = (
+    "job_id",
+    "user_id",
+    "phone",
+    "name",
+    "status",
+    "code",
+    "desc",
+    "strategy_id",
+    "bot_id",
+    "start_time",
+    "answer_time",
+    "end_time",
+    "duration",
+    "record_url",
+)
+# What a stored row is read with under its lock: its task, its hash, and what the kept fields and
+# the summaries need.
+_STORED = ["call_id", "task_id", "content_hash", "problems", *KEPT_WHEN_BLANK]
 
-    A final record is never replaced by an in-progress one: a page fetched before the call ended
-    can arrive after the callback that reported its end.
+
+def _blank(value: Any) -> bool:
+    return value is None or value == ""
+
+
+def write_records(
+    task: Task, parsed: dict[str, dict[str, Any]], result: WriteResult, *, median: bool = True
+) -> None:
+    """Upsert parsed records of one task with one statement, and keep the figures of every task
+    they touch current in the same transaction (summaries.apply_changes). Only new or changed
+    records are written.
+
+    A final record is never replaced by an in-progress one (a page fetched before the call ended
+    can arrive after the callback that reported its end), never blanks a field a stored final
+    record filled, and never moves a stored call to another task: what differs is noted on the
+    call as a problem. `median=False` leaves the task's median talk time to the caller (a sync
+    refreshes it once at its end, not once a page).
     """
     if not parsed:
         return
     # A first, lock-free look: a page with nothing new ends here, writing and locking nothing.
-    existing = {
-        call_id: (digest, _is_final(end_time, code))
-        for call_id, digest, end_time, code in CallRecord.objects.filter(
-            account_id=task.account_id, call_id__in=list(parsed)
-        ).values_list("call_id", "content_hash", "end_time", "code")
-    }
-    new_ids, changed_ids = [], []
-    for call_id, fields in parsed.items():
-        old = existing.get(call_id)
-        if old is None:
-            new_ids.append(call_id)
-        elif old[0] == fields["content_hash"] or (
-            old[1] and not _is_final(fields["end_time"], fields["code"])
-        ):
-            result.unchanged += 1
-        else:
-            changed_ids.append(call_id)
-    if not new_ids and not changed_ids:
+    looked = dict(
+        CallRecord.objects.filter(account_id=task.account_id, call_id__in=list(parsed)).values_list(
+            "call_id", "content_hash"
+        )
+    )
+    candidates = sorted(
+        call_id
+        for call_id, fields in parsed.items()
+        if looked.get(call_id) != fields["content_hash"]
+    )
+    result.unchanged += len(parsed) - len(candidates)
+    if not candidates:
         return
     with transaction.atomic():
-        if changed_ids:
-            # Lock the rows about to change (in key order, so two writers cannot deadlock) and
-            # look again: a callback may have made one final since the first look.
-            final_now = {
-                call_id
-                for call_id, end_time, code in CallRecord.objects.select_for_update()
-                .filter(account_id=task.account_id, call_id__in=changed_ids)
-                .order_by("call_id")
-                .values_list("call_id", "end_time", "code")
-                if _is_final(end_time, code)
-            }
-            stale = {
-                call_id
-                for call_id in final_now
-                if not _is_final(parsed[call_id]["end_time"], parsed[call_id]["code"])
-            }
-            changed_ids = [call_id for call_id in changed_ids if call_id not in stale]
-            result.unchanged += len(stale)
+        # Writers of a task take turns from here, and its figures with them: what this one
+        # reads below is exact, whatever another wrote since the first look.
+        list(Task.objects.select_for_update().filter(pk=task.pk).values_list("pk"))
+        stored = {
+            row["call_id"]: row
+            for row in CallRecord.objects.select_for_update()
+            .filter(account_id=task.account_id, call_id__in=candidates)
+            .order_by("call_id")
+            .values(*_STORED)
+        }
+        other_tasks = sorted({row["task_id"] for row in stored.values()} - {task.pk})
+        if other_tasks:
+            # Calls Blu first reported under another task stay there; that task's figures change.
+            list(Task.objects.select_for_update().filter(pk__in=other_tasks).values_list("pk"))
         now = timezone.now()
-        to_write = sorted(new_ids + changed_ids)
-        upsert_calls(
-            {
-                **parsed[call_id],
-                "account_id": task.account_id,
-                "task_id": task.pk,
-                "first_seen_at": now,
-                "last_changed_at": now,
-            }
-            for call_id in to_write
+        to_write: list[dict[str, Any]] = []
+        removed: dict[int, list[dict[str, Any]]] = {}
+        added: dict[int, list[dict[str, Any]]] = {}
+        for call_id in candidates:
+            fields = parsed[call_id]
+            old = stored.get(call_id)
+            if old is None:
+                row = {**fields, "task_id": task.pk}
+                result.created += 1
+            elif old["content_hash"] == fields["content_hash"] or (
+                is_final(old["end_time"], old["code"])
+                and not is_final(fields["end_time"], fields["code"])
+            ):
+                result.unchanged += 1
+                continue
+            else:
+                row = _update_of(old, fields, task, result)
+                removed.setdefault(old["task_id"], []).append(old)
+                result.changed += 1
+            # first_seen_at is written with a new row only (upsert.py keeps a stored one).
+            row.update(account_id=task.account_id, first_seen_at=now, last_changed_at=now)
+            to_write.append(row)
+            added.setdefault(row["task_id"], []).append(row)
+        if not to_write:
+            return
+        upsert_calls(to_write)
+        _learn_codes({row["code"]: row["desc"] for row in to_write if row["code"]})
+        for task_pk in sorted(set(added) | set(removed)):
+            # Another task's calls changed too: its own sync will not refresh its median.
+            recount = median or task_pk != task.pk
+            summaries.apply_changes(
+                task_pk, removed.get(task_pk, []), added.get(task_pk, []), median=recount
+            )
+
+
+def _update_of(
+    old: dict[str, Any], fields: dict[str, Any], task: Task, result: WriteResult
+) -> dict[str, Any]:
+    """The stored call `old` brought up to date with `fields`: on its own task, and with what a
+    thinner final record left blank kept from the stored final one, each noted as a problem."""
+    row = {**fields, "task_id": old["task_id"], "problems": list(fields["problems"])}
+    notes: list[str] = []
+    if old["task_id"] != task.pk:
+        notes.append(
+            f"another task: a later record came under task {task.blu_task_id}; the call stays "
+            "on the task Blu first reported it under"
         )
-        _learn_codes({parsed[c]["code"]: parsed[c]["desc"] for c in to_write if parsed[c]["code"]})
-    result.created += len(new_ids)
-    result.changed += len(changed_ids)
+    if is_final(old["end_time"], old["code"]):
+        kept = [name for name in KEPT_WHEN_BLANK if _blank(fields[name]) and not _blank(old[name])]
+        for name in kept:
+            row[name] = old[name]
+        if kept:
+            notes.append(
+                "thinner final record: it left "
+                + ", ".join(kept)
+                + " blank; the values of the stored final record stay"
+            )
+    result.problems.update(map(problem_kind, notes))
+    row["problems"] = row["problems"] + notes
+    return row
 
 
 def _learn_codes(descriptions: dict[str, str]) -> None:
@@ -150,8 +221,8 @@ def _learn_codes(descriptions: dict[str, str]) -> None:
         Conclusion.objects.bulk_create(new, ignore_conflicts=True)
 
 
-def store_records(task: Task, records: Iterable[Any]) -> WriteResult:
-    """Parse and write one page of raw records for a task."""
+def store_records(task: Task, records: Iterable[Any], *, median: bool = True) -> WriteResult:
+    """Parse and write one page of raw records for a task (see write_records for `median`)."""
     parsed, result = read_page(records, task.account)
-    write_records(task, parsed, result)
+    write_records(task, parsed, result, median=median)
     return result

@@ -2,17 +2,20 @@
 the due ones (each marked as queued, so that the next poll does not queue it again).
 
 Queuing the jobs is the caller's: calls.tasks.poll_due_tasks, or register_task's callers through
-calls.tasks.enqueue_sync once their transaction commits.
+calls.tasks.enqueue_sync_on_commit once their transaction commits.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
+from calls.ingest.clock import db_now
 from calls.models import BluAccount, Task
 
 
@@ -34,7 +37,7 @@ def _due(now) -> Q:
 def due_task_ids() -> list[int]:
     """Polled tasks that are due and that no worker is syncing now, least recently synced first."""
     return list(
-        Task.objects.filter(_due(timezone.now()))
+        Task.objects.filter(_due(db_now()))
         .order_by(F("last_sync_at").asc(nulls_first=True))
         .values_list("pk", flat=True)
     )
@@ -46,7 +49,7 @@ def take_due_tasks() -> list[int]:
     The mark (next_poll_at pushed ahead) is replaced when the sync finishes; if the job is lost
     on the way, the task is due again once the mark runs out.
     """
-    now = timezone.now()
+    now = db_now()
     due = due_task_ids()
     if due:
         queued_until = now + timedelta(seconds=settings.BLUDASH_QUEUED_SECONDS)
@@ -61,3 +64,50 @@ def register_task(account: BluAccount, blu_task_id: str, name: str = "") -> tupl
         account=account, blu_task_id=str(blu_task_id).strip(), defaults={"name": name}
     )
     return task, created
+
+
+# A Blu task id as people paste them: letters, digits and punctuation, up to 64 characters;
+# several are separated by spaces, commas, semicolons or new lines.
+_TASK_ID = re.compile(r"[\x21-\x7e]{1,64}")
+_SEPARATORS = re.compile(r"[\s,;]+")
+MAX_TASKS_AT_ONCE = 200
+
+
+@dataclass
+class Registration:
+    added: list[Task] = field(default_factory=list)
+    known: list[str] = field(default_factory=list)  # registered already: nothing done
+
+
+class BadTaskIds(ValueError):
+    """Ids that are no Blu task ids; nothing was registered."""
+
+
+def parse_task_ids(text: str) -> list[str]:
+    """The task ids in a pasted list, each once, in order; BadTaskIds names those that are not."""
+    ids = [piece for piece in _SEPARATORS.split(text.strip()) if piece]
+    if not ids:
+        raise BadTaskIds("Paste at least one task id.")
+    bad = [piece for piece in ids if not _TASK_ID.fullmatch(piece)]
+    if bad:
+        shown = ", ".join(repr(piece[:40]) for piece in bad[:5])
+        raise BadTaskIds(
+            f"Not a Blu task id: {shown}. A task id is up to 64 letters, digits or punctuation."
+        )
+    unique = list(dict.fromkeys(ids))
+    if len(unique) > MAX_TASKS_AT_ONCE:
+        raise BadTaskIds(f"At most {MAX_TASKS_AT_ONCE} task ids at once ({len(unique)} given).")
+    return unique
+
+
+def register_tasks(account: BluAccount, task_ids: list[str]) -> Registration:
+    """Register each id for the account; the caller queues a sync of each added task once
+    committed, and audits each."""
+    registration = Registration()
+    for task_id in task_ids:
+        task, created = register_task(account, task_id)
+        if created:
+            registration.added.append(task)
+        else:
+            registration.known.append(task_id)
+    return registration

@@ -1,5 +1,10 @@
 """The counts pages read instead of scanning calls: per-task totals on Task and per-day, per-code
-rows in TaskDaySummary. Both are rebuilt from a task's calls after every sync of that task.
+rows in TaskDaySummary.
+
+Every write of calls (a sync's page, a callback) keeps them current in its own transaction by
+applying the change (apply_changes: the old version's contribution out, the new one's in), so a
+call is counted the moment it is stored, polled task or not. refresh_task_summary recounts a task
+from its calls: `blu summaries` after an upgrade, and the proof that the applied figures hold.
 
 Flag-derived counts (connected, right party, promised) depend on how managers classify codes, so
 they are recomputed from the stored code counts whenever a conclusion changes, without touching
@@ -8,7 +13,10 @@ calls. What the pages read from them is in calls/dashboard/summary_queries.py.
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
 from typing import Any
 
 from django.db import transaction
@@ -28,11 +36,26 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from calls.conclusions.categories import NO_CODE, classified
-from calls.models import CallRecord, Conclusion, Task, TaskDaySummary
+from calls.models import TALKED, CallRecord, Conclusion, Task, TaskDaySummary
+
+logger = logging.getLogger(__name__)
 
 
-def conclusions_by_code() -> dict[str, Conclusion]:
-    return {c.code: c for c in Conclusion.objects.all()}
+# The Task columns this module keeps.
+SUMMARY_COLUMNS = [
+    "calls_total",
+    "calls_final",
+    "calls_answered",
+    "talk_seconds",
+    "code_counts",
+    "first_call_at",
+    "last_call_at",
+    "oldest_open_call_at",
+    "median_talk_seconds",
+    "calls_connected",
+    "calls_right_party",
+    "calls_promised",
+]
 
 
 def flagged_calls(
@@ -59,13 +82,19 @@ def refresh_task_summary(task: Task) -> None:
     """
     with transaction.atomic():
         list(Task.objects.select_for_update().filter(pk=task.pk).values_list("pk"))
-        days, summary = _count_calls(task)
-        summary.update(_flag_counts(summary["code_counts"], conclusions_by_code()))
+        days, summary = count_task(task)
         TaskDaySummary.objects.filter(task=task).delete()
         TaskDaySummary.objects.bulk_create(days)
         Task.objects.filter(pk=task.pk).update(**summary)
     for key, value in summary.items():
         setattr(task, key, value)
+
+
+def count_task(task: Task) -> tuple[list[TaskDaySummary], dict[str, Any]]:
+    """A task's day rows and its SUMMARY_COLUMNS, recounted from its calls (not stored)."""
+    days, summary = _count_calls(task)
+    summary.update(_flag_counts(summary["code_counts"], Conclusion.by_code()))
+    return days, summary
 
 
 def summary_code() -> Case:
@@ -124,18 +153,17 @@ def _count_calls(task: Task) -> tuple[list[TaskDaySummary], dict[str, Any]]:
             code_counts[row["summary_code"]] = code_counts.get(row["summary_code"], 0) + row["n"]
         elif row["first_start"] is not None:
             open_starts.append(row["first_start"])
-        if row["day"] is not None:
-            days.append(
-                TaskDaySummary(
-                    task_id=task.pk,
-                    account_id=task.account_id,
-                    day=row["day"],
-                    code=row["summary_code"],
-                    calls=row["n"],
-                    answered=row["answered"],
-                    talk_seconds=row["talk"] or 0,
-                )
+        days.append(
+            TaskDaySummary(
+                task_id=task.pk,
+                account_id=task.account_id,
+                day=row["day"],
+                code=row["summary_code"],
+                calls=row["n"],
+                answered=row["answered"],
+                talk_seconds=row["talk"] or 0,
             )
+        )
     summary.update(
         code_counts=code_counts,
         first_call_at=min(starts, default=None),
@@ -146,16 +174,189 @@ def _count_calls(task: Task) -> tuple[list[TaskDaySummary], dict[str, Any]]:
     return days, summary
 
 
+def refresh_median_talk(task: Task) -> None:
+    """Recount the task's median talk time: a sync does it once at its end, not once a page."""
+    Task.objects.filter(pk=task.pk).update(median_talk_seconds=_median_talk(task))
+
+
 def _median_talk(task: Task) -> int | None:
-    # Ended calls only: Blu reports a call still talking with duration 0.
-    ended = Q(end_time__isnull=False) | ~Q(code="")
-    talked = CallRecord.objects.filter(
-        ended, task=task, answer_time__isnull=False, duration__isnull=False
-    )
+    # Exactly the predicate of the call_talk_idx index, so that both queries read it alone.
+    talked = CallRecord.objects.filter(TALKED, task=task)
     n = talked.count()
     if not n:
         return None
     return talked.order_by("duration").values_list("duration", flat=True)[n // 2]
+
+
+# --- applying a write: the old versions' contribution out, the new ones' in -------------------
+
+
+def call_summary_code(code: str, end_time: Any) -> str:
+    """summary_code() for one call's values."""
+    if code:
+        return code
+    return NO_CODE if end_time is not None else ""
+
+
+def call_day(start_time: datetime | None) -> date | None:
+    """The company day a call is counted on (as TruncDate in _count_calls); None when undated."""
+    if start_time is None:
+        return None
+    return timezone.localtime(start_time, timezone.get_default_timezone()).date()
+
+
+def _talks_in_median(fields: Mapping[str, Any]) -> bool:
+    ended = fields["end_time"] is not None or bool(fields["code"])
+    return ended and fields["answer_time"] is not None and fields["duration"] is not None
+
+
+def apply_changes(
+    task_pk: int,
+    removed: Iterable[Mapping[str, Any]],
+    added: Iterable[Mapping[str, Any]],
+    *,
+    median: bool = True,
+) -> None:
+    """Keep one task's figures current after a write of its calls: each removed version's
+    contribution (a stored call as it was) comes out, each added version's comes in. Totals,
+    code counts, flag counts and day rows are adjusted, never recounted; the first and last
+    start and the oldest open call are read from the calls' indexes; the median talk time is
+    recounted only when `median` and a changed call counts in it.
+
+    The caller holds the task's row lock in the transaction that wrote the calls (so figures and
+    calls commit together, and writers of a task take turns).
+    """
+    removed, added = list(removed), list(added)
+    totals: Counter[str] = Counter()
+    codes: Counter[str] = Counter()
+    days: dict[tuple[date | None, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for sign, versions in ((-1, removed), (1, added)):
+        for fields in versions:
+            code = call_summary_code(fields["code"], fields["end_time"])
+            answered = int(fields["answer_time"] is not None)
+            talk = fields["duration"] or 0
+            totals["calls_total"] += sign
+            totals["calls_final"] += sign * bool(code)
+            totals["calls_answered"] += sign * answered
+            totals["talk_seconds"] += sign * talk
+            if code:
+                codes[code] += sign
+            day = days[(call_day(fields["start_time"]), code)]
+            day[0] += sign
+            day[1] += sign * answered
+            day[2] += sign * talk
+    task = Task.objects.only("account_id", "code_counts", *totals, *FLAG_COLUMNS, *_BOUNDS).get(
+        pk=task_pk
+    )
+    values: dict[str, Any] = {
+        column: _not_below_zero(task, column, getattr(task, column) + change)
+        for column, change in totals.items()
+    }
+    code_counts = dict(task.code_counts)
+    for code, change in codes.items():
+        n = _not_below_zero(task, f"code {code}", code_counts.get(code, 0) + change)
+        if n:
+            code_counts[code] = n
+        else:
+            code_counts.pop(code, None)
+    values["code_counts"] = code_counts
+    values.update(_flag_changes(task, codes))
+    values.update(_bounds(task, removed, added))
+    if median and any(map(_talks_in_median, [*removed, *added])):
+        values["median_talk_seconds"] = _median_talk(task)
+    Task.objects.filter(pk=task_pk).update(**values)
+    _apply_to_days(task, days)
+
+
+def _not_below_zero(task: Task, what: str, n: int) -> int:
+    if n < 0:
+        # Only figures that were wrong before this write get here (a database restored from an
+        # older backup, a bug): the write goes on, and `blu summaries` recounts the task.
+        logger.warning("Task %s: %s would fall below zero; run `blu summaries`", task.pk, what)
+        return 0
+    return n
+
+
+def _flag_changes(task: Task, codes: Counter[str]) -> dict[str, int]:
+    """The flag counts moved by the changed codes alone: only their conclusions are read.
+
+    Read under the task's lock: a reclassification (apply_conclusion_flags, which locks every
+    task) finished before it or waits for this write, then recounts from the code counts."""
+    changed = {code: n for code, n in codes.items() if n}
+    if not changed:
+        return {}
+    conclusions = {c.code: c for c in Conclusion.objects.filter(code__in=list(changed))}
+    return {
+        column: _not_below_zero(
+            task, column, getattr(task, column) + flagged_calls(changed, conclusions, flag)
+        )
+        for column, flag in FLAG_COLUMNS.items()
+    }
+
+
+_BOUNDS = ["first_call_at", "last_call_at", "oldest_open_call_at"]
+
+
+def _is_open(fields: Mapping[str, Any]) -> bool:
+    return fields["end_time"] is None and not fields["code"]
+
+
+def _bounds(
+    task: Task, removed: list[Mapping[str, Any]], added: list[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The first and last start and the oldest call in progress, moved by the change. Only when
+    a removed version held a bound is it looked up again, from an index, never a scan."""
+    calls = CallRecord.objects.filter(task_id=task.pk)
+    bounds: dict[str, Any] = {}
+    starts = [fields["start_time"] for fields in added if fields["start_time"] is not None]
+    # A start that is gone (not merely a call ending at the same start) may have been a bound.
+    gone = {fields["start_time"] for fields in removed} - {None} - set(starts)
+    if gone & {task.first_call_at, task.last_call_at}:
+        bounds.update(
+            calls.aggregate(first_call_at=Min("start_time"), last_call_at=Max("start_time"))
+        )
+    elif starts:
+        bounds["first_call_at"] = min([*starts, *[task.first_call_at] * bool(task.first_call_at)])
+        bounds["last_call_at"] = max([*starts, *[task.last_call_at] * bool(task.last_call_at)])
+    oldest = task.oldest_open_call_at
+    now_open = [f["start_time"] for f in added if _is_open(f) and f["start_time"] is not None]
+    closed = {f["start_time"] for f in removed if _is_open(f)} - set(now_open)
+    if oldest is not None and oldest in closed:
+        # The partial index on open calls answers this without reading the finished ones.
+        still_open = calls.filter(end_time__isnull=True, code="")
+        bounds.update(still_open.aggregate(oldest_open_call_at=Min("start_time")))
+    elif now_open:
+        bounds["oldest_open_call_at"] = min([*now_open, *[oldest] * (oldest is not None)])
+    return bounds
+
+
+def _apply_to_days(task: Task, days: dict[tuple[date | None, str], list[int]]) -> None:
+    changes = {key: change for key, change in days.items() if any(change)}
+    if not changes:
+        return
+    wanted = Q()
+    for day, code in changes:
+        wanted |= Q(day=day, code=code) if day is not None else Q(day__isnull=True, code=code)
+    rows = {(row.day, row.code): row for row in TaskDaySummary.objects.filter(wanted, task=task)}
+    new, changed, emptied = [], [], []
+    for key, (calls, answered, talk) in changes.items():
+        row = rows.get(key)
+        if row is None:
+            row = TaskDaySummary(task=task, account_id=task.account_id, day=key[0], code=key[1])
+            new.append(row)
+        else:
+            changed.append(row)
+        what = f"day {key[0] or 'undated'}, code {key[1] or 'in progress'}"
+        row.calls = _not_below_zero(task, what, row.calls + calls)
+        row.answered = _not_below_zero(task, what, row.answered + answered)
+        row.talk_seconds = _not_below_zero(task, what, row.talk_seconds + talk)
+        if not row.calls:
+            emptied.append(row)
+    TaskDaySummary.objects.bulk_create([row for row in new if row.calls])
+    TaskDaySummary.objects.bulk_update(
+        [row for row in changed if row.calls], ["calls", "answered", "talk_seconds"]
+    )
+    TaskDaySummary.objects.filter(pk__in=[row.pk for row in emptied if row.pk]).delete()
 
 
 # Task column -> the conclusion flag it counts calls of.
@@ -184,7 +385,7 @@ def apply_conclusion_flags() -> int:
         tasks = list(
             Task.objects.select_for_update().order_by("pk").only("pk", "code_counts", *FLAG_COLUMNS)
         )
-        conclusions = conclusions_by_code()
+        conclusions = Conclusion.by_code()
         changed = []
         for task in tasks:
             counts = _flag_counts(task.code_counts, conclusions)

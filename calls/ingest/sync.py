@@ -21,10 +21,10 @@ from django.utils import timezone
 
 from calls.blu import client
 from calls.health import alerts
-from calls.ingest import upsert
+from calls.ingest import summaries, upsert
+from calls.ingest.clock import db_now
 from calls.ingest.lease import LeaseLost, SyncBusy, claim, release, renew
 from calls.ingest.page_writer import WriteResult, store_records
-from calls.ingest.summaries import refresh_task_summary
 from calls.models import SyncRun, Task
 from calls.security.crypto import AppKeyUnreadable
 
@@ -84,7 +84,8 @@ def sync_task(
         for records in prefetched(client.iter_pages(creds, task.blu_task_id)):
             if not renew(task.pk, owner):
                 raise LeaseLost(f"{task}: the sync lease ran out and another worker took over")
-            totals.add(store_records(task, records))
+            # Each page keeps the figures current; the median, a recount, waits for the end.
+            totals.add(store_records(task, records, median=False))
             run.pages += 1
             _copy_totals(run, totals)
             run.save(update_fields=[*_COUNT_FIELDS, "pages"])
@@ -96,7 +97,10 @@ def sync_task(
     except Exception as exc:
         if isinstance(exc, DatabaseError):
             _drop_broken_connection()
-        _record_failure(task, run, totals, error=_failure_message(exc))
+        # Only Blu's own answers and silences are the account's failures: a lost lease, an
+        # unreadable key or our database failing says nothing about Blu.
+        blu_failed = isinstance(exc, client.BluError)
+        _record_failure(task, run, totals, error=_failure_message(exc), blu_failed=blu_failed)
         raise
     else:
         _finish(task, run, totals)
@@ -128,11 +132,13 @@ def _drop_broken_connection() -> None:
         connection.close_if_unusable_or_obsolete()
 
 
-def _record_failure(task: Task, run: SyncRun, totals: WriteResult, error: str) -> None:
+def _record_failure(
+    task: Task, run: SyncRun, totals: WriteResult, error: str, blu_failed: bool
+) -> None:
     """_finish with the error; if the database refuses that too, the run stays "running" until
     the next sync of the task closes it, and the original error goes on to the caller."""
     try:
-        _finish(task, run, totals, error=error)
+        _finish(task, run, totals, error=error, blu_failed=blu_failed)
     except DatabaseError:
         logger.exception("Could not record the failed sync of %s (%s)", task, error)
         _drop_broken_connection()
@@ -157,7 +163,9 @@ def _copy_totals(run: SyncRun, totals: WriteResult) -> None:
     run.problems = dict(totals.problems.most_common(20))
 
 
-def _finish(task: Task, run: SyncRun, totals: WriteResult, error: str = "") -> None:
+def _finish(
+    task: Task, run: SyncRun, totals: WriteResult, error: str = "", blu_failed: bool = False
+) -> None:
     now = timezone.now()
     _copy_totals(run, totals)
     run.finished_at = now
@@ -174,8 +182,9 @@ def _finish(task: Task, run: SyncRun, totals: WriteResult, error: str = "") -> N
     if totals.created or totals.changed:
         task_fields["last_seen_at"] = now
     Task.objects.filter(pk=task.pk).update(**task_fields)
-    alerts.record_sync_outcome(task, error)
-    refresh_task_summary(task)
+    alerts.record_sync_outcome(task, error, blu_failed=blu_failed)
+    summaries.refresh_median_talk(task)
+    task.refresh_from_db(fields=summaries.SUMMARY_COLUMNS)
     quiet = (
         not error
         and not (totals.created or totals.changed)
@@ -183,11 +192,13 @@ def _finish(task: Task, run: SyncRun, totals: WriteResult, error: str = "") -> N
         and task.last_call_at is not None
         and task.last_call_at < now - timedelta(hours=2)
     )
+    # Due times are compared with the database's clock (polling.py), so they are set by it.
+    db_time = db_now()
     if error:
         # A Celery retry is on its way; polls leave the task to it for that long.
-        next_poll = now + timedelta(seconds=settings.BLUDASH_TASK_RETRY_MAX_DELAY)
+        next_poll = db_time + timedelta(seconds=settings.BLUDASH_TASK_RETRY_MAX_DELAY)
     elif quiet:
-        next_poll = now + timedelta(seconds=settings.BLUDASH_QUIET_POLL_SECONDS)
+        next_poll = db_time + timedelta(seconds=settings.BLUDASH_QUIET_POLL_SECONDS)
     else:
         next_poll = None
     Task.objects.filter(pk=task.pk).update(next_poll_at=next_poll)

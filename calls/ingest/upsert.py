@@ -19,7 +19,8 @@ from django.db.models import Field
 
 from calls.models import CallRecord
 
-# In column order; account, call_id and first_seen_at are written once, never updated.
+# In column order; account, task, call_id and first_seen_at are written once, never updated: a
+# call stays on the task Blu first reported it under.
 FIELDS = [
     "account",
     "task",
@@ -48,7 +49,7 @@ FIELDS = [
     "first_seen_at",
     "last_changed_at",
 ]
-_KEEP = {"account", "call_id", "first_seen_at"}
+_KEEP = {"account", "task", "call_id", "first_seen_at"}
 _JSON = {"ext_vars", "script", "slots", "problems"}
 _TIMES = {"start_time", "answer_time", "end_time", "first_seen_at", "last_changed_at"}
 

@@ -14,7 +14,7 @@ _VIEW = [
     "calls.view_statuslabel",
     "calls.view_syncrun",
 ]
-_MANAGE = ["calls.export_callrecord", "calls.change_conclusion"]
+_MANAGE = ["calls.export_callrecord", "calls.change_conclusion", "calls.add_task"]
 _ADMIN = [
     "calls.add_bluaccount",
     "calls.change_bluaccount",
@@ -42,3 +42,4 @@ EXPORT = "calls.export_callrecord"
 EDIT_CONCLUSIONS = "calls.change_conclusion"
 VIEW_RAW = "calls.view_raw_callrecord"
 MANAGE_ACCOUNTS = "calls.change_bluaccount"
+REGISTER_TASKS = "calls.add_task"

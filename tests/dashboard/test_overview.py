@@ -89,10 +89,10 @@ def test_someone_in_no_group_gets_the_polite_no_access_page(client, outsider, ur
     assert b"not in any bludash group yet" in response.content
 
 
-def test_an_empty_overview_says_how_to_add_a_task(staff_client):
+def test_an_empty_overview_says_who_registers_tasks(staff_client):
     page = staff_client.get(OVERVIEW).content.decode()
 
-    assert "No tasks yet" in page and "blu task add" in page
+    assert "No tasks yet" in page and "a manager registers the day" in page
     assert "Nothing to sync yet" in page
 
 

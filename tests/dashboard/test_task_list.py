@@ -52,7 +52,7 @@ def test_someone_in_no_group_gets_the_polite_no_access_page(client, outsider):
 def test_an_empty_tasks_page_says_what_to_do(staff_client):
     page = staff_client.get(URL).content.decode()
 
-    assert "No tasks yet" in page and "blu task add" in page
+    assert "No tasks yet" in page and "a manager registers the day" in page
 
 
 def test_each_task_shows_its_counts_rates_and_outcome_mix(staff_client, make_task):
@@ -60,9 +60,7 @@ def test_each_task_shows_its_counts_rates_and_outcome_mix(staff_client, make_tas
     sync.sync_task(task)
     task.refresh_from_db()
     right_party = sum(
-        n
-        for code, n in task.code_counts.items()
-        if summaries.conclusions_by_code()[code].right_party
+        n for code, n in task.code_counts.items() if Conclusion.by_code()[code].right_party
     )
 
     page = staff_client.get(URL).content.decode()

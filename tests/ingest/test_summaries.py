@@ -245,7 +245,7 @@ def _flags(*flags: str) -> dict[str, bool]:
 
 
 def _conclusions() -> dict[str, Conclusion]:
-    return summaries.conclusions_by_code()
+    return Conclusion.by_code()
 
 
 def test_the_start_of_the_oldest_call_still_in_progress_is_kept_with_the_counts(plain_task):

@@ -12,14 +12,16 @@ import struct
 from io import StringIO
 
 import pytest
+import requests
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
+from django.utils import timezone
 from playwright.sync_api import BrowserContext, Page, expect
 
 from calls.models import AuditEvent, CallRecord, Task
-from tests.helpers import IN_A_BROWSER, browser_sign_in
+from tests.helpers import BLU_EXAMPLE, IN_A_BROWSER, browser_sign_in, callback_path
 
 # The sandbox's recording is two seconds of tones (calls/blu/sandbox/audio.py).
 RECORDING_SECONDS = 2.0
@@ -254,3 +256,37 @@ def test_screenshots_asks_for_the_demo_when_there_are_no_calls(tmp_path):
         call_command("screenshots", "--out", str(tmp_path))
 
     assert not any(tmp_path.iterdir())
+
+
+def test_a_callbacks_call_shows_on_the_open_overview_and_task_page_without_a_reload(
+    page, settings, live_server, staff_user, synced
+):
+    settings.BLUDASH_LIVE_REFRESH_SECONDS = 1
+    now = timezone.localtime(timezone.now(), synced.account.zone).strftime("%Y-%m-%d %H:%M:%S")
+    call = {**BLU_EXAMPLE, "taskId": synced.blu_task_id, "callId": "pushed-1"}
+    call.update(startTime=now, answerTime=now, endTime=now, duration=0)
+    browser_sign_in(page, "agent")
+    # Today's column: the synced calls are in it unless the day began since (they started
+    # within the last two hours), so the test counts from whatever it shows.
+    today_placed = page.locator('[data-kpi="placed"]').first
+    before = int(today_placed.inner_text().replace(",", ""))
+    task_page = page.context.new_page()
+    task_page.goto(live_server.url + reverse("calls:task_detail", args=[synced.pk]))
+    placed_on_task = task_page.locator("#task-numbers dd.num").first
+    expect(placed_on_task).to_have_text("30")
+    for each in (page, task_page):
+        each.evaluate("window.notReloaded = true")
+
+    # Blu pushes the call over HTTP, as it would: no poll runs after it.
+    response = requests.post(
+        live_server.url + callback_path(synced.account.callback_token),
+        json={"taskId": synced.blu_task_id, "records": [call]},
+        timeout=10,
+    )
+    assert response.status_code == 200
+
+    # The script refreshes every 5 s at the most often (static/js/bludash.js).
+    expect(today_placed).to_have_text(str(before + 1), timeout=15_000)
+    expect(placed_on_task).to_have_text("31", timeout=15_000)
+    assert page.evaluate("window.notReloaded") is True
+    assert task_page.evaluate("window.notReloaded") is True

@@ -71,11 +71,18 @@ def graph() -> dict[str, set[str]]:
     return {name: imports_of(name, path, known) for name, path in modules.items()}
 
 
+TOP = "the top floor"  # calls.admin, urls, seed, apps, templatetags, management, and bludash
+
+
 def room_of(module: str) -> str | None:
+    """The room a module is in; TOP for ours outside every room, which no room may import;
+    None for the bare calls package."""
     parts = module.split(".")
-    if parts[0] != "calls" or len(parts) < 2:
+    if module == "calls":
         return None
-    return parts[1] if parts[1] in ROOMS else None
+    if parts[0] == "calls" and parts[1] in ROOMS:
+        return parts[1]
+    return TOP
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -126,11 +133,24 @@ def test_no_room_imports_a_room_above_it():
     wrong = [
         f"{module} imports {target}"
         for module, targets in graph().items()
-        if (room := room_of(module)) is not None
+        if (room := room_of(module)) not in (None, TOP)
         for target in sorted(targets)
-        if (other := room_of(target)) not in (None, room) and other not in ALLOWED[room]
+        if (other := room_of(target)) not in (None, room) and other not in allowed(module, room)
     ]
     assert wrong == []
+
+
+def allowed(module: str, room: str) -> set[str]:
+    # A page view is no plain function: one that starts work (a manager registering tasks)
+    # queues it through calls.tasks, as the callback endpoint does.
+    if module.startswith("calls.dashboard.views."):
+        return ALLOWED[room] | {"tasks"}
+    return ALLOWED[room]
+
+
+def test_a_room_importing_the_top_floor_is_caught():
+    assert room_of("calls.admin") == room_of("bludash.settings") == TOP
+    assert TOP not in allowed("calls.health.alerts", "health")
 
 
 def test_every_room_says_what_it_holds_and_may_import():

@@ -8,6 +8,7 @@ from django.views.generic import TemplateView
 from calls.dashboard import pagination
 from calls.dashboard.health_tables import AccountHealthTable, StuckTaskTable, TaskHealthTable
 from calls.health import sync_health
+from calls.models import FigureCheck
 from calls.security import roles
 from calls.security.access import DashboardView
 
@@ -38,5 +39,6 @@ class HealthView(DashboardView, TemplateView):
             alert_threshold=sync_health.alert_threshold(),
             behind_limit=sync_health.behind_limit(),
             stuck_limit=sync_health.stuck_limit(),
+            figure_check=FigureCheck.objects.filter(finished_at__isnull=False).first(),
         )
         return context

@@ -10,8 +10,7 @@ from django.views.generic import TemplateView
 
 from calls.dashboard import kpis, summary_queries
 from calls.health import sync_health
-from calls.ingest import summaries
-from calls.models import Task
+from calls.models import Conclusion, Task, TaskDaySummary
 from calls.security.access import DashboardView
 
 # ?fragment=numbers renders the numbers alone: what static/js/bludash.js fetches to refresh them.
@@ -22,12 +21,14 @@ def overview_numbers() -> dict[str, Any]:
     """The periods' KPIs and the per-day chart from one grouped query over TaskDaySummary."""
     today = summary_queries.company_today()
     first = today - timedelta(days=kpis.CHART_DAYS - 1)
-    return numbers_from(summary_queries.day_code_totals(first, today), first, today)
+    numbers = numbers_from(summary_queries.day_code_totals(first, today), first, today)
+    numbers["undated"] = summary_queries.undated_calls(TaskDaySummary.objects.all())
+    return numbers
 
 
 def numbers_from(rows: list[tuple[date, kpis.CodeTotal]], first: date, today: date) -> dict:
     """The overview's numbers from per-day, per-code totals, however they were counted."""
-    conclusions = summaries.conclusions_by_code()
+    conclusions = Conclusion.by_code()
     periods = kpis.periods(rows, today, conclusions)
     return {
         "today": today,

@@ -5,18 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import F
+from django.urls import reverse
+from django.utils.html import format_html
 from django.views.generic import DetailView
 from django_filters.views import FilterView
 
 from calls.dashboard import kpis, pagination, summary_queries
 from calls.dashboard.filters import TaskFilter, filter_errors
 from calls.dashboard.tables import CallTable, TaskTable
+from calls.dashboard.views.overview import LiveFragmentMixin
 from calls.health import sync_health
-from calls.ingest import summaries
-from calls.models import CallRecord, Task, TaskDaySummary
+from calls.models import CallRecord, Conclusion, Task, TaskDaySummary
+from calls.security import roles
 from calls.security.access import DashboardView
 
-NO_TASKS = "No tasks yet: add one with `python manage.py blu task add TASK_ID --account NAME`."
+NO_TASKS = "No tasks yet: a manager registers the day's task ids on the Tasks page."
+REGISTER_FIRST = 'No tasks yet: <a href="{}">register the day\'s task ids</a> to sync them.'
 NO_MATCH = "No tasks match these filters."
 BAD_FILTERS = "No tasks shown: the filters above could not be read."
 
@@ -30,7 +34,7 @@ class TaskListView(DashboardView, pagination.PagedTableMixin, FilterView):
     table_paginator_class = pagination.CountingPaginator
 
     def get_queryset(self):
-        self.conclusions = summaries.conclusions_by_code()
+        self.conclusions = Conclusion.by_code()
         # Most recently dialled first; tasks without calls yet at the end, on every database.
         latest = F("last_call_at").desc(nulls_last=True)
         tasks = Task.objects.select_related("account").order_by(latest, "-pk")
@@ -46,6 +50,8 @@ class TaskListView(DashboardView, pagination.PagedTableMixin, FilterView):
             empty = NO_MATCH
         else:
             empty = NO_TASKS
+        if empty == NO_TASKS and self.request.user.has_perm(roles.REGISTER_TASKS):
+            empty = format_html(REGISTER_FIRST, reverse("calls:task_register"))
         return {"conclusions": self.conclusions, "empty_text": empty}
 
     def get_context_data(self, **kwargs):
@@ -56,7 +62,7 @@ class TaskListView(DashboardView, pagination.PagedTableMixin, FilterView):
         return context
 
 
-class TaskDetailView(DashboardView, pagination.PagedTableMixin, DetailView):
+class TaskDetailView(DashboardView, LiveFragmentMixin, pagination.PagedTableMixin, DetailView):
     model = Task
     table_class = CallTable
     template_name = "calls/task_detail.html"
@@ -65,6 +71,13 @@ class TaskDetailView(DashboardView, pagination.PagedTableMixin, DetailView):
 
     def get_queryset(self):
         return Task.objects.select_related("account")
+
+    def get_template_names(self) -> list[str]:
+        # ?fragment=numbers: the facts, funnel and breakdown alone, for static/js/bludash.js to
+        # swap in every few seconds (a callback's call shows without a reload).
+        if self.request.GET.get("fragment") == "numbers":
+            return [NUMBERS_FRAGMENT]
+        return [self.template_name]
 
     def get_table_data(self):
         return CallRecord.objects.filter(task=self.object)
@@ -84,20 +97,25 @@ class TaskDetailView(DashboardView, pagination.PagedTableMixin, DetailView):
         return context
 
 
+NUMBERS_FRAGMENT = "calls/_task_numbers.html"
+
+
 def task_numbers(task: Task) -> dict[str, Any]:
-    """The task's breakdown, funnel and KPIs from its day summaries (a few dozen rows)."""
-    return numbers_from(task, summary_queries.code_totals(TaskDaySummary.objects.filter(task=task)))
+    """The task's breakdown, funnel and KPIs from its summary rows (a few dozen), undated ones
+    included: they add up to the task's totals on the tasks list."""
+    rows = TaskDaySummary.objects.filter(task=task)
+    numbers = numbers_from(task, summary_queries.code_totals(rows))
+    numbers["undated"] = summary_queries.undated_calls(rows)
+    return numbers
 
 
 def numbers_from(task: Task, totals: list[kpis.CodeTotal]) -> dict[str, Any]:
     """The task page's numbers from its per-code totals, however they were counted."""
-    conclusions = summaries.conclusions_by_code()
+    conclusions = Conclusion.by_code()
     numbers = kpis.kpis(totals, conclusions)
     return {
         "kpis": numbers,
         "code_rows": kpis.breakdown(totals, conclusions),
         "funnel": kpis.funnel(numbers),
         "mix": kpis.mix({t.code: t.calls for t in totals}, conclusions),
-        # Calls whose start time Blu sent unreadable have no day, so no summary row.
-        "undated": max(task.calls_total - numbers.placed, 0),
     }

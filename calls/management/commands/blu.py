@@ -19,7 +19,7 @@ from calls import tasks
 from calls.audit import trail
 from calls.blu.client import BluError
 from calls.health import connection
-from calls.ingest import lease, polling, summaries, sync
+from calls.ingest import lease, polling, reread, summaries, sync, verify
 from calls.models import BluAccount, SyncRun, Task
 from calls.security import crypto
 from calls.security.crypto import AppKeyUnreadable
@@ -63,6 +63,19 @@ class Command(BaseCommand):
             "summaries",
             help="Rebuild every task's summary counts from the stored calls (after an upgrade)",
         )
+        reread_parser = groups.add_parser(
+            "reread",
+            help="Re-read every stored call from its raw record with today's reader and the "
+            "account's current time zone (resumes where a stopped re-read left off)",
+        )
+        reread_parser.add_argument("--account")
+        verify_parser = groups.add_parser(
+            "verify",
+            help="Recount every task's figures from its stored calls and print any drift",
+        )
+        verify_parser.add_argument(
+            "--fix", action="store_true", help="Store the recount where the figures drifted"
+        )
         groups.add_parser(
             "rotate-keys",
             help="Re-encrypt every stored app key with the newest of BLUDASH_FERNET_KEYS, so "
@@ -93,19 +106,14 @@ class Command(BaseCommand):
                 raise ValidationError({"app_id": exc.messages}) from None
         except ValidationError as exc:
             problems = "; ".join(
-                f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()
+                " ".join(messages) if field == "__all__" else f"{field}: {' '.join(messages)}"
+                for field, messages in exc.message_dict.items()
             )
             raise CommandError(f"Account not added: {problems}") from None
         account.set_app_key(self._read_app_key())
         account.save()
         # As the admin's add does: an account added from the shell is a credential change too.
-        trail.record(
-            trail.Action.ACCOUNT_ADDED,
-            target=account.name,
-            app_id=account.app_id,
-            base_url=account.base_url,
-            enabled=account.is_polled,
-        )
+        trail.account_added(account)
         self.stdout.write(f"Added Blu account {name}.")
         self.stdout.write(f"callback: {account.callback_url()}")
 
@@ -221,6 +229,35 @@ class Command(BaseCommand):
             if self.verbosity >= 2 and n % 100 == 0:
                 self.stdout.write(f"{n} tasks rebuilt")
         self.stdout.write(f"Rebuilt the summaries of {every_task.count()} tasks.")
+
+    def _reread(self, account=None, **_):
+        accounts = [self._account(account)] if account else list(BluAccount.objects.all())
+        for each in accounts:
+            pending = each.reread_from_pk
+            if pending:
+                self.stdout.write(f"{each.name}: going on from call id {pending}")
+
+            def report(result, name=each.name):
+                if self.verbosity >= 2:
+                    self.stdout.write(f"{name}: {result.read} calls re-read so far")
+
+            result = reread.run_reread(each, progress=report)
+            self.stdout.write(
+                f"{each.name}: re-read {result.read} calls in {each.time_zone}, "
+                f"{result.changed} changed"
+            )
+
+    def _verify(self, fix=False, **_):
+        check = verify.verify_figures(fix=fix, report=self.stdout.write)
+        if not check.tasks_drifted:
+            self.stdout.write(f"The figures of all {check.tasks_checked} tasks match their calls.")
+            return
+        done = "recounted" if fix else "not changed (run with --fix to recount them)"
+        message = f"{check.tasks_drifted} of {check.tasks_checked} tasks had drifted: {done}."
+        if fix:
+            self.stdout.write(message)
+        else:
+            raise CommandError(message, returncode=2)
 
     # --- keys -----------------------------------------------------------------------------------
 

@@ -1,0 +1,100 @@
+"""Re-reading stored calls from their raw records: after an account's time zone is corrected, the
+stored times and every figure built on them follow, in batches that resume where they stopped."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from calls.ingest import reread, verify
+from calls.models import BluAccount, CallRecord, Task, TaskDaySummary
+from tests.helpers import BLU_EXAMPLE
+
+
+def deliver(client, account, *calls):
+    records = [{**BLU_EXAMPLE, "taskId": 777, **call} for call in calls]
+    url = reverse("calls:blu_callback", kwargs={"token": account.callback_token})
+    response = client.post(
+        url, json.dumps({"taskId": 777, "records": records}), content_type="application/json"
+    )
+    assert response.status_code == 200
+
+
+def test_a_corrected_time_zone_moves_stored_times_and_their_days(client, account, settings):
+    settings.TIME_ZONE = "Asia/Colombo"
+    # 23:30 in Colombo is the 1st there; read in UTC (the mistake) it is 23:30 UTC, the 2nd.
+    deliver(
+        client,
+        account,
+        {
+            "callId": "late",
+            "startTime": "2024-05-01 23:30:00",
+            "answerTime": "",
+            "endTime": "2024-05-01 23:31:00",
+        },
+    )
+    BluAccount.objects.filter(pk=account.pk).update(time_zone="UTC")
+    account.refresh_from_db()
+    reread.request_reread(account)
+    reread.run_reread(account)
+    assert CallRecord.objects.get().start_time == datetime(2024, 5, 1, 23, 30, tzinfo=UTC)
+    assert str(TaskDaySummary.objects.get().day) == "2024-05-02"
+
+    account.time_zone = "Asia/Colombo"
+    account.save()
+    result = reread.run_reread(account)
+
+    assert result.changed == 1
+    assert CallRecord.objects.get().start_time == datetime(2024, 5, 1, 18, 0, tzinfo=UTC)
+    assert str(TaskDaySummary.objects.get().day) == "2024-05-01"
+    assert [line for task in Task.objects.all() for line in verify.task_drift(task)] == []
+
+
+def test_a_stopped_reread_goes_on_from_where_it_got_to(client, account):
+    deliver(client, account, *({"callId": f"c{n}"} for n in range(5)))
+    calls = list(CallRecord.objects.order_by("pk").values_list("pk", flat=True))
+    reread.request_reread(account)
+    seen = []
+
+    def stop_after_first_batch(result):
+        seen.append(result.read)
+        if len(seen) == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        reread.run_reread(account, batch_size=2, progress=stop_after_first_batch)
+    assert BluAccount.objects.get().reread_from_pk == calls[1] + 1
+
+    result = reread.run_reread(account, batch_size=2)
+    assert result.read == 3 and result.done  # the three not yet re-read, not all five
+    assert BluAccount.objects.get().reread_from_pk is None
+
+
+def test_saving_a_new_time_zone_in_the_admin_says_so_and_queues_the_reread(
+    admin_client_, account, django_capture_on_commit_callbacks
+):
+    url = reverse("admin:calls_bluaccount_change", args=[account.pk])
+    form = {
+        "name": account.name,
+        "base_url": account.base_url,
+        "app_id": account.app_id,
+        "app_key": "",
+        "time_zone": "Europe/London",
+        "is_polled": "on",
+    }
+    with django_capture_on_commit_callbacks() as queued:
+        response = admin_client_.post(url, form, follow=True)
+
+    assert "will be re-read in Europe/London" in response.content.decode()
+    assert BluAccount.objects.get().reread_from_pk == 0
+    assert len(queued) == 1
+
+
+def test_the_reread_command_reports_what_it_changed(client, account, capsys):
+    deliver(client, account, {"callId": "c1"})
+    call_command("blu", "reread", "--account", account.name)
+    assert "re-read 1 calls in Asia/Colombo, 0 changed" in capsys.readouterr().out
