@@ -102,6 +102,7 @@ class Command(BaseCommand):
             Shot("login", reverse("login"), None, 200),
             Shot("overview", reverse("calls:overview"), "admin", 200),
             Shot("tasks", reverse("calls:task_list"), "admin", 200),
+            Shot("tasks-register", reverse("calls:task_register"), "admin", 200),
             Shot("task", reverse("calls:task_detail", args=[task.pk]), "admin", 200),
             Shot("calls", reverse("calls:call_list"), "admin", 200),
             Shot("call", reverse("calls:call_detail", args=[call.pk]), "admin", 200),
