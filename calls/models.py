@@ -40,9 +40,11 @@ def normalized_base_url(url: str) -> str:
     """The form a base URL is stored in: scheme and host in lower case, no trailing slash, so one
     Blu endpoint typed two ways is still recognised as one."""
     parts = urlsplit(url.strip())
-    return urlunsplit(
-        (parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), parts.query, "")
-    )
+    scheme, host = parts.scheme.lower(), parts.netloc.lower()
+    default_port = {"https": ":443", "http": ":80"}.get(scheme)
+    if default_port and host.endswith(default_port):
+        host = host.removesuffix(default_port)
+    return urlunsplit((scheme, host, parts.path.rstrip("/"), parts.query, ""))
 
 
 TWICE = (
@@ -104,6 +106,7 @@ class BluAccount(models.Model):
 
     def clean(self) -> None:
         self.base_url = normalized_base_url(self.base_url)
+        self.app_id = self.app_id.strip()
         other = (
             BluAccount.objects.filter(base_url=self.base_url, app_id=self.app_id)
             .exclude(pk=self.pk)
@@ -112,6 +115,11 @@ class BluAccount(models.Model):
         )
         if other is not None:
             raise ValidationError(TWICE.format(other=other), code="twice")
+
+    def validate_constraints(self, exclude=None) -> None:
+        # clean() has checked (base URL, appId) with a message naming the other account; the
+        # constraint's own would say the same thing twice. The database still enforces it.
+        super().validate_constraints(exclude={*(exclude or ()), "app_id"})
 
     def set_app_key(self, app_key: str) -> None:
         self.app_key_encrypted = crypto.encrypt(app_key)

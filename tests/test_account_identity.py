@@ -41,9 +41,13 @@ def test_the_admin_refuses_the_same_blu_account_twice(admin_client_, account):
         },
     )
     assert response.status_code == 200
-    assert "already has this base URL and appId" in response.content.decode()
+    assert response.content.decode().count("already has this base URL and appId") == 1
+    assert "Another Blu account has this base URL" not in response.content.decode()
     assert BluAccount.objects.count() == 1
 
 
 def test_base_urls_are_stored_in_one_form():
     assert normalized_base_url(" HTTPS://Api.Blu.Example/v1/ ") == "https://api.blu.example/v1"
+    assert normalized_base_url("https://api.blu.example:443/") == "https://api.blu.example"
+    assert normalized_base_url("http://api.blu.example:80") == "http://api.blu.example"
+    assert normalized_base_url("https://api.blu.example:8443") == "https://api.blu.example:8443"

@@ -211,8 +211,10 @@ def _time(raw: dict[str, Any], key: str, zone: ZoneInfo) -> datetime | None:
 # rule, for the three times of one call together:
 # - an ambiguous time is read as whichever of its two moments keeps start <= answer <= end,
 #   trying the earlier first for each time; when no choice keeps that order, as the earlier;
-# - a time that does not exist is read with the offset in force just before the clocks moved
-#   (the moment a clock that had not been changed yet would mean), and named in the problems.
+# - a time that does not exist (spring: the clocks skip it) is read with the offset in force just
+#   before the clocks moved (the moment a clock that had not been changed yet would mean), or
+#   with the one after when only that keeps the call's times in order; either way it is named
+#   in the problems.
 _TIME_FIELDS = (("start_time", "startTime"), ("answer_time", "answerTime"), ("end_time", "endTime"))
 
 
@@ -231,11 +233,13 @@ def _missing(value: datetime, zone: ZoneInfo) -> bool:
 
 
 def _moments(value: datetime, zone: ZoneInfo) -> list[datetime]:
-    """The UTC moments a local time in `zone` may mean, the earlier first."""
+    """The UTC moments a local time in `zone` may mean, in the order the rule tries them: the
+    earlier first for a repeated time, the offset before the change first for a skipped one."""
     first = value.replace(fold=0).astimezone(UTC)
-    if not _shifts(value, zone) or _missing(value, zone):
+    if not _shifts(value, zone):
         return [first]
-    return sorted([first, value.replace(fold=1).astimezone(UTC)])
+    second = value.replace(fold=1).astimezone(UTC)  # a skipped time: fold 0 is the offset before
+    return [first, second] if _missing(value, zone) else sorted([first, second])
 
 
 def _in_order(moments: list[datetime | None]) -> bool:
@@ -254,11 +258,12 @@ def resolve_local_times(fields: dict[str, Any], zone: ZoneInfo, problems: list[s
         if _shifts(value, zone) and _missing(value, zone):
             problems.append(
                 f"{key} does not exist in {zone.key} (the clocks went forward): "
-                f"read with the offset before the change"
+                "read with the offset before the change unless only the one after keeps the "
+                "call's times in order"
             )
         options.append(list(_moments(value, zone)))
-    chosen = [choice[0] for choice in options]  # all earlier: the fallback
-    for combination in product(*options):  # earlier first for each time, start first
+    chosen = [choice[0] for choice in options]  # each time's first reading: the fallback
+    for combination in product(*options):  # each time's first reading first, start first
         if _in_order(list(combination)):
             chosen = list(combination)
             break

@@ -94,6 +94,17 @@ KEPT_WHEN_BLANK = (
 _STORED = ["call_id", "task_id", "content_hash", "problems", *KEPT_WHEN_BLANK]
 
 
+def lock_account_writes(account_pk: int) -> None:
+    """Take the account's write turn (its row lock) until the caller's transaction ends."""
+    list(BluAccount.objects.select_for_update().filter(pk=account_pk).values_list("pk"))
+
+
+def lock_tasks(task_pks: set[int]) -> None:
+    """Lock tasks' rows in key order (refresh and reclassification lock them in that order too,
+    so none of them can deadlock with a writer)."""
+    list(Task.objects.select_for_update().filter(pk__in=task_pks).order_by("pk").values_list("pk"))
+
+
 def _blank(value: Any) -> bool:
     return value is None or value == ""
 
@@ -128,20 +139,19 @@ def write_records(
     if not candidates:
         return
     with transaction.atomic():
-        # Writers of a task take turns from here, and its figures with them: what this one
-        # reads below is exact, whatever another wrote since the first look.
-        list(Task.objects.select_for_update().filter(pk=task.pk).values_list("pk"))
+        # Writers of an account's calls take turns from here: a callId is unique per account,
+        # so two writers of one call (a page and a callback, two callbacks naming two tasks)
+        # can only meet in this queue, and each reads below what the other committed. The
+        # tasks' rows come next, in key order, as every other locker of tasks takes them.
+        lock_account_writes(task.account_id)
         stored = {
             row["call_id"]: row
-            for row in CallRecord.objects.select_for_update()
-            .filter(account_id=task.account_id, call_id__in=candidates)
-            .order_by("call_id")
-            .values(*_STORED)
+            for row in CallRecord.objects.filter(
+                account_id=task.account_id, call_id__in=candidates
+            ).values(*_STORED)
         }
-        other_tasks = sorted({row["task_id"] for row in stored.values()} - {task.pk})
-        if other_tasks:
-            # Calls Blu first reported under another task stay there; that task's figures change.
-            list(Task.objects.select_for_update().filter(pk__in=other_tasks).values_list("pk"))
+        # Calls Blu first reported under another task stay there; that task's figures change.
+        lock_tasks({task.pk} | {row["task_id"] for row in stored.values()})
         now = timezone.now()
         to_write: list[dict[str, Any]] = []
         removed: dict[int, list[dict[str, Any]]] = {}
@@ -169,7 +179,7 @@ def write_records(
         if not to_write:
             return
         upsert_calls(to_write)
-        _learn_codes({row["code"]: row["desc"] for row in to_write if row["code"]})
+        learn_codes({row["code"]: row["desc"] for row in to_write if row["code"]})
         for task_pk in sorted(set(added) | set(removed)):
             # Another task's calls changed too: its own sync will not refresh its median.
             recount = median or task_pk != task.pk
@@ -205,7 +215,7 @@ def _update_of(
     return row
 
 
-def _learn_codes(descriptions: dict[str, str]) -> None:
+def learn_codes(descriptions: dict[str, str]) -> None:
     """Add codes nobody has seen yet, labelled with Blu's desc, for a manager to classify."""
     if not descriptions:
         return

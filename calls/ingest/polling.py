@@ -66,9 +66,9 @@ def register_task(account: BluAccount, blu_task_id: str, name: str = "") -> tupl
     return task, created
 
 
-# A Blu task id as people paste them: letters, digits and punctuation, up to 64 characters;
-# several are separated by spaces, commas, semicolons or new lines.
-_TASK_ID = re.compile(r"[\x21-\x7e]{1,64}")
+# A Blu task id is a number (shared/blu-api.md: "taskId ... a number"); several pasted ids are
+# separated by spaces, commas, semicolons or new lines.
+_TASK_ID = re.compile(r"[0-9]{1,20}")
 _SEPARATORS = re.compile(r"[\s,;]+")
 MAX_TASKS_AT_ONCE = 200
 
@@ -92,7 +92,7 @@ def parse_task_ids(text: str) -> list[str]:
     if bad:
         shown = ", ".join(repr(piece[:40]) for piece in bad[:5])
         raise BadTaskIds(
-            f"Not a Blu task id: {shown}. A task id is up to 64 letters, digits or punctuation."
+            f"Not a Blu task id: {shown}. A task id is a number of up to 20 digits."
         )
     unique = list(dict.fromkeys(ids))
     if len(unique) > MAX_TASKS_AT_ONCE:

@@ -16,9 +16,9 @@ from typing import Any
 from django.db import transaction
 
 from calls.blu.records import problem_kind, read_record
-from calls.ingest import summaries
+from calls.ingest import page_writer, summaries
 from calls.ingest.page_writer import KEPT_WHEN_BLANK, is_final
-from calls.models import BluAccount, CallRecord, Task
+from calls.models import BluAccount, CallRecord
 
 # What a re-read may change: the fields read from the raw record (the raw record itself, the
 # call's task and its first sighting stay).
@@ -57,47 +57,49 @@ def run_reread(
     """Re-read the account's calls from where the last run stopped (from the first if none is
     pending) to the end, batch by batch; returns what it read and changed."""
     result = RereadResult()
-    start = BluAccount.objects.filter(pk=account.pk).values_list("reread_from_pk", flat=True)[0]
-    next_pk = start or 0
-    while True:
+    mine = BluAccount.objects.filter(pk=account.pk, reread_from_pk__isnull=True)
+    mine.update(reread_from_pk=0)  # nothing pending: a run by hand re-reads from the first
+    position = _position(account)
+    while position is not None:
+        # Read afresh at every (re)start: a zone saved meanwhile is the one to read in.
+        account.refresh_from_db(fields=["time_zone"])
         batch = list(
-            CallRecord.objects.filter(account=account, pk__gte=next_pk)
+            CallRecord.objects.filter(account=account, pk__gte=position)
             .order_by("pk")
             .values_list("pk", flat=True)[:batch_size]
         )
+        # Each step moves the mark only from where this run left it: an admin who saved a new
+        # zone meanwhile set it back to 0, and the run then starts over in that zone.
+        here = BluAccount.objects.filter(pk=account.pk, reread_from_pk=position)
         if not batch:
-            break
-        result.changed += _reread_batch(account, batch)
-        result.read += len(batch)
-        next_pk = batch[-1] + 1
-        BluAccount.objects.filter(pk=account.pk).update(reread_from_pk=next_pk)
-        if progress:
-            progress(result)
-    BluAccount.objects.filter(pk=account.pk).update(reread_from_pk=None)
+            if here.update(reread_from_pk=None):
+                break
+        else:
+            result.changed += _reread_batch(account, batch)
+            result.read += len(batch)
+            if here.update(reread_from_pk=batch[-1] + 1) and progress:
+                progress(result)
+        position = _position(account)
     account.reread_from_pk = None
     result.done = True
     return result
 
 
+def _position(account: BluAccount) -> int | None:
+    return BluAccount.objects.filter(pk=account.pk).values_list("reread_from_pk", flat=True)[0]
+
+
 def _reread_batch(account: BluAccount, pks: list[int]) -> int:
     zone = account.zone
     with transaction.atomic():
-        task_pks = sorted(
-            set(CallRecord.objects.filter(pk__in=pks).values_list("task_id", flat=True))
-        )
-        # The same lock order as every write: tasks first, then their calls.
-        list(
-            Task.objects.select_for_update()
-            .filter(pk__in=task_pks)
-            .order_by("pk")
-            .values_list("pk")
-        )
+        # The same turn and lock order as every write (page_writer): the account, then tasks.
+        page_writer.lock_account_writes(account.pk)
         rows = list(
-            CallRecord.objects.select_for_update()
-            .filter(pk__in=pks)
+            CallRecord.objects.filter(pk__in=pks)
             .order_by("pk")
             .values("pk", "task_id", "raw", *READ_FIELDS)
         )
+        page_writer.lock_tasks({row["task_id"] for row in rows})
         changed: list[CallRecord] = []
         removed: dict[int, list[dict[str, Any]]] = {}
         added: dict[int, list[dict[str, Any]]] = {}
@@ -109,17 +111,28 @@ def _reread_batch(account: BluAccount, pks: list[int]) -> int:
             removed.setdefault(old["task_id"], []).append(old)
             added.setdefault(old["task_id"], []).append(new)
         CallRecord.objects.bulk_update(changed, READ_FIELDS, batch_size=500)
+        page_writer.learn_codes({call.code: call.desc for call in changed if call.code})
         for task_pk in sorted(added):
             summaries.apply_changes(task_pk, removed[task_pk], added[task_pk])
     return len(changed)
 
 
+_TIMES = ("start_time", "answer_time", "end_time")
+
+
 def _reread(old: dict[str, Any], zone) -> dict[str, Any]:
     fields = read_record(old["raw"], zone)
+    # A time kept from an earlier, fuller record (page_writer._update_of) was read in the old
+    # zone: it moves by what the re-read start moved.
+    moved = None
+    if fields["start_time"] is not None and old["start_time"] is not None:
+        moved = fields["start_time"] - old["start_time"]
     if is_final(old["end_time"], old["code"]):
         for name in KEPT_WHEN_BLANK:
             if fields[name] in (None, "") and old[name] not in (None, ""):
                 fields[name] = old[name]
+                if name in _TIMES and moved:
+                    fields[name] = old[name] + moved
     kept = [note for note in old["problems"] if problem_kind(note) in _KEPT_NOTES]
     fields["problems"] = fields["problems"] + [n for n in kept if n not in fields["problems"]]
     return fields

@@ -175,8 +175,11 @@ def _count_calls(task: Task) -> tuple[list[TaskDaySummary], dict[str, Any]]:
 
 
 def refresh_median_talk(task: Task) -> None:
-    """Recount the task's median talk time: a sync does it once at its end, not once a page."""
-    Task.objects.filter(pk=task.pk).update(median_talk_seconds=_median_talk(task))
+    """Recount the task's median talk time: a sync does it once at its end, not once a page.
+    Under the task's lock, so a callback's write committed meanwhile is counted, not undone."""
+    with transaction.atomic():
+        list(Task.objects.select_for_update().filter(pk=task.pk).values_list("pk"))
+        Task.objects.filter(pk=task.pk).update(median_talk_seconds=_median_talk(task))
 
 
 def _median_talk(task: Task) -> int | None:

@@ -23,8 +23,9 @@ def normalise_and_check(apps, schema_editor):
     if twice:
         raise RuntimeError(
             "These Blu accounts are the same Blu account registered twice, so every call is "
-            "stored twice: " + "; ".join(twice) + ". Delete the calls and tasks of one of each "
-            "pair in the admin (or disable it and change its appId), then migrate again."
+            "stored twice: " + "; ".join(twice) + ". In the admin, disable one of each pair and "
+            "give it an appId of its own (e.g. add '-duplicate'), then migrate again; run "
+            "`manage.py blu verify` afterwards."
         )
 
 

@@ -77,3 +77,11 @@ def test_a_time_the_clocks_skipped_is_read_with_the_offset_before_and_named(
 def test_an_ordinary_summer_time_is_read_plainly():
     start, _, _, problems = read(LONDON, "2024-06-01 12:00:00")
     assert start == utc(2024, 6, 1, 11) and problems == []
+
+
+def test_a_skipped_start_takes_the_offset_after_when_only_that_keeps_the_order():
+    # 01:30 does not exist in London that day; read with GMT it would start after its end
+    # (02:05 BST is 01:05 UTC), so it is read with BST: 00:30 UTC.
+    start, _, end, problems = read(LONDON, "2024-03-31 01:30:00", "", "2024-03-31 02:05:00")
+    assert start == utc(2024, 3, 31, 0, 30) and end == utc(2024, 3, 31, 1, 5)
+    assert any("does not exist" in problem for problem in problems)

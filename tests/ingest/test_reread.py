@@ -4,14 +4,14 @@ stored times and every figure built on them follow, in batches that resume where
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
 from calls.ingest import reread, verify
-from calls.models import BluAccount, CallRecord, Task, TaskDaySummary
+from calls.models import BluAccount, CallRecord, Conclusion, Task, TaskDaySummary
 from tests.helpers import BLU_EXAMPLE
 
 
@@ -98,3 +98,73 @@ def test_the_reread_command_reports_what_it_changed(client, account, capsys):
     deliver(client, account, {"callId": "c1"})
     call_command("blu", "reread", "--account", account.name)
     assert "re-read 1 calls in Asia/Colombo, 0 changed" in capsys.readouterr().out
+
+
+def test_a_zone_saved_while_a_reread_runs_starts_it_over_in_that_zone(client, account):
+    deliver(
+        client,
+        account,
+        *({"callId": f"c{n}", "startTime": "2024-05-01 12:00:00"} for n in range(6)),
+    )
+    BluAccount.objects.filter(pk=account.pk).update(time_zone="UTC")
+    reread.request_reread(account)
+
+    def admin_saves_london_after_the_first_batch(result):
+        if result.read == 2:
+            BluAccount.objects.filter(pk=account.pk).update(time_zone="Europe/London")
+            reread.request_reread(account)
+
+    reread.run_reread(account, batch_size=2, progress=admin_saves_london_after_the_first_batch)
+
+    starts = set(CallRecord.objects.values_list("start_time", flat=True))
+    assert starts == {datetime(2024, 5, 1, 11, 0, tzinfo=UTC)}  # 12:00 BST, every call
+    assert BluAccount.objects.get().reread_from_pk is None
+
+
+def test_a_kept_end_time_moves_with_the_reread_start(client, account):
+    deliver(
+        client,
+        account,
+        {
+            "callId": "c1",
+            "startTime": "2024-05-01 10:00:00",
+            "answerTime": "2024-05-01 10:00:10",
+            "endTime": "2024-05-01 10:01:00",
+        },
+    )
+    # A thinner final record: no end time; the stored one is kept.
+    deliver(
+        client,
+        account,
+        {
+            "callId": "c1",
+            "startTime": "2024-05-01 10:00:00",
+            "answerTime": "2024-05-01 10:00:10",
+            "endTime": "",
+        },
+    )
+    BluAccount.objects.filter(pk=account.pk).update(time_zone="UTC")
+    account.refresh_from_db()
+    reread.request_reread(account)
+    reread.run_reread(account)
+
+    call = CallRecord.objects.get()
+    assert call.start_time == datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+    assert call.end_time - call.start_time == timedelta(minutes=1)
+
+
+def test_a_code_first_seen_by_a_reread_is_listed_for_classifying(client, account):
+    deliver(client, account, {"callId": "c1", "code": "PTP"})
+    raw = {**CallRecord.objects.get().raw, "code": "BRANDNEW"}
+    CallRecord.objects.update(raw=raw)
+    reread.request_reread(account)
+    reread.run_reread(account)
+
+    assert Conclusion.objects.get(code="BRANDNEW").classified is False
+
+
+def test_the_health_page_names_an_account_with_a_reread_pending(admin_client_, account):
+    reread.request_reread(account)
+    page = admin_client_.get(reverse("calls:health")).content.decode()
+    assert "The stored calls of collections are being re-read in Asia/Colombo" in page
+    assert "manage.py blu reread --account collections" in page

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
 from calls import tasks
-from calls.ingest import sync
+from calls.ingest import sync, verify
+from calls.ingest.clock import db_now
 from calls.models import FigureCheck, Task
 from calls.seed import VERIFY_TASK_NAME
 
@@ -66,3 +69,17 @@ def test_the_health_page_says_when_the_figures_were_last_checked(admin_client_, 
     page = admin_client_.get(reverse("calls:health")).content.decode()
     assert "1 had drifted" in page and "were recounted" in page
     assert "calls_total is 9, the calls say 4" in page
+
+
+def test_a_sync_under_way_is_not_reported_for_its_median(make_task):
+    task = make_task(calls=4)
+    sync.sync_task(task)
+    Task.objects.filter(pk=task.pk).update(
+        median_talk_seconds=1,
+        sync_owner="a-worker",
+        sync_lease_until=db_now() + timedelta(minutes=5),
+    )
+    assert verify.task_drift(task) == []  # its sync recounts the median when it ends
+
+    Task.objects.filter(pk=task.pk).update(sync_lease_until=None)
+    assert any("median_talk_seconds" in line for line in verify.task_drift(task))

@@ -8,7 +8,7 @@ from django.views.generic import TemplateView
 from calls.dashboard import pagination
 from calls.dashboard.health_tables import AccountHealthTable, StuckTaskTable, TaskHealthTable
 from calls.health import sync_health
-from calls.models import FigureCheck
+from calls.models import BluAccount, FigureCheck
 from calls.security import roles
 from calls.security.access import DashboardView
 
@@ -40,5 +40,7 @@ class HealthView(DashboardView, TemplateView):
             behind_limit=sync_health.behind_limit(),
             stuck_limit=sync_health.stuck_limit(),
             figure_check=FigureCheck.objects.filter(finished_at__isnull=False).first(),
+            # A re-read queued after a zone change and not finished (running, or its job lost).
+            rereads=BluAccount.objects.filter(reread_from_pk__isnull=False).order_by("name"),
         )
         return context

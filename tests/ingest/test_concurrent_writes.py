@@ -1,0 +1,85 @@
+"""Two writers of one account's calls at once, on PostgreSQL: they take turns on the account's
+row, so neither counts what the other is writing, and none deadlocks with a reclassification.
+(SQLite runs one writer at a time anyway.)"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from django.db import connection, connections, transaction
+
+from calls.ingest import callbacks, summaries, verify
+from calls.models import CallRecord, Task
+from tests.helpers import BLU_EXAMPLE, add_account, wait_for
+
+
+def body(task_id: str, **fields) -> bytes:
+    record = {**BLU_EXAMPLE, "taskId": task_id, "callId": "x1", **fields}
+    return json.dumps({"taskId": task_id, "records": [record]}).encode()
+
+
+def _a_session_waits_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return bool(cursor.fetchone()[0])
+
+
+def in_a_thread(work) -> tuple[threading.Thread, list[BaseException]]:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, errors
+
+
+@pytest.fixture
+def postgresql_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL; SQLite runs one writer at a time anyway")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_new_call_written_under_two_tasks_at_once_is_counted_once(postgresql_only):
+    account = add_account("collections")
+    with transaction.atomic():
+        callbacks.receive(account, body("501", code="PTP"))  # not committed yet
+        thread, errors = in_a_thread(lambda: callbacks.receive(account, body("502", code="AP")))
+        waited = wait_for(_a_session_waits_on_a_lock, seconds=10, step=0.02)
+    thread.join(timeout=30)
+
+    assert waited and not errors and not thread.is_alive()
+    call = CallRecord.objects.get()
+    assert call.task.blu_task_id == "501" and call.code == "AP"
+    assert any(problem.startswith("another task") for problem in call.problems)
+    assert [line for task in Task.objects.all() for line in verify.task_drift(task)] == []
+    assert Task.objects.get(blu_task_id="502").calls_total == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reclassification_waits_for_a_cross_task_write_without_deadlock(postgresql_only):
+    account = add_account("collections")
+    callbacks.receive(account, body("501", code="Willing"))
+    callbacks.receive(account, body("502", callId="x2", code="Willing"))
+    with transaction.atomic():
+        # The 502 writer holds 501 too: the call it updates lives there.
+        callbacks.receive(account, body("502", code="PTP"))
+        thread, errors = in_a_thread(summaries.apply_conclusion_flags)
+        waited = wait_for(_a_session_waits_on_a_lock, seconds=10, step=0.02)
+    thread.join(timeout=30)
+
+    assert waited and not errors and not thread.is_alive()
+    assert [line for task in Task.objects.all() for line in verify.task_drift(task)] == []
