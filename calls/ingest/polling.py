@@ -91,9 +91,7 @@ def parse_task_ids(text: str) -> list[str]:
     bad = [piece for piece in ids if not _TASK_ID.fullmatch(piece)]
     if bad:
         shown = ", ".join(repr(piece[:40]) for piece in bad[:5])
-        raise BadTaskIds(
-            f"Not a Blu task id: {shown}. A task id is a number of up to 20 digits."
-        )
+        raise BadTaskIds(f"Not a Blu task id: {shown}. A task id is a number of up to 20 digits.")
     unique = list(dict.fromkeys(ids))
     if len(unique) > MAX_TASKS_AT_ONCE:
         raise BadTaskIds(f"At most {MAX_TASKS_AT_ONCE} task ids at once ({len(unique)} given).")
