@@ -302,3 +302,17 @@ def browser_sign_in(page, username: str, password: str = PASSWORD, then: str = "
     page.locator('input[name="username"]').fill(username)
     page.locator('input[name="password"]').fill(password)
     page.get_by_role("button", name="Sign in").click()
+
+
+def a_session_waits_on_a_lock() -> bool:
+    """Whether another session of this PostgreSQL database is waiting on a lock."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        # pg_stat_activity is a snapshot kept for the transaction unless cleared.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return bool(cursor.fetchone()[0])

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from calls.blu.records import UnstorableRecord, problem_kind, read_record
-from calls.ingest import summaries
+from calls.ingest import summaries, upsert
 from calls.ingest.upsert import upsert_calls
 from calls.models import BluAccount, CallRecord, Conclusion, Task
 
@@ -73,22 +73,9 @@ def is_final(end_time: Any, code: str) -> bool:
 
 # What a later final record may not blank once a final record filled it: a thinner final
 # callback (no endTime, no talk time) would otherwise erase a complete one until the next sync.
-KEPT_WHEN_BLANK = (
-    "job_id",
-    "user_id",
-    "phone",
-    "name",
-    "status",
-    "code",
-    "desc",
-    "strategy_id",
-    "bot_id",
-    "start_time",
-    "answer_time",
-    "end_time",
-    "duration",
-    "record_url",
-)
+KEPT_WHEN_BLANK = tuple(
+    upsert.FIELDS[upsert.FIELDS.index("job_id") : upsert.FIELDS.index("record_url") + 1]
+)  # job_id, user_id, phone, name, status, code, desc, ..., end_time, duration, record_url
 # What a stored row is read with under its lock: its task, its hash, and what the kept fields and
 # the summaries need.
 _STORED = ["call_id", "task_id", "content_hash", "problems", *KEPT_WHEN_BLANK]

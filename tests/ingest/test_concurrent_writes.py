@@ -12,22 +12,12 @@ from django.db import connection, connections, transaction
 
 from calls.ingest import callbacks, summaries, verify
 from calls.models import CallRecord, Task
-from tests.helpers import BLU_EXAMPLE, add_account, wait_for
+from tests.helpers import BLU_EXAMPLE, a_session_waits_on_a_lock, add_account, wait_for
 
 
 def body(task_id: str, **fields) -> bytes:
     record = {**BLU_EXAMPLE, "taskId": task_id, "callId": "x1", **fields}
     return json.dumps({"taskId": task_id, "records": [record]}).encode()
-
-
-def _a_session_waits_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return bool(cursor.fetchone()[0])
 
 
 def in_a_thread(work) -> tuple[threading.Thread, list[BaseException]]:
@@ -58,7 +48,7 @@ def test_one_new_call_written_under_two_tasks_at_once_is_counted_once(postgresql
     with transaction.atomic():
         callbacks.receive(account, body("501", code="PTP"))  # not committed yet
         thread, errors = in_a_thread(lambda: callbacks.receive(account, body("502", code="AP")))
-        waited = wait_for(_a_session_waits_on_a_lock, seconds=10, step=0.02)
+        waited = wait_for(a_session_waits_on_a_lock, seconds=10, step=0.02)
     thread.join(timeout=30)
 
     assert waited and not errors and not thread.is_alive()
@@ -78,7 +68,7 @@ def test_a_reclassification_waits_for_a_cross_task_write_without_deadlock(postgr
         # The 502 writer holds 501 too: the call it updates lives there.
         callbacks.receive(account, body("502", code="PTP"))
         thread, errors = in_a_thread(summaries.apply_conclusion_flags)
-        waited = wait_for(_a_session_waits_on_a_lock, seconds=10, step=0.02)
+        waited = wait_for(a_session_waits_on_a_lock, seconds=10, step=0.02)
     thread.join(timeout=30)
 
     assert waited and not errors and not thread.is_alive()

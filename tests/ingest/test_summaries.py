@@ -14,7 +14,7 @@ from django.db import connection, connections, transaction
 from calls.dashboard import kpis, summary_queries
 from calls.ingest import summaries, sync
 from calls.models import CallRecord, Conclusion, Task, TaskDaySummary
-from tests.helpers import account_without_blu, wait_for
+from tests.helpers import a_session_waits_on_a_lock, account_without_blu, wait_for
 
 _ids = itertools.count(1)
 
@@ -218,25 +218,13 @@ def test_a_rebuild_waits_for_the_task_and_counts_what_was_committed_meanwhile():
         Task.objects.select_for_update().get(pk=task.pk)
         thread = threading.Thread(target=rebuild)
         thread.start()
-        waited = wait_for(_a_session_waits_on_a_lock, seconds=10, step=0.02)
+        waited = wait_for(a_session_waits_on_a_lock, seconds=10, step=0.02)
         add_call(task, noon, code="D00")
     thread.join(timeout=30)
 
     assert waited and not errors and not thread.is_alive()
     task.refresh_from_db()
     assert task.calls_total == 2 and task.code_counts == {"PTP": 1, "D00": 1}
-
-
-def _a_session_waits_on_a_lock() -> bool:
-    """Whether another session of this database is waiting on a lock."""
-    with connection.cursor() as cursor:
-        # pg_stat_activity is a snapshot kept for the transaction unless cleared.
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return bool(cursor.fetchone()[0])
 
 
 def _flags(*flags: str) -> dict[str, bool]:
