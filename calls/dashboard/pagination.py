@@ -82,6 +82,9 @@ def paginate(
 ) -> None:
     """Show the page of `table` the URL asks for, at the page size it asks for (see page_size).
     A page past the end shows the last page when the paginator counts, else the first."""
+    # Set before any rendering: render_table configures a table without a request from the URL
+    # as it comes, unbounded.
+    table.request = request
     query = request.GET
     size = page_size(query.get(table.prefixed_per_page_field), default_size)
     number = page_number(query.get(table.prefixed_page_field))

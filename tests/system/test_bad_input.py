@@ -107,6 +107,21 @@ def test_every_parameter_hostile_at_once_gives_no_server_error(request, world, w
     assert not failed, "\n".join(failed)
 
 
+# The admins' pages: their tables are rendered whole or paged, whatever the URL says.
+ADMIN_PAGES = ["health"]
+
+
+@pytest.mark.parametrize("param", TABLE)
+@pytest.mark.parametrize("page", ADMIN_PAGES)
+def test_no_hostile_table_parameter_fails_an_admins_page(admin_client_, world, page, param):
+    url = reverse(f"calls:{page}")
+    queries: list[dict] = [{param: value} for value in HOSTILE_VALUES]
+    queries += [{param: ["1", "2"]}, dict.fromkeys(TABLE, "-1")]
+
+    failed = server_errors(admin_client_, url, queries)
+    assert not failed, "\n".join(failed)
+
+
 def test_a_task_or_call_id_beyond_any_integer_is_not_found(staff_client, world):
     for name in ("task_detail", "call_detail", "call_recording"):
         response = staff_client.get(reverse(f"calls:{name}", args=[int(HUGE)]))

@@ -16,6 +16,14 @@ from calls.security.access import DashboardView
 STUCK_SHOWN = 50
 
 
+def unpaged(table, request):
+    """A table shown whole. With its request set, render_table leaves it alone: configured from
+    the URL there (or by passing request= to the table), django-tables2 would page it by
+    whatever ?per_page says, before any bound applies (?per_page=-1 was a 500)."""
+    table.request = request
+    return table
+
+
 class HealthView(DashboardView, TemplateView):
     permission_required = roles.MANAGE_ACCOUNTS
     template_name = "calls/health.html"
@@ -25,15 +33,15 @@ class HealthView(DashboardView, TemplateView):
         now = timezone.now()
         # Tasks can be thousands: a counted page at a time (the tasks table is small enough to
         # count), the calls never read.
-        tasks = TaskHealthTable(sync_health.task_health_rows(), now=now, request=self.request)
+        tasks = TaskHealthTable(sync_health.task_health_rows(), now=now)
         pagination.paginate(tasks, self.request, pagination.CountingPaginator)
         stuck = sync_health.stuck_tasks(now)
         stuck_count = stuck.count()
         context.update(
             checked_at=now,
-            accounts=AccountHealthTable(sync_health.account_health(now)),
+            accounts=unpaged(AccountHealthTable(sync_health.account_health(now)), self.request),
             tasks=tasks,
-            stuck=StuckTaskTable(list(stuck[:STUCK_SHOWN]), now=now),
+            stuck=unpaged(StuckTaskTable(list(stuck[:STUCK_SHOWN]), now=now), self.request),
             stuck_count=stuck_count,
             stuck_shown=min(stuck_count, STUCK_SHOWN),
             alert_threshold=sync_health.alert_threshold(),
