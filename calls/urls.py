@@ -24,4 +24,7 @@ urlpatterns = [
     path("health/", health.HealthView.as_view(), name="health"),
     path("conclusions/", conclusions.ConclusionListView.as_view(), name="conclusions"),
     path("blu/callback/<str:token>/", blu_callback.blu_callback, name="blu_callback"),
+    # Blu's console may be given the URL without its slash: a POST that a redirect cannot carry
+    # would be lost, so that form is the same endpoint.
+    path("blu/callback/<str:token>", blu_callback.blu_callback),
 ]

@@ -276,13 +276,18 @@ def test_the_callback_token_never_reaches_the_logs(client, account, caplog):
     assert account.callback_token not in caplog.text
 
 
-def test_a_callback_posted_without_its_trailing_slash_logs_no_token(client, account, caplog):
-    client.raise_request_exception = False
+def test_a_callback_posted_without_its_trailing_slash_is_stored_and_logs_no_token(
+    client, account, caplog
+):
     caplog.set_level(logging.DEBUG)
     url = callback_path(account.callback_token).rstrip("/")
-    with override_settings(DEBUG=True):  # Django refuses to redirect a POST, naming the URL
-        response = client.post(url, "{}", content_type="application/json")
-    assert response.status_code == 500
+    with override_settings(DEBUG=True):  # where Django would refuse to redirect a POST
+        response = client.post(
+            url, json.dumps({"taskId": 66547748, "records": [RECORD]}), "application/json"
+        )
+    assert response.status_code == 200 and CallRecord.objects.count() == 1
+    refused = client.post(url.replace(account.callback_token, "not-a-token"), "{}", "text/plain")
+    assert refused.status_code == 404
     assert account.callback_token not in caplog.text
 
 
@@ -307,3 +312,17 @@ def test_a_refused_callback_creates_no_task_and_queues_nothing(
 
     assert response.status_code == 400
     assert queued == [] and not Task.objects.exists()
+
+
+@pytest.mark.parametrize("filler", ['\\"', '"\\"', '["\\"'])
+def test_a_body_of_unterminated_quotes_at_the_size_limit_is_refused_in_one_pass(
+    client, account, settings, filler
+):
+    # The depth check used to rescan to the end from every quote: about three minutes of CPU
+    # for this body, within the rate limit. Its one pass reads each character once.
+    limit = settings.BLUDASH_CALLBACK_MAX_BYTES
+    body = ('{"taskId": 1, "records": ["' + filler * limit)[: limit - 1]
+
+    response = post_callback(client, account, body)
+
+    assert response.status_code == 400 and not CallRecord.objects.exists()
