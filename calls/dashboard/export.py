@@ -40,9 +40,14 @@ CHUNK_SIZE = 2000
 XLSX_MAX_ROWS = 1_048_575
 # Rows per piece of the CSV stream: big enough that the stream is not a flood of tiny writes.
 _CSV_ROWS_PER_PIECE = 500
-# A cell starting with one of these is a formula to a spreadsheet: names and descriptions arrive
-# in unsigned callbacks, so such text is made inert by a leading apostrophe (OWASP's advice).
-_FORMULA_START = re.compile(r"^[=+\-@\t\r]")
+# A cell a spreadsheet would run as a formula: names and descriptions arrive in unsigned
+# callbacks, so such text is made inert by a leading apostrophe (OWASP's advice). Spreadsheets
+# skip what cannot be seen before the formula sign (white space, control characters, zero-width
+# spaces, a byte order mark) and take the full-width signs too, so the sign is looked for after
+# all of those; a leading tab or carriage return is enough by itself.
+_FORMULA_START = re.compile(
+    r"^(?:[\t\r]|[\s\x00-\x1f\x7f\xa0\u200b-\u200f\u2060\ufeff]*[=+\-@\uff1d\uff0b\uff0d\uff20])"
+)
 
 # Told, once an export is made, how many rows it holds and whether it holds them all (the
 # streamed CSV also tells it (0, False) as its first bytes leave).
@@ -203,7 +208,9 @@ def _csv_pieces(rows: Iterable[list[Any]], done: Done | None = None) -> Iterator
         done(0, False)
     try:
         rows = iter(rows)
-        writer = csv.writer(_Line())
+        # Every text field quoted: where the list separator is ";" (much of Europe), Excel splits
+        # an unquoted "name;=formula" into two cells and runs the second.
+        writer = csv.writer(_Line(), quoting=csv.QUOTE_NONNUMERIC)
         # The byte order mark makes Excel read the file as UTF-8 (names are rarely ASCII only).
         yield "\ufeff".encode() + writer.writerow(next(rows)).encode()
         for piece in _chunks(rows, _CSV_ROWS_PER_PIECE):
@@ -230,7 +237,8 @@ def csv_response(table: tables.Table, done: Done | None = None) -> StreamingHttp
 
 def _xlsx_cell(value: Any) -> Any:
     # openpyxl refuses control characters in text; a hostile name must not fail the export.
-    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+    # Made inert again once they are gone: what they hid may be a formula sign.
+    return _inert(ILLEGAL_CHARACTERS_RE.sub("", value)) if isinstance(value, str) else value
 
 
 def xlsx_response(

@@ -149,6 +149,45 @@ def test_text_a_spreadsheet_would_run_as_a_formula_is_made_inert(manager_client,
         assert row[HEADER.index("Description")] == "'@SUM(A1)"
 
 
+# What spreadsheets skip before a formula sign, and the signs' full-width forms.
+HIDDEN_FORMULAS = [
+    "\x01=HYPERLINK(1)",
+    "\x1f=HYPERLINK(1)",
+    " =HYPERLINK(1)",
+    "\xa0=HYPERLINK(1)",
+    "\u200b=HYPERLINK(1)",
+    "\ufeff=HYPERLINK(1)",
+    "\uff1dHYPERLINK(1)",
+    "\uff20SUM(A1)",
+    "\tcmd",
+    "\rcmd",
+]
+
+
+@pytest.mark.parametrize("hostile", HIDDEN_FORMULAS)
+def test_a_formula_hidden_behind_what_spreadsheets_skip_is_made_inert(
+    manager_client, bare_task, hostile
+):
+    make_calls(bare_task, 1, name=hostile, desc=hostile)
+
+    csv_row = csv_rows(manager_client.get(URL, {"_export": "csv"}))[1]
+    xlsx_row = xlsx_rows(manager_client.get(URL, {"_export": "xlsx"}))[1]
+
+    for row in (csv_row, xlsx_row):
+        for column in ("Name", "Description"):
+            assert row[HEADER.index(column)].startswith("'"), (column, row[HEADER.index(column)])
+
+
+def test_text_with_a_semicolon_is_quoted_so_no_locale_splits_it_into_a_formula(
+    manager_client, bare_task
+):
+    make_calls(bare_task, 1, name="Ana;=HYPERLINK(1)")
+    response = manager_client.get(URL, {"_export": "csv"})
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+
+    assert '"Ana;=HYPERLINK(1)"' in text
+
+
 def test_control_characters_do_not_break_the_xlsx(manager_client, bare_task):
     make_calls(bare_task, 1, name="Ana\x07\x1b Silva")
     row = xlsx_rows(manager_client.get(URL, {"_export": "xlsx"}))[1]
