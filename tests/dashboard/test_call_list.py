@@ -326,7 +326,7 @@ def test_a_page_past_the_end_or_unreadable_shows_the_first(staff_client, synced,
 
 def test_with_no_calls_at_all_the_page_says_how_to_get_some(staff_client):
     page = staff_client.get(URL).content.decode()
-    assert "No calls yet" in page and "blu task add TASK_ID --account NAME" in page
+    assert "No calls yet" in page and "a manager registers the day" in page
 
 
 def test_when_filters_match_nothing_the_page_says_how_to_widen_them(staff_client, synced):

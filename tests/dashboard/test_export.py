@@ -272,6 +272,14 @@ def test_an_unknown_export_format_goes_back_to_the_page_with_a_message(manager_c
     assert "Cannot export as &#x27;pdf&#x27;: choose CSV or XLSX." in response.content.decode()
 
 
+def test_a_refused_export_redirects_to_the_calls_page_never_to_a_bare_query(manager_client, db):
+    refused = manager_client.get(URL, {"_export": "pdf"})
+    assert refused.status_code == 302 and refused["Location"] == URL
+
+    with_filters = manager_client.get(URL, {"_export": "pdf", "code": "PTP", "page": "3"})
+    assert with_filters["Location"] == URL + "?code=PTP"
+
+
 def test_export_file_names_carry_the_company_time(settings):
     settings.TIME_ZONE = "Asia/Colombo"
     moment = datetime(2024, 8, 15, 7, 30, tzinfo=ZoneInfo("UTC"))

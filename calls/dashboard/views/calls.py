@@ -14,6 +14,7 @@ from django.http import (
     QueryDict,
 )
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.views.decorators.http import require_safe
 from django.views.generic import DetailView
 from django_filters.views import FilterView
@@ -30,10 +31,7 @@ from calls.security.access import DashboardView, no_access
 logger = logging.getLogger(__name__)
 
 EXPORT_PARAM = "_export"
-NO_CALLS_YET = (
-    "No calls yet: add a task with `python manage.py blu task add TASK_ID --account NAME` "
-    "and the next sync fills this table."
-)
+NO_CALLS_YET = "No calls yet: a manager registers the day's tasks, and their calls fill this table."
 NO_MATCH = "No calls match these filters."
 # Django refuses to redirect to a longer URL; no real set of filters comes near it.
 MAX_BACK_QUERY = 8000
@@ -109,8 +107,13 @@ class CallListView(DashboardView, pagination.PagedTableMixin, FilterView):
         if not request.user.has_perm(roles.EXPORT):
             return no_access(request, roles.EXPORT)
         # Refusals go back to the page without `_export`, so its links do not export again.
+        # An absolute path, never a bare "?": a client that is no browser resolves that against
+        # the export URL itself and asks for the export again, round and round.
         query = _query(request.GET)
-        back = HttpResponseRedirect(f"?{query}" if len(query) <= MAX_BACK_QUERY else "?")
+        page = reverse("calls:call_list")
+        back = HttpResponseRedirect(
+            f"{page}?{query}" if query and len(query) <= MAX_BACK_QUERY else page
+        )
         if export_format not in export.FORMATS:
             shown = export_format[:20]
             messages.error(request, f"Cannot export as {shown!r}: choose CSV or XLSX.")
