@@ -7,8 +7,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from calls.ingest import sync
-from calls.models import AuditEvent, BluAccount, CallRecord, Task
-from tests.helpers import APP_ID, APP_KEY, CANARY_KEY, CANARY_SECRET
+from calls.models import AuditEvent, BluAccount, CallRecord, SyncRun, Task
+from tests.helpers import APP_ID, APP_KEY, CANARY_KEY, CANARY_SECRET, add_account
 
 
 def blu(*args) -> str:
@@ -164,3 +164,20 @@ def test_summaries_rebuilds_the_counts_pages_read(make_task):
     assert "Rebuilt the summaries of 1 tasks." in out.getvalue()
     assert task.calls_total == 9 and sum(task.code_counts.values()) == task.calls_final
     assert sum(TaskDaySummary.objects.values_list("calls", flat=True)) == 9
+
+
+@pytest.mark.parametrize("task_id", ["abc", "12 34", "4x4", "1" * 21])
+def test_task_add_refuses_what_is_no_blu_task_id(account, task_id):
+    with pytest.raises(CommandError, match="task id"):
+        blu("task", "add", task_id, "--account", "collections")
+    assert not Task.objects.exists()
+
+
+def test_sync_of_a_task_id_two_accounts_share_asks_which(account):
+    other = add_account("recoveries")
+    Task.objects.create(account=account, blu_task_id="555")
+    Task.objects.create(account=other, blu_task_id="555")
+
+    with pytest.raises(CommandError, match=r"registered for 2 accounts .*say which with --account"):
+        blu("sync", "--task", "555")
+    assert not SyncRun.objects.exists()

@@ -159,9 +159,12 @@ class Command(BaseCommand):
     # --- tasks ----------------------------------------------------------------------------------
 
     def _task_add(self, task_id, account, name="", **_):
-        task_id = task_id.strip()
-        if not task_id or len(task_id) > 64:
-            raise CommandError("A Blu task id is 1 to 64 characters.")
+        try:
+            [task_id] = polling.parse_task_ids(task_id)
+        except (polling.BadTaskIds, ValueError) as exc:
+            raise CommandError(
+                str(exc) if isinstance(exc, polling.BadTaskIds) else "Give one task id."
+            ) from None
         blu_account = self._account(account)
         with transaction.atomic():
             task, created = polling.register_task(blu_account, task_id, name)
@@ -183,6 +186,13 @@ class Command(BaseCommand):
             if not chosen.exists():
                 raise CommandError(
                     f"No task {task_id} is registered" + (f" for {account}." if account else ".")
+                )
+            owners = sorted({task.account.name for task in chosen})
+            if not account and len(owners) > 1:
+                # Each account is another Blu: syncing them all would ask every one of them.
+                raise CommandError(
+                    f"Task {task_id} is registered for {len(owners)} accounts "
+                    f"({', '.join(owners)}): say which with --account."
                 )
         elif not account:
             chosen = chosen.filter(is_polled=True, account__is_polled=True)
