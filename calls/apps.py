@@ -7,6 +7,6 @@ class CallsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported for their side effects: system checks and signal receivers.
-        from calls import seed  # noqa: F401
+        from calls import seed, tasks  # noqa: F401  (tasks: it sends the alert emails)
         from calls.audit import sign_ins  # noqa: F401
         from calls.security import deploy_checks  # noqa: F401

@@ -1,5 +1,6 @@
 """Celery tasks: thin wrappers that take ids, load rows and call the plain functions in
-calls/ingest/, and the one place that queues them (plain functions never import this module).
+calls/ingest/ and calls/health/ (the admins' failure email), and the one place that queues them
+(plain functions never import this module; the alert reaches it by a signal).
 
 Stays at calls.tasks: beat's rows and queued messages store these dotted names.
 """
@@ -8,12 +9,15 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import datetime
 
 from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
+from django.dispatch import receiver
 
 from calls.blu.client import BluPermanentError, BluTemporaryError
+from calls.health import alerts
 from calls.ingest import lease, polling, reread, sync, verify
 from calls.models import BluAccount, Task
 from calls.security.crypto import AppKeyUnreadable
@@ -109,6 +113,28 @@ def enqueue_sync_on_commit(task_pk: int, trigger: str = "new") -> None:
     """Queue a sync of a task once the caller's transaction commits (at once outside one): a
     worker must find the task it is asked to sync."""
     transaction.on_commit(lambda: enqueue_sync(task_pk, trigger=trigger))
+
+
+@shared_task
+def email_failure_alert(account_pk: int, claimed_at: str) -> str:
+    """Email the admins that an account keeps failing: the email a sync claimed."""
+    sent = alerts.send_failure_alert(account_pk, datetime.fromisoformat(claimed_at))
+    return "sent" if sent else "not sent"
+
+
+@receiver(alerts.failure_alert_due, dispatch_uid="calls.tasks.queue_failure_alert")
+def queue_failure_alert(sender, account_id: int, claimed_at: datetime, **kwargs) -> None:
+    """Queue the email a sync has claimed, once the claim is committed (the job sends only while
+    the claim stands)."""
+
+    def enqueue() -> None:
+        try:
+            email_failure_alert.apply_async((account_id, claimed_at.isoformat()), retry=False)
+        except Exception as exc:  # broker down: the claim goes back, the next failure retries
+            logger.error("Could not queue the failure email of account %s (%s)", account_id, exc)
+            alerts.release_claim(account_id, claimed_at)
+
+    transaction.on_commit(enqueue)
 
 
 def enqueue_reread_on_commit(account_pk: int) -> None:

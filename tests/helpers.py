@@ -13,13 +13,15 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.test import TestCase
 from django.urls import reverse
 from django.utils import timezone
 
@@ -175,6 +177,21 @@ def fail_syncs(sandbox, task: Task, times: int = 1, message: str = "internal err
         with pytest.raises(BluError, match=message):
             sync.sync_task(task)
     sandbox.clear_faults()
+
+
+@contextmanager
+def alert_jobs_run_here() -> Iterator[None]:
+    """Run the jobs that code queues once its transaction commits (the admins' failure email) in
+    this process, as a worker would, when the block ends."""
+    from bludash.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            yield
+    finally:
+        app.conf.task_always_eager = eager
 
 
 def fail_on_a_wrong_key(task: Task, times: int = 1) -> None:

@@ -1,6 +1,8 @@
 """Failures in a row, per task and per account: what the sync-health page shows and what flags an
 account to admins once it has failed BLUDASH_ACCOUNT_FAILURE_ALERT syncs in a row. Reaching that
-number also emails the admins, once per streak of failures."""
+number also emails the admins, once per streak of failures, from a job of its own: the sync only
+claims the email and says so (`failure_alert_due`); calls.tasks queues the job that sends it, so a
+mail server that hangs for EMAIL_TIMEOUT never holds a sync."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.mail import EmailMessage
 from django.db.models import F, Q
+from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,6 +22,10 @@ from calls.models import BluAccount, Task
 from calls.security import roles
 
 logger = logging.getLogger(__name__)
+
+# Sent with account_id and claimed_at when this process has claimed an account's failure email.
+# Its receiver (calls.tasks) queues `send_failure_alert` once the claim is committed.
+failure_alert_due = Signal()
 
 
 def record_sync_outcome(task: Task, error: str, blu_failed: bool = True) -> None:
@@ -47,22 +54,34 @@ def record_sync_outcome(task: Task, error: str, blu_failed: bool = True) -> None
 
 
 def alert_if_due(account_id: int, now: datetime) -> bool:
-    """Email the admins if this account has just reached the alert threshold and nobody has
-    emailed them in this streak yet. Returns whether an email went out.
+    """Claim the admins' email if this account has just reached the alert threshold and nobody
+    has claimed it in this streak yet, and announce the claim. Returns whether it was claimed.
 
     Two workers finishing failures at once both get here: the conditional UPDATE's row count
-    says which one sends. A failed send is undone, so the next failure tries again; it never
-    fails the sync."""
+    says which one claims. Nothing here talks to a mail server."""
     threshold = settings.BLUDASH_ACCOUNT_FAILURE_ALERT
     due = BluAccount.objects.filter(
         pk=account_id, failure_alert_sent_at__isnull=True, consecutive_failures__gte=threshold
     )
     if not due.update(failure_alert_sent_at=now):
         return False
-    account = BluAccount.objects.get(pk=account_id)
+    failure_alert_due.send(sender=BluAccount, account_id=account_id, claimed_at=now)
+    return True
+
+
+def send_failure_alert(account_id: int, claimed_at: datetime) -> bool:
+    """Send the email claimed at `claimed_at`. Returns whether it went out.
+
+    Sent only while that claim stands: an account that synced again since has ended the streak,
+    and there is nothing left to tell. A failed send gives the claim back, so the account's next
+    failure tries again."""
+    account = BluAccount.objects.filter(pk=account_id, failure_alert_sent_at=claimed_at).first()
+    if account is None:
+        return False
+    threshold = settings.BLUDASH_ACCOUNT_FAILURE_ALERT
     try:
         sent = _send_alert(account, threshold)
-    except Exception as exc:  # any mail trouble; the sync's own outcome is already recorded
+    except Exception as exc:  # any mail trouble
         # The exception's class only: an SMTP reply may quote what was sent.
         logger.error(
             "Could not email the admins that Blu account %s failed %d syncs in a row: %s",
@@ -72,10 +91,15 @@ def alert_if_due(account_id: int, now: datetime) -> bool:
         )
         sent = False
     if not sent:
-        BluAccount.objects.filter(pk=account_id, failure_alert_sent_at=now).update(
-            failure_alert_sent_at=None
-        )
+        release_claim(account_id, claimed_at)
     return sent
+
+
+def release_claim(account_id: int, claimed_at: datetime) -> None:
+    """Give back an email claim that was not sent, so the next failure claims it again."""
+    BluAccount.objects.filter(pk=account_id, failure_alert_sent_at=claimed_at).update(
+        failure_alert_sent_at=None
+    )
 
 
 def admin_recipients() -> list[str]:

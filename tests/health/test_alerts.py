@@ -8,6 +8,7 @@ import smtplib
 import threading
 
 import pytest
+from celery.contrib.testing.worker import start_worker
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core import mail
@@ -15,11 +16,21 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connections
 from django.urls import reverse
 
+from bludash.celery import app
 from calls.health import alerts
 from calls.ingest import sync
 from calls.models import BluAccount, Task
 from calls.security import roles
-from tests.helpers import APP_KEY, PASSWORD, account_without_blu, fail_syncs, start_and_join
+from calls.tasks import email_failure_alert
+from tests.helpers import (
+    APP_KEY,
+    PASSWORD,
+    account_without_blu,
+    alert_jobs_run_here,
+    fail_syncs,
+    start_and_join,
+    wait_for,
+)
 
 N = 3
 
@@ -37,8 +48,9 @@ def task(make_task):
 
 
 def failing(sandbox, task: Task, times: int) -> None:
-    """`times` syncs of `task` while Blu answers it with an error code."""
-    fail_syncs(sandbox, task, times, message="merchant suspended")
+    """`times` syncs of `task` while Blu answers it with an error code, and the jobs they queue."""
+    with alert_jobs_run_here():
+        fail_syncs(sandbox, task, times, message="merchant suspended")
 
 
 def account() -> BluAccount:
@@ -154,6 +166,57 @@ def test_a_failure_to_send_fails_no_sync_marks_nothing_sent_and_logs_no_secret(
     assert len(mail.outbox) == 1
 
 
+class MailServerThatMustNotBeCalled(BaseEmailBackend):
+    """Records every send: a sync that emails inline would hold for EMAIL_TIMEOUT on a server
+    that hangs."""
+
+    sends: list[str] = []
+
+    def send_messages(self, email_messages):
+        self.sends.extend(message.subject for message in email_messages)
+        return len(email_messages)
+
+
+def test_the_sync_only_claims_the_email_and_a_job_of_its_own_sends_it(
+    sandbox, task, settings, django_capture_on_commit_callbacks
+):
+    settings.EMAIL_BACKEND = f"{__name__}.MailServerThatMustNotBeCalled"
+    MailServerThatMustNotBeCalled.sends = []
+
+    with django_capture_on_commit_callbacks() as queued:  # held back, not run
+        fail_syncs(sandbox, task, N, message="merchant suspended")
+
+    assert MailServerThatMustNotBeCalled.sends == []
+    claimed = account().failure_alert_sent_at
+    assert claimed is not None and len(queued) == 1
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert email_failure_alert.run(account().pk, claimed.isoformat()) == "sent"
+    assert len(mail.outbox) == 1
+
+
+def test_an_account_that_recovered_before_the_job_ran_is_not_reported(
+    sandbox, task, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks():
+        fail_syncs(sandbox, task, N, message="merchant suspended")
+    claimed = account().failure_alert_sent_at
+    sync.sync_task(task)  # Blu answers again before a worker got to the email
+
+    assert email_failure_alert.run(account().pk, claimed.isoformat()) == "not sent"
+    assert mail.outbox == []
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_on_redis_sends_the_email_the_sync_claimed(sandbox, task):
+    app.control.purge()
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        fail_syncs(sandbox, task, N, message="merchant suspended")
+        assert wait_for(lambda: len(mail.outbox) == 1)
+    assert "failed 3 syncs in a row" in mail.outbox[0].subject
+
+
 @pytest.mark.django_db(transaction=True)
 def test_workers_finishing_failures_at_once_send_one_email():
     account = account_without_blu("busy")
@@ -172,7 +235,8 @@ def test_workers_finishing_failures_at_once_send_one_email():
             connections.close_all()
 
     threads = [threading.Thread(target=finish, args=(t,)) for t in tasks]
-    start_and_join(threads)
+    with alert_jobs_run_here():
+        start_and_join(threads)
 
     assert not errors and not any(t.is_alive() for t in threads)
     assert BluAccount.objects.get(pk=account.pk).consecutive_failures == N - 1 + len(tasks)

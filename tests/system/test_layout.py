@@ -21,7 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "audit": {"models", "security"},
     "health": {"blu", "models", "security", "audit"},
     "ingest": {"blu", "conclusions", "models", "security", "health"},
-    "tasks": {"blu", "models", "security", "ingest"},
+    "tasks": {"blu", "models", "security", "health", "ingest"},
     "dashboard": {"blu", "conclusions", "models", "security", "audit", "health", "ingest"},
     "endpoints": {"blu", "models", "security", "ingest", "tasks"},
 }

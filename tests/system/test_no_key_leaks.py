@@ -23,7 +23,7 @@ from django.urls import reverse
 from calls.blu.client import BluError
 from calls.ingest import sync
 from calls.models import AuditEvent, BluAccount, Task
-from tests.helpers import APP_ID, post_callback
+from tests.helpers import APP_ID, alert_jobs_run_here, post_callback
 
 # Random, so that finding one anywhere can only mean it leaked; searched for by the random part,
 # so a key cut short is found too. The sandbox holds another key for APP_ID (conftest's APP_KEY):
@@ -67,6 +67,7 @@ def test_no_secret_reaches_a_log_a_page_an_email_or_another_table(
     everything_logged, admin_client_, sandbox, settings
 ):
     settings.BLUDASH_ACCOUNT_FAILURE_ALERT = 1  # so the failure email, too, is written and read
+    settings.ADMINS = [("Ops", "ops@example.com")]
     seen: dict[str, str] = {}
 
     def visit(method: str, url: str, data=None, **extra) -> str:
@@ -108,10 +109,10 @@ def test_no_secret_reaches_a_log_a_page_an_email_or_another_table(
     sandbox.add_task(app_id=APP_ID, task_id=TASK_ID, calls=5)
     task = Task.objects.create(account=account, blu_task_id=TASK_ID)
     out = StringIO()
-    with pytest.raises(CommandError):
+    with alert_jobs_run_here(), pytest.raises(CommandError):
         call_command("blu", "sync", stdout=out, stderr=out)
     seen["the output of `manage.py blu sync`"] = out.getvalue()
-    with pytest.raises(BluError) as refused:
+    with alert_jobs_run_here(), pytest.raises(BluError) as refused:
         sync.sync_task(task)
     seen["the sync's exception"] = f"{refused.value!s} {refused.value!r} {refused.value.args!r}"
     assert "code 4005: sign error" in str(refused.value)
@@ -140,6 +141,7 @@ def test_no_secret_reaches_a_log_a_page_an_email_or_another_table(
     for url in pages:
         visit("get", url)
 
+    assert mail.outbox, "the failure email was to be searched too"
     for n, message in enumerate(mail.outbox):
         seen[f"email {n} ({message.subject})"] = message.message().as_string()
     seen["the log"] = everything_logged.text
