@@ -11,8 +11,8 @@ from __future__ import annotations
 import csv
 import inspect
 import logging
-import re
 import tempfile
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from itertools import islice
@@ -42,12 +42,23 @@ XLSX_MAX_ROWS = 1_048_575
 _CSV_ROWS_PER_PIECE = 500
 # A cell a spreadsheet would run as a formula: names and descriptions arrive in unsigned
 # callbacks, so such text is made inert by a leading apostrophe (OWASP's advice). Spreadsheets
-# skip what cannot be seen before the formula sign (white space, control characters, zero-width
-# spaces, a byte order mark) and take the full-width signs too, so the sign is looked for after
-# all of those; a leading tab or carriage return is enough by itself.
-_FORMULA_START = re.compile(
-    r"^(?:[\t\r]|[\s\x00-\x1f\x7f\xa0\u200b-\u200f\u2060\ufeff]*[=+\-@\uff1d\uff0b\uff0d\uff20])"
-)
+# pass over what cannot be seen before the formula sign (white space, control characters, format
+# characters such as zero-width spaces and a byte order mark) and take the full-width signs too,
+# so the sign is looked for after all of those; a leading tab or carriage return is enough by
+# itself.
+_FORMULA_SIGNS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
+_UNSEEN = frozenset(("Cc", "Cf"))
+
+
+def runs_as_formula(text: str) -> bool:
+    """Whether a spreadsheet would run `text` as a formula."""
+    if text[:1] in ("\t", "\r"):
+        return True
+    for char in text:
+        if not (char.isspace() or unicodedata.category(char) in _UNSEEN):
+            return char in _FORMULA_SIGNS
+    return False
+
 
 # Told, once an export is made, how many rows it holds and whether it holds them all (the
 # streamed CSV also tells it (0, False) as its first bytes leave).
@@ -77,7 +88,7 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def _inert(value: Any) -> Any:
-    if isinstance(value, str) and _FORMULA_START.match(value):
+    if isinstance(value, str) and runs_as_formula(value):
         return "'" + value
     return value
 
