@@ -76,6 +76,18 @@ def test_a_fresh_clone_starts_with_no_settings_at_all():
             "BLUDASH_LOGIN_COOLOFF_MINUTES must be a whole",
         ),
         ({"DJANGO_EMAIL_USE_TLS": "perhaps"}, "DJANGO_EMAIL_USE_TLS must be true or false"),
+        ({"BLUDASH_CACHE_URL": "garbage"}, "BLUDASH_CACHE_URL must be a Redis URL"),
+        ({"BLUDASH_CACHE_URL": "redis://127.0.0.1:6379/cache"}, "BLUDASH_CACHE_URL must be"),
+        ({"REDIS_URL": "garbage"}, "REDIS_URL must be a Redis URL"),
+        ({"REDIS_URL": "redis://127.0.0.1:99999/0"}, "REDIS_URL must be a Redis URL"),
+        ({"REDIS_URL": "unix:///run/redis.sock"}, "REDIS_URL must be a Redis URL"),
+        (
+            {"BLUDASH_RECORDING_HOSTS": "cdn.blu.example,https://cdn2.blu.example"},
+            "BLUDASH_RECORDING_HOSTS must be hosts or host:port, without scheme or path",
+        ),
+        ({"BLUDASH_RECORDING_HOSTS": "cdn.blu.example/audio"}, "BLUDASH_RECORDING_HOSTS must"),
+        ({"BLUDASH_RECORDING_HOSTS": "cdn.blu.example:0"}, "BLUDASH_RECORDING_HOSTS must"),
+        ({"BLUDASH_VAR_DIR_FILE": "/nonexistent/var-dir"}, "BLUDASH_VAR_DIR_FILE: cannot read"),
     ],
 )
 def test_a_bad_or_missing_value_stops_the_start_naming_the_variable(env, message):
@@ -93,6 +105,36 @@ def test_secrets_can_come_from_files(tmp_path):
         DJANGO_DEBUG="0", DJANGO_SECRET_KEY_FILE=str(secret), BLUDASH_FERNET_KEYS_FILE=str(key)
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_redis_password_is_never_shown_in_the_message():
+    result = start(BLUDASH_CACHE_URL="redis://:hunter2-secret@127.0.0.1:6379/nine")
+
+    assert result.returncode != 0
+    assert "BLUDASH_CACHE_URL must be a Redis URL" in result.stderr
+    assert "hunter2-secret" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"REDIS_URL": "redis://127.0.0.1:6379/0", "BLUDASH_CACHE_URL": "unix:///run/redis.sock"},
+        {"REDIS_URL": "rediss://:secret@redis.example:6380"},
+        {"BLUDASH_RECORDING_HOSTS": "CDN.blu.example, cdn2.blu.example:8443, [::1]:8080, 10.0.0.7"},
+    ],
+)
+def test_good_values_of_the_checked_settings_start(env):
+    result = start(**env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_var_dir_can_come_from_a_file_too(tmp_path):
+    var_dir = tmp_path / "elsewhere"
+    named = tmp_path / "var-dir"
+    named.write_text(f"{var_dir}\n")
+
+    assert shown("s.VAR_DIR", {"BLUDASH_VAR_DIR_FILE": str(named)}) == str(var_dir)
+    assert (var_dir / "broker").is_dir()  # the filesystem broker's folders are made there
 
 
 # --- production: check --deploy and what a browser gets -----------------------------------------
