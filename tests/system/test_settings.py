@@ -96,6 +96,37 @@ def test_a_bad_or_missing_value_stops_the_start_naming_the_variable(env, message
     assert message in result.stderr
 
 
+# What each way of starting bludash runs: a command, the WSGI app (gunicorn's import), a worker.
+ENTRY_POINTS = {
+    "manage.py": ["manage.py", "check"],
+    "wsgi": ["-c", "import bludash.wsgi"],
+    "celery": ["-m", "celery", "-A", "bludash", "worker", "--pool", "solo"],
+}
+
+
+@pytest.mark.parametrize("entry_point", sorted(ENTRY_POINTS))
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BLUDASH_POLL_SECONDS": "often"}, "BLUDASH_POLL_SECONDS must be a whole number"),
+        ({"BLUDASH_CACHE_URL": "garbage"}, "BLUDASH_CACHE_URL must be a Redis URL"),
+        ({"REDIS_URL": "garbage"}, "REDIS_URL must be a Redis URL"),
+    ],
+)
+def test_a_bad_value_stops_every_entry_point_with_one_line_naming_it(entry_point, env, message):
+    result = run(ENTRY_POINTS[entry_point], env)
+
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+
+
+def test_a_bad_value_stops_the_wsgi_app_as_one_gunicorn_does_not_restart():
+    # 4 is gunicorn's "App failed to load": it stops instead of booting worker after worker.
+    assert run(ENTRY_POINTS["wsgi"], {"BLUDASH_POLL_SECONDS": "often"}).returncode == 4
+
+
 def test_secrets_can_come_from_files(tmp_path):
     secret = tmp_path / "secret"
     secret.write_text("s" * 50 + "\n")
