@@ -135,6 +135,16 @@ def _post(creds: Credentials, path: str, body: dict[str, Any]) -> dict[str, Any]
         ) from None
     except requests.Timeout:
         raise BluTemporaryError(creds.account, endpoint, "no answer in time") from None
+    except (
+        requests.exceptions.InvalidSchema,
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidURL,
+    ) as exc:
+        # A base URL saved before the account forms refused it (ftp://, no scheme, no host):
+        # retrying the same URL would never reach Blu.
+        raise BluPermanentError(
+            creds.account, endpoint, f"the base URL cannot be fetched: {type(exc).__name__}"
+        ) from None
     except requests.RequestException as exc:
         # The exception text holds only the URL and the socket error; no header is in it.
         raise BluTemporaryError(
