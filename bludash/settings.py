@@ -7,6 +7,7 @@ without its secrets. A value that cannot be read fails loudly and names its vari
 
 import base64
 import hashlib
+import logging
 import os
 import re
 from datetime import timedelta
@@ -368,20 +369,51 @@ if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(
         f"BLUDASH_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}"
     )
+
+
+def _not_reported_by_django_request(record: logging.LogRecord) -> bool:
+    """False for runserver's access line of an answer of 400 or more: Django's request logger
+    (django.request, django.security.*) has reported that one already, with its reason."""
+    is_access_line = record.msg == '"%s" %s %s'  # http.server's log_request: line, code, size
+    return not (is_access_line and getattr(record, "status_code", 0) >= 400)
+
+
+# One handler, at the root: every line is formatted alike and BLUDASH_LOG_LEVEL rules them all.
+# Django's own logging adds a console handler of its own to "django" (unformatted, so with debug
+# on each 4xx was written twice) and one to "django.server" that does not propagate; both are
+# replaced here, so runserver logs each request once, as the rest. Errors are still emailed to
+# ADMINS by the handler Django's default puts on "django".
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "filters": {
-        "redact_callback_tokens": {"()": "calls.security.log_redaction.RedactCallbackTokens"}
+        "redact_callback_tokens": {"()": "calls.security.log_redaction.RedactCallbackTokens"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+        "not_reported_by_django_request": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": _not_reported_by_django_request,
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "level": LOG_LEVEL},
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+        },
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "urllib3": {"level": "WARNING"},
-        # Logger-level filters apply to every handler, whoever attaches it.
+        "django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True},
+        # Logger-level filters apply to every handler, whoever attaches it, and before the
+        # record propagates to the root's.
         "django.request": {"filters": ["redact_callback_tokens"]},
-        "django.server": {"filters": ["redact_callback_tokens"]},
+        "django.server": {
+            "filters": ["redact_callback_tokens", "not_reported_by_django_request"],
+            "propagate": True,
+        },
     },
 }
 
