@@ -3,9 +3,11 @@
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -76,6 +78,7 @@ def test_a_fresh_clone_starts_with_no_settings_at_all():
             "BLUDASH_LOGIN_COOLOFF_MINUTES must be a whole",
         ),
         ({"DJANGO_EMAIL_USE_TLS": "perhaps"}, "DJANGO_EMAIL_USE_TLS must be true or false"),
+        ({"DJANGO_EMAIL_USE_SSL": "perhaps"}, "DJANGO_EMAIL_USE_SSL must be true or false"),
         ({"BLUDASH_CACHE_URL": "garbage"}, "BLUDASH_CACHE_URL must be a Redis URL"),
         ({"BLUDASH_CACHE_URL": "redis://127.0.0.1:6379/cache"}, "BLUDASH_CACHE_URL must be"),
         ({"REDIS_URL": "garbage"}, "REDIS_URL must be a Redis URL"),
@@ -111,6 +114,10 @@ ENTRY_POINTS = {
         ({"BLUDASH_POLL_SECONDS": "often"}, "BLUDASH_POLL_SECONDS must be a whole number"),
         ({"BLUDASH_CACHE_URL": "garbage"}, "BLUDASH_CACHE_URL must be a Redis URL"),
         ({"REDIS_URL": "garbage"}, "REDIS_URL must be a Redis URL"),
+        (
+            {"DJANGO_EMAIL_USE_SSL": "true", "DJANGO_EMAIL_USE_TLS": "true"},
+            "DJANGO_EMAIL_USE_SSL and DJANGO_EMAIL_USE_TLS are both on",
+        ),
     ],
 )
 def test_a_bad_value_stops_every_entry_point_with_one_line_naming_it(entry_point, env, message):
@@ -304,3 +311,53 @@ def test_email_settings_come_from_the_environment(tmp_path):
 
 def test_without_a_mail_server_emails_are_written_to_the_log():
     assert shown("s.EMAIL_BACKEND", {}) == "django.core.mail.backends.console.EmailBackend"
+
+
+def test_ssl_mail_servers_get_ssl_on_port_465_by_default():
+    env = production(DJANGO_EMAIL_USE_SSL="true")
+    assert shown("[s.EMAIL_USE_SSL, s.EMAIL_USE_TLS, s.EMAIL_PORT]", env) == "[True, False, 465]"
+    assert shown("[s.EMAIL_USE_SSL, s.EMAIL_USE_TLS, s.EMAIL_PORT]", {}) == "[False, True, 587]"
+
+
+MAIL_PROBE = textwrap.dedent(
+    """
+    import django
+    django.setup()
+    from django.core.mail import get_connection
+    try:
+        get_connection().open()
+    except Exception as exc:  # the listener below is no mail server
+        print(type(exc).__name__)
+    """
+)
+
+
+def first_bytes_of_a_mail_connection(**env: str) -> bytes:
+    """What bludash sends first to a mail server that says nothing until spoken to."""
+    received = []
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(30)
+
+        def listen() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.settimeout(3)
+                try:
+                    received.append(connection.recv(16))
+                except TimeoutError:
+                    received.append(b"")  # a plain or STARTTLS client waits for a greeting
+
+        listening = threading.Thread(target=listen)
+        listening.start()
+        port = str(listener.getsockname()[1])
+        env = {"DJANGO_EMAIL_HOST": "127.0.0.1", "DJANGO_EMAIL_PORT": port, **env}
+        result = run(["-c", MAIL_PROBE], env)
+        listening.join(timeout=30)
+    assert result.returncode == 0, result.stderr
+    return received[0]
+
+
+def test_with_ssl_on_the_mail_connection_is_tls_from_its_first_byte():
+    # Port 465 servers expect a TLS handshake at once (record type 22); STARTTLS would wait.
+    assert first_bytes_of_a_mail_connection(DJANGO_EMAIL_USE_SSL="true")[:1] == b"\x16"
+    assert first_bytes_of_a_mail_connection() == b""
