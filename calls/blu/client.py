@@ -2,7 +2,7 @@
 
 `_post` alone signs, sets the timeouts and sorts every answer into success, a temporary error
 (worth retrying) or a permanent one (stop and show it). Endpoint functions name the section of
-shared/blu-api.md they implement. Only the query is retried automatically: uploading or cancelling
+docs/blu-api.md they implement. Only the query is retried automatically: uploading or cancelling
 twice is not harmless, so those surface their first failure.
 """
 
