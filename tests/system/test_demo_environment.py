@@ -12,7 +12,7 @@ BIN = Path(sys.executable).parent
 
 def demo_commands() -> list[list[str]]:
     """The commands `make demo` runs, as make prints them without running them."""
-    printed = subprocess.run(  # noqa: S603 (make, with arguments written here)
+    printed = subprocess.run(
         ["make", "--no-print-directory", "-n", "demo"],  # noqa: S607 (make from PATH)
         cwd=ROOT,
         capture_output=True,
@@ -38,4 +38,3 @@ def test_the_demos_processes_read_no_env_file(tmp_path):
 
     assert "probe: None" in result.stdout, result.stdout + result.stderr
     assert "from-the-env-file" not in result.stdout
-
