@@ -171,8 +171,11 @@ def test_the_var_dir_can_come_from_a_file_too(tmp_path):
     named = tmp_path / "var-dir"
     named.write_text(f"{var_dir}\n")
 
-    assert shown("s.VAR_DIR", {"BLUDASH_VAR_DIR_FILE": str(named)}) == str(var_dir)
-    assert (var_dir / "broker").is_dir()  # the filesystem broker's folders are made there
+    # Empty, as unset: the filesystem broker then makes its folders there.
+    env = {"BLUDASH_VAR_DIR_FILE": str(named), "REDIS_URL": "", "DATABASE_URL": ""}
+
+    assert shown("s.VAR_DIR", env) == str(var_dir)
+    assert (var_dir / "broker").is_dir()
 
 
 # --- production: check --deploy and what a browser gets -----------------------------------------
