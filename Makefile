@@ -16,10 +16,14 @@ install: $(STAMP)
 
 demo: export BLUDASH_TIME_ZONE ?= Asia/Colombo
 ## Run the dashboard with demo data from the built-in Blu sandbox (no external services).
+# Every process reads its settings from the environment alone: honcho would add a .env file's
+# values to its four processes only (-e /dev/null: none), so that migrate and demo would set up
+# one database while the web server and the worker used another, or died on its placeholders.
 demo: $(STAMP)
+	@test ! -e .env || echo "make demo: .env is not read; settings come from the environment only (see .env.example)"
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo
-	$(BIN)/honcho -f Procfile.demo start
+	$(BIN)/honcho -e /dev/null -f Procfile.demo start
 
 screenshots: export BLUDASH_TIME_ZONE ?= Asia/Colombo
 ## Full-page PNGs of every page with the demo's data, in var/screenshots/ (needs Chromium).

@@ -7,6 +7,7 @@ without its secrets. A value that cannot be read fails loudly and names its vari
 
 import base64
 import hashlib
+import logging
 import os
 import re
 from datetime import timedelta
@@ -20,7 +21,6 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("BLUDASH_VAR_DIR", BASE_DIR / "var"))
 
 
 def env_str(name: str, default: str | None = None) -> str | None:
@@ -80,6 +80,39 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_redis_url(name: str, default: str | None = None, *, unix: bool = False) -> str | None:
+    """A Redis server's address: redis:// or rediss://, a host, optionally a port and a database
+    number (or, where `unix`, unix:// and a socket's path). Checked here because Celery and the
+    cache would take anything and fail on every use instead."""
+    value = env_str(name, default)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    schemes = {"redis", "rediss", "unix"} if unix else {"redis", "rediss"}
+    try:
+        parts.port  # noqa: B018 (raises on a port that is not a number from 0 to 65535)
+        readable = parts.scheme in schemes and (
+            bool(parts.path)
+            if parts.scheme == "unix"
+            else bool(parts.hostname) and re.fullmatch(r"(/\d*)?", parts.path) is not None
+        )
+    except ValueError:
+        readable = False
+    if not readable:
+        # The password is a secret: it is left out of the message.
+        shown = value.replace(f":{parts.password}@", ":***@") if parts.password else value
+        raise ImproperlyConfigured(
+            f"{name} must be a Redis URL like redis://127.0.0.1:6379/0"
+            + (" or unix:///path/to/redis.sock" if unix else "")
+            + f", not {shown!r}"
+        )
+    return value
+
+
+# Where the SQLite database, the filesystem broker, the file cache and demo files live.
+VAR_DIR = Path(env_str("BLUDASH_VAR_DIR") or BASE_DIR / "var")
 
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
@@ -304,10 +337,18 @@ EMAIL_BACKEND = (
     if EMAIL_HOST
     else "django.core.mail.backends.console.EmailBackend"
 )
-EMAIL_PORT = env_int("DJANGO_EMAIL_PORT", 587, minimum=1)
+# A mail server speaks TLS from the first byte (SSL, port 465) or switches to it after saying
+# hello (STARTTLS, port 587): one or the other, never both.
+EMAIL_USE_SSL = env_bool("DJANGO_EMAIL_USE_SSL", False)
+EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", not EMAIL_USE_SSL)
+if EMAIL_USE_SSL and EMAIL_USE_TLS:
+    raise ImproperlyConfigured(
+        "DJANGO_EMAIL_USE_SSL and DJANGO_EMAIL_USE_TLS are both on: a mail server takes one "
+        "(SSL on port 465, STARTTLS on 587); unset DJANGO_EMAIL_USE_TLS for SSL"
+    )
+EMAIL_PORT = env_int("DJANGO_EMAIL_PORT", 465 if EMAIL_USE_SSL else 587, minimum=1)
 EMAIL_HOST_USER = env_str("DJANGO_EMAIL_HOST_USER", "") or ""
 EMAIL_HOST_PASSWORD = env_str("DJANGO_EMAIL_HOST_PASSWORD", "") or ""
-EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", True)
 EMAIL_TIMEOUT = 20  # seconds: a mail server that stops answering must not hold a worker
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "bludash@localhost") or ""
 SERVER_EMAIL = env_str("DJANGO_SERVER_EMAIL", DEFAULT_FROM_EMAIL) or ""
@@ -316,8 +357,8 @@ EMAIL_SUBJECT_PREFIX = "[bludash] "
 # Shared by every process (login throttling, callback rate limits): Redis when there is one,
 # else files under var/, which the web processes of one machine share too.
 # BLUDASH_CACHE_URL keeps them apart from the broker's database when wanted (CI and tests do).
-REDIS_URL = env_str("REDIS_URL")
-if CACHE_URL := env_str("BLUDASH_CACHE_URL", REDIS_URL):
+REDIS_URL = env_redis_url("REDIS_URL")
+if CACHE_URL := env_redis_url("BLUDASH_CACHE_URL", REDIS_URL, unix=True):
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
     }
@@ -336,20 +377,51 @@ if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(
         f"BLUDASH_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}"
     )
+
+
+def _not_reported_by_django_request(record: logging.LogRecord) -> bool:
+    """False for runserver's access line of an answer of 400 or more: Django's request logger
+    (django.request, django.security.*) has reported that one already, with its reason."""
+    is_access_line = record.msg == '"%s" %s %s'  # http.server's log_request: line, code, size
+    return not (is_access_line and getattr(record, "status_code", 0) >= 400)
+
+
+# One handler, at the root: every line is formatted alike and BLUDASH_LOG_LEVEL rules them all.
+# Django's own logging adds a console handler of its own to "django" (unformatted, so with debug
+# on each 4xx was written twice) and one to "django.server" that does not propagate; both are
+# replaced here, so runserver logs each request once, as the rest. Errors are still emailed to
+# ADMINS by the handler Django's default puts on "django".
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "filters": {
-        "redact_callback_tokens": {"()": "calls.security.log_redaction.RedactCallbackTokens"}
+        "redact_callback_tokens": {"()": "calls.security.log_redaction.RedactCallbackTokens"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+        "not_reported_by_django_request": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": _not_reported_by_django_request,
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "level": LOG_LEVEL},
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+        },
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "urllib3": {"level": "WARNING"},
-        # Logger-level filters apply to every handler, whoever attaches it.
+        "django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True},
+        # Logger-level filters apply to every handler, whoever attaches it, and before the
+        # record propagates to the root's.
         "django.request": {"filters": ["redact_callback_tokens"]},
-        "django.server": {"filters": ["redact_callback_tokens"]},
+        "django.server": {
+            "filters": ["redact_callback_tokens", "not_reported_by_django_request"],
+            "propagate": True,
+        },
     },
 }
 
@@ -391,8 +463,20 @@ BLUDASH_ANALYZE_EVERY_ROWS = env_int("BLUDASH_ANALYZE_EVERY_ROWS", 100_000, mini
 BLUDASH_CALLBACK_MAX_BYTES = env_int("BLUDASH_CALLBACK_MAX_BYTES", 256 * 1024, minimum=1024)
 # How often the sync-health strip and the overview's numbers refresh in an open page.
 BLUDASH_LIVE_REFRESH_SECONDS = env_int("BLUDASH_LIVE_REFRESH_SECONDS", 30, minimum=1)
-# Hosts besides each account's API host that recordings may be fetched from (Blu's CDN, say).
-BLUDASH_RECORDING_HOSTS = env_list("BLUDASH_RECORDING_HOSTS", [])
+# Hosts besides each account's API host that recordings may be fetched from (Blu's CDN, say),
+# compared with the host and port of each recording's URL: an entry with a scheme or a path
+# would never match, so it is refused.
+BLUDASH_RECORDING_HOSTS = [host.lower() for host in env_list("BLUDASH_RECORDING_HOSTS", [])]
+for _host in BLUDASH_RECORDING_HOSTS:
+    _name, _, _port = _host.rpartition(":") if re.search(r":\d+$", _host) else (_host, "", "")
+    if not (
+        re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\]", _name)
+        and (not _port or 0 < int(_port) < 65536)
+    ):
+        raise ImproperlyConfigured(
+            "BLUDASH_RECORDING_HOSTS must be hosts or host:port, without scheme or path "
+            f"(like cdn.blu.example or cdn.blu.example:8443), not {_host!r}"
+        )
 # Where callback URLs printed for Blu's console point.
 BLUDASH_PUBLIC_URL = (env_str("BLUDASH_PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/")
 _public = urlsplit(BLUDASH_PUBLIC_URL)

@@ -106,6 +106,14 @@ class BluAccount(models.Model):
 
     def clean(self) -> None:
         self.base_url = normalized_base_url(self.base_url)
+        # URLField takes ftp:// too; Blu is only ever reached over HTTP, and any other scheme
+        # would fail every sync as if Blu were down. (A URL without a scheme is the field's.)
+        scheme = urlsplit(self.base_url).scheme
+        if scheme and scheme not in ("https", "http"):
+            raise ValidationError(
+                {"base_url": f"Blu's API is reached over https:// or http://, not {scheme}://."},
+                code="scheme",
+            )
         self.app_id = self.app_id.strip()
         other = (
             BluAccount.objects.filter(base_url=self.base_url, app_id=self.app_id)

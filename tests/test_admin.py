@@ -200,6 +200,21 @@ def test_an_app_id_that_cannot_travel_in_a_header_is_refused_when_typed(
     assert not BluAccount.objects.exists()
 
 
+@pytest.mark.parametrize("base_url", ["ftp://api.blu.example", "ftps://api.blu.example/v1"])
+def test_a_base_url_blu_cannot_be_reached_at_is_refused_on_its_field(base_url, admin_client_):
+    # Saved, every sync would fail four times over as if Blu were down.
+    response = admin_client_.post(
+        reverse("admin:calls_bluaccount_add"), add_form(base_url=base_url)
+    )
+
+    assert response.status_code == 200
+    assert (
+        "reached over https:// or http://"
+        in response.context["adminform"].form.errors["base_url"][0]
+    )
+    assert not BluAccount.objects.exists()
+
+
 @pytest.mark.parametrize("page", ["add", "change"])
 def test_a_500_while_saving_an_account_emails_the_admins_without_the_app_key(
     page, admin_client_, settings, sandbox

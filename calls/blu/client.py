@@ -2,7 +2,7 @@
 
 `_post` alone signs, sets the timeouts and sorts every answer into success, a temporary error
 (worth retrying) or a permanent one (stop and show it). Endpoint functions name the section of
-shared/blu-api.md they implement. Only the query is retried automatically: uploading or cancelling
+docs/blu-api.md they implement. Only the query is retried automatically: uploading or cancelling
 twice is not harmless, so those surface their first failure.
 """
 
@@ -135,6 +135,16 @@ def _post(creds: Credentials, path: str, body: dict[str, Any]) -> dict[str, Any]
         ) from None
     except requests.Timeout:
         raise BluTemporaryError(creds.account, endpoint, "no answer in time") from None
+    except (
+        requests.exceptions.InvalidSchema,
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidURL,
+    ) as exc:
+        # A base URL saved before the account forms refused it (ftp://, no scheme, no host):
+        # retrying the same URL would never reach Blu.
+        raise BluPermanentError(
+            creds.account, endpoint, f"the base URL cannot be fetched: {type(exc).__name__}"
+        ) from None
     except requests.RequestException as exc:
         # The exception text holds only the URL and the socket error; no header is in it.
         raise BluTemporaryError(

@@ -1,4 +1,4 @@
-"""Reading one Blu dial-result record: a tolerant reader of "queryCallResult" in shared/blu-api.md.
+"""Reading one Blu dial-result record: a tolerant reader of "queryCallResult" in docs/blu-api.md.
 
 Missing, empty or null optional fields become empty values; ids come as numbers or strings and
 are kept as text; extVars that is not JSON is kept raw; a value of the wrong kind is stored empty
@@ -206,7 +206,7 @@ def _time(raw: dict[str, Any], key: str, zone: ZoneInfo) -> datetime | None:
 
 # --- local times across daylight saving ---------------------------------------------------------
 #
-# Blu's times carry no offset (shared/blu-api.md), so around a change of the clocks a local time
+# Blu's times carry no offset (docs/blu-api.md), so around a change of the clocks a local time
 # can name two moments (autumn: 01:30 happens twice) or none (spring: 02:30 never happens). The
 # rule, for the three times of one call together:
 # - an ambiguous time is read as whichever of its two moments keeps start <= answer <= end,

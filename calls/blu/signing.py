@@ -1,4 +1,4 @@
-"""Request signing, per "Signing every request to Blu" in shared/blu-api.md.
+"""Request signing, per "Signing every request to Blu" in docs/blu-api.md.
 
 Used by the client to sign and by the sandbox to check, so both follow one definition.
 """

@@ -1,4 +1,4 @@
-"""Blu's reference dictionaries of conclusion codes ("Conclusion codes" in shared/blu-api.md), with
+"""Blu's reference dictionaries of conclusion codes ("Conclusion codes" in docs/blu-api.md), with
 our category flags (calls/conclusions/categories.py). Seeded after migrate where missing
 (calls/seed.py); managers edit them afterwards.
 """

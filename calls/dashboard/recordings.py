@@ -115,7 +115,8 @@ def allowed_hosts(account: BluAccount) -> frozenset[str]:
     server fetch an address inside our network."""
     origins = {_origin(account.base_url)}
     for entry in settings.BLUDASH_RECORDING_HOSTS:
-        if ":" in entry:
+        # Ends in a port: "host:port", "[v6]:port" (a bare "[v6]" holds colons but no port).
+        if re.search(r":\d+$", entry):
             origins.add(entry.lower())
         else:
             origins.update({f"{entry.lower()}:80", f"{entry.lower()}:443"})

@@ -1,4 +1,4 @@
-"""Blu's dial-result callback ("Calls from Blu to the lender" in shared/blu-api.md).
+"""Blu's dial-result callback ("Calls from Blu to the lender" in docs/blu-api.md).
 
 Blu signs nothing on these requests, so the body is read strictly: anything not of the contract's
 shape is refused whole and nothing is stored. Blu retries failed deliveries, so the same record

@@ -66,7 +66,7 @@ def register_task(account: BluAccount, blu_task_id: str, name: str = "") -> tupl
     return task, created
 
 
-# A Blu task id is a number (shared/blu-api.md: "taskId ... a number"); several pasted ids are
+# A Blu task id is a number (docs/blu-api.md: "taskId ... a number"); several pasted ids are
 # separated by spaces, commas, semicolons or new lines.
 _TASK_ID = re.compile(r"[0-9]{1,20}")
 _SEPARATORS = re.compile(r"[\s,;]+")

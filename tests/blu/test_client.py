@@ -80,6 +80,15 @@ def test_a_connection_failure_is_temporary():
         client.query_page(CREDS, "5573", 1, 10)  # no response registered: connection refused
 
 
+@pytest.mark.parametrize("base_url", ["ftp://blu.example.test", "blu.example.test", "https://"])
+def test_a_base_url_requests_cannot_fetch_is_permanent_and_asked_once(base_url, caplog):
+    # An account saved before the forms refused such a URL: retrying cannot make it one.
+    creds = client.Credentials("collections", base_url=base_url, app_id="10001", app_key=KEY)
+    with pytest.raises(client.BluPermanentError, match="base URL"):
+        client.query_page(creds, "5573", 1, 10)
+    assert "retrying" not in caplog.text
+
+
 @responses.activate
 def test_cancel_is_never_retried():
     responses.post(f"{BASE}/rest/v1/taskCancelPhoneCall", status=503)

@@ -316,6 +316,21 @@ def test_a_recording_on_a_host_nobody_allowed_is_never_fetched(staff_client, bar
 
 
 @responses.activate
+def test_an_allowed_ipv6_host_without_a_port_serves_on_its_default_ports(
+    staff_client, bare_task, settings
+):
+    settings.BLUDASH_RECORDING_HOSTS = ["[fd00::7]"]
+    url = "https://[fd00::7]/files/rec.wav"
+    call = make_call(bare_task, record_url=url)
+    responses.get(url, body=wav_bytes(), content_type="audio/wav")
+
+    response = staff_client.get(reverse("calls:call_recording", args=[call.pk]))
+
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == wav_bytes()
+
+
+@responses.activate
 def test_a_redirect_is_followed_only_to_an_allowed_host(staff_client, bare_task):
     call = make_call(bare_task, record_url=FAKE_BLU)
     responses.get(FAKE_BLU, status=302, headers={"Location": "http://169.254.169.254/latest/"})

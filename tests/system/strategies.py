@@ -1,4 +1,4 @@
-"""Hypothesis strategies for Blu dial-result records ("queryCallResult" in shared/blu-api.md).
+"""Hypothesis strategies for Blu dial-result records ("queryCallResult" in docs/blu-api.md).
 
 `valid_records()` follows the contract: ids as numbers or strings, local times
 `YYYY-MM-DD HH:MM:SS`, extVars a JSON object inside a string, optional fields missing, empty or

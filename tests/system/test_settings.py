@@ -3,9 +3,11 @@
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -76,12 +78,60 @@ def test_a_fresh_clone_starts_with_no_settings_at_all():
             "BLUDASH_LOGIN_COOLOFF_MINUTES must be a whole",
         ),
         ({"DJANGO_EMAIL_USE_TLS": "perhaps"}, "DJANGO_EMAIL_USE_TLS must be true or false"),
+        ({"DJANGO_EMAIL_USE_SSL": "perhaps"}, "DJANGO_EMAIL_USE_SSL must be true or false"),
+        ({"BLUDASH_CACHE_URL": "garbage"}, "BLUDASH_CACHE_URL must be a Redis URL"),
+        ({"BLUDASH_CACHE_URL": "redis://127.0.0.1:6379/cache"}, "BLUDASH_CACHE_URL must be"),
+        ({"REDIS_URL": "garbage"}, "REDIS_URL must be a Redis URL"),
+        ({"REDIS_URL": "redis://127.0.0.1:99999/0"}, "REDIS_URL must be a Redis URL"),
+        ({"REDIS_URL": "unix:///run/redis.sock"}, "REDIS_URL must be a Redis URL"),
+        (
+            {"BLUDASH_RECORDING_HOSTS": "cdn.blu.example,https://cdn2.blu.example"},
+            "BLUDASH_RECORDING_HOSTS must be hosts or host:port, without scheme or path",
+        ),
+        ({"BLUDASH_RECORDING_HOSTS": "cdn.blu.example/audio"}, "BLUDASH_RECORDING_HOSTS must"),
+        ({"BLUDASH_RECORDING_HOSTS": "cdn.blu.example:0"}, "BLUDASH_RECORDING_HOSTS must"),
+        ({"BLUDASH_VAR_DIR_FILE": "/nonexistent/var-dir"}, "BLUDASH_VAR_DIR_FILE: cannot read"),
     ],
 )
 def test_a_bad_or_missing_value_stops_the_start_naming_the_variable(env, message):
     result = start(**env)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+# What each way of starting bludash runs: a command, the WSGI app (gunicorn's import), a worker.
+ENTRY_POINTS = {
+    "manage.py": ["manage.py", "check"],
+    "wsgi": ["-c", "import bludash.wsgi"],
+    "celery": ["-m", "celery", "-A", "bludash", "worker", "--pool", "solo"],
+}
+
+
+@pytest.mark.parametrize("entry_point", sorted(ENTRY_POINTS))
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BLUDASH_POLL_SECONDS": "often"}, "BLUDASH_POLL_SECONDS must be a whole number"),
+        ({"BLUDASH_CACHE_URL": "garbage"}, "BLUDASH_CACHE_URL must be a Redis URL"),
+        ({"REDIS_URL": "garbage"}, "REDIS_URL must be a Redis URL"),
+        (
+            {"DJANGO_EMAIL_USE_SSL": "true", "DJANGO_EMAIL_USE_TLS": "true"},
+            "DJANGO_EMAIL_USE_SSL and DJANGO_EMAIL_USE_TLS are both on",
+        ),
+    ],
+)
+def test_a_bad_value_stops_every_entry_point_with_one_line_naming_it(entry_point, env, message):
+    result = run(ENTRY_POINTS[entry_point], env)
+
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+
+
+def test_a_bad_value_stops_the_wsgi_app_as_one_gunicorn_does_not_restart():
+    # 4 is gunicorn's "App failed to load": it stops instead of booting worker after worker.
+    assert run(ENTRY_POINTS["wsgi"], {"BLUDASH_POLL_SECONDS": "often"}).returncode == 4
 
 
 def test_secrets_can_come_from_files(tmp_path):
@@ -93,6 +143,39 @@ def test_secrets_can_come_from_files(tmp_path):
         DJANGO_DEBUG="0", DJANGO_SECRET_KEY_FILE=str(secret), BLUDASH_FERNET_KEYS_FILE=str(key)
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_redis_password_is_never_shown_in_the_message():
+    result = start(BLUDASH_CACHE_URL="redis://:hunter2-secret@127.0.0.1:6379/nine")
+
+    assert result.returncode != 0
+    assert "BLUDASH_CACHE_URL must be a Redis URL" in result.stderr
+    assert "hunter2-secret" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"REDIS_URL": "redis://127.0.0.1:6379/0", "BLUDASH_CACHE_URL": "unix:///run/redis.sock"},
+        {"REDIS_URL": "rediss://:secret@redis.example:6380"},
+        {"BLUDASH_RECORDING_HOSTS": "CDN.blu.example, cdn2.blu.example:8443, [::1]:8080, 10.0.0.7"},
+    ],
+)
+def test_good_values_of_the_checked_settings_start(env):
+    result = start(**env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_var_dir_can_come_from_a_file_too(tmp_path):
+    var_dir = tmp_path / "elsewhere"
+    named = tmp_path / "var-dir"
+    named.write_text(f"{var_dir}\n")
+
+    # Empty, as unset: the filesystem broker then makes its folders there.
+    env = {"BLUDASH_VAR_DIR_FILE": str(named), "REDIS_URL": "", "DATABASE_URL": ""}
+
+    assert shown("s.VAR_DIR", env) == str(var_dir)
+    assert (var_dir / "broker").is_dir()
 
 
 # --- production: check --deploy and what a browser gets -----------------------------------------
@@ -231,3 +314,53 @@ def test_email_settings_come_from_the_environment(tmp_path):
 
 def test_without_a_mail_server_emails_are_written_to_the_log():
     assert shown("s.EMAIL_BACKEND", {}) == "django.core.mail.backends.console.EmailBackend"
+
+
+def test_ssl_mail_servers_get_ssl_on_port_465_by_default():
+    env = production(DJANGO_EMAIL_USE_SSL="true")
+    assert shown("[s.EMAIL_USE_SSL, s.EMAIL_USE_TLS, s.EMAIL_PORT]", env) == "[True, False, 465]"
+    assert shown("[s.EMAIL_USE_SSL, s.EMAIL_USE_TLS, s.EMAIL_PORT]", {}) == "[False, True, 587]"
+
+
+MAIL_PROBE = textwrap.dedent(
+    """
+    import django
+    django.setup()
+    from django.core.mail import get_connection
+    try:
+        get_connection().open()
+    except Exception as exc:  # the listener below is no mail server
+        print(type(exc).__name__)
+    """
+)
+
+
+def first_bytes_of_a_mail_connection(**env: str) -> bytes:
+    """What bludash sends first to a mail server that says nothing until spoken to."""
+    received = []
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(30)
+
+        def listen() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.settimeout(3)
+                try:
+                    received.append(connection.recv(16))
+                except TimeoutError:
+                    received.append(b"")  # a plain or STARTTLS client waits for a greeting
+
+        listening = threading.Thread(target=listen)
+        listening.start()
+        port = str(listener.getsockname()[1])
+        env = {"DJANGO_EMAIL_HOST": "127.0.0.1", "DJANGO_EMAIL_PORT": port, **env}
+        result = run(["-c", MAIL_PROBE], env)
+        listening.join(timeout=30)
+    assert result.returncode == 0, result.stderr
+    return received[0]
+
+
+def test_with_ssl_on_the_mail_connection_is_tls_from_its_first_byte():
+    # Port 465 servers expect a TLS handshake at once (record type 22); STARTTLS would wait.
+    assert first_bytes_of_a_mail_connection(DJANGO_EMAIL_USE_SSL="true")[:1] == b"\x16"
+    assert first_bytes_of_a_mail_connection() == b""

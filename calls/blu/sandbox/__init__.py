@@ -1,4 +1,4 @@
-"""A faithful stand-in for Blu's HTTP API, for the demo and the tests (see shared/blu-api.md).
+"""A faithful stand-in for Blu's HTTP API, for the demo and the tests (see docs/blu-api.md).
 
     with Sandbox(max_page_size=100) as sb:
         sb.add_account(app_id="10001", app_key="secret")
