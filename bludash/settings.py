@@ -204,9 +204,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-# axes's backend goes first: a locked-out sign-in is refused before any password is checked.
+# The throttle's backend goes first: it counts each try, and refuses a locked-out one, before any
+# password is checked (calls/security/signin_throttle.py).
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "calls.security.signin_throttle.SignInTryBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"

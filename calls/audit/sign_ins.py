@@ -24,9 +24,8 @@ def signed_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 
 @receiver(user_login_failed, dispatch_uid="bludash-audit-sign-in-failed")
 def sign_in_failed(sender: Any, credentials: dict, request: Any = None, **kwargs: Any) -> None:
-    # axes's receivers run first (axes precedes calls in INSTALLED_APPS): they mark a try the
-    # lock refused, which is no new event.
-    if request is not None and getattr(request, "bludash_refused_while_locked", False):
+    # A try the lock refused before any password was checked is no new event.
+    if request is not None and signin_throttle.refused_while_locked(request):
         return
     # The name as typed, which may be no user at all; only that key of the credentials is read.
     typed = credentials.get(get_user_model().USERNAME_FIELD) or ""
