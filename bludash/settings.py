@@ -152,6 +152,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A sign-in the cache cannot count answers 503 saying why, not 500.
+    "calls.security.signin_outage.SignInOutageMiddleware",
     # Last, so that the locked-out page it puts in place of the sign-in form gets every header.
     "axes.middleware.AxesMiddleware",
 ]

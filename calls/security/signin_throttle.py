@@ -21,6 +21,7 @@ the address's count (and the username's count is forgotten, as after any sign-in
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from axes.helpers import get_client_username, get_credentials
 from axes.signals import user_locked_out
 from django.conf import settings
 from django.core.cache import cache
+
+from calls.security.signin_outage import SignInUnavailable, needs_cache
 
 USER, ADDRESS = "user", "address"
 
@@ -74,6 +77,7 @@ def _cooloff_seconds() -> int:
     return max(1, int(settings.BLUDASH_LOGIN_COOLOFF.total_seconds()))
 
 
+@needs_cache
 def locked_until(username: str | None, address: str | None) -> datetime | None:
     """When the later of the username's and the address's locks ends; None if neither is locked."""
     return _locked_until(_counters(username, address))
@@ -117,6 +121,7 @@ def _uncount(counter: Counter) -> None:
         cache.delete(counter.failures_key)
 
 
+@needs_cache
 def begin_try(username: str | None, address: str | None) -> Try | None:
     """Counts one try against the username and the address before any password is checked.
     None when it is refused, uncounted: a lock is on, or tries still in flight have already
@@ -135,6 +140,7 @@ def begin_try(username: str | None, address: str | None) -> Try | None:
     return Try(counted)
 
 
+@needs_cache
 def try_failed(attempt: Try) -> list[str]:
     """The try's password was wrong: it stays counted. Returns which of USER and ADDRESS it
     locked, having reached the limit (usually none)."""
@@ -148,6 +154,7 @@ def try_failed(attempt: Try) -> list[str]:
     return locked
 
 
+@needs_cache
 def try_succeeded(attempt: Try | None, username: str) -> None:
     """A successful sign-in clears its username's count, and takes its own try off the
     address's count (one account of one's own must not reset the count against everyone
@@ -159,6 +166,7 @@ def try_succeeded(attempt: Try | None, username: str) -> None:
             _uncount(counter)
 
 
+@needs_cache
 def record_failure(username: str | None, address: str | None) -> list[str]:
     """Counts a failed sign-in no try was begun for; returns which of USER and ADDRESS it
     locked (usually none)."""
@@ -166,6 +174,7 @@ def record_failure(username: str | None, address: str | None) -> list[str]:
     return try_failed(Try(tuple((counter, _count(counter)) for counter in counters)))
 
 
+@needs_cache
 def reset(username: str | None = None, address: str | None = None) -> int:
     """Lifts the locks and clears the counts of a username and/or an address; returns how many
     entries there were."""
@@ -225,6 +234,7 @@ class LoginThrottle(AbstractAxesHandler, AxesBaseHandler):
         username = get_client_username(request, credentials)
         return locked_until(username, request.axes_ip_address) is not None
 
+    @needs_cache
     def get_failures(self, request: Any, credentials: dict | None = None) -> int:
         counters = _counters(get_client_username(request, credentials), request.axes_ip_address)
         counts = cache.get_many([c.failures_key for c in counters]).values()
@@ -255,7 +265,10 @@ class LoginThrottle(AbstractAxesHandler, AxesBaseHandler):
         request.axes_credentials = credentials
 
     def user_logged_in(self, sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-        try_succeeded(_take_try(request), user.get_username())
+        # The password was right and checked; should the cache have stopped answering since,
+        # the counts run out by themselves and the sign-in goes on.
+        with contextlib.suppress(SignInUnavailable):
+            try_succeeded(_take_try(request), user.get_username())
 
     def user_logged_out(self, sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
         pass
