@@ -201,6 +201,15 @@ def refused_while_locked(request: Any) -> bool:
     return bool(getattr(request, _REFUSED, False))
 
 
+def sign_in_succeeded(request: Any, username: str) -> None:
+    """The password of this request's try was right (a sign-in, or a password change's old
+    password): try_succeeded for it."""
+    # Should the cache have stopped answering since the try was counted, the counts run out by
+    # themselves and what the right password was for goes on.
+    with contextlib.suppress(SignInUnavailable):
+        try_succeeded(_take_try(request), username)
+
+
 class SignInTryBackend(AxesStandaloneBackend):
     """First of settings.AUTHENTICATION_BACKENDS: counts the try (begin_try) and refuses it when
     locked, before the backends after it check any password. It never signs anyone in."""
@@ -265,10 +274,7 @@ class LoginThrottle(AbstractAxesHandler, AxesBaseHandler):
         request.axes_credentials = credentials
 
     def user_logged_in(self, sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-        # The password was right and checked; should the cache have stopped answering since,
-        # the counts run out by themselves and the sign-in goes on.
-        with contextlib.suppress(SignInUnavailable):
-            try_succeeded(_take_try(request), user.get_username())
+        sign_in_succeeded(request, user.get_username())
 
     def user_logged_out(self, sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
         pass

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from django.urls import reverse
 
 from calls.security import signin_throttle
 from tests.helpers import PASSWORD, WRONG_PASSWORD, sign_in
@@ -74,3 +75,19 @@ def test_an_outage_is_logged_once_and_again_only_after_the_cache_answered(
     assert sign_in(client, "manager", PASSWORD).status_code == 503
     assert sign_in(client, "manager", PASSWORD).status_code == 503
     assert len(outage_lines(caplog)) == 1
+
+
+def test_a_password_change_while_the_cache_is_down_says_why_and_changes_nothing(
+    staff_client, staff_user, settings
+):
+    settings.CACHES = NOBODY_LISTENS
+    new = "an-entirely-new-pass-phrase-41"
+
+    answer = staff_client.post(
+        reverse("password_change"),
+        {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
+    )
+
+    assert answer.status_code == 503 and "Signing in is unavailable" in answer.text
+    staff_user.refresh_from_db()
+    assert staff_user.check_password(PASSWORD)
