@@ -150,6 +150,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A person's request moves the session's end BLUDASH_SESSION_IDLE_HOURS ahead.
+    "calls.security.session_idle.SessionActivityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A sign-in the cache cannot count answers 503 saying why, not 500.
@@ -284,6 +286,10 @@ CONTENT_SECURITY_POLICY = {
 BLUDASH_LOGIN_FAILURES_PER_USER = env_int("BLUDASH_LOGIN_FAILURES_PER_USER", 5, minimum=1)
 BLUDASH_LOGIN_FAILURES_PER_ADDRESS = env_int("BLUDASH_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
 BLUDASH_LOGIN_COOLOFF = timedelta(minutes=env_int("BLUDASH_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+# A session ends after this many hours in which its person used no page (a page's own live
+# refresh is not use: calls/security/session_idle.py), instead of Django's two weeks.
+BLUDASH_SESSION_IDLE_HOURS = env_int("BLUDASH_SESSION_IDLE_HOURS", 8, minimum=1)
+SESSION_COOKIE_AGE = BLUDASH_SESSION_IDLE_HOURS * 3600
 # django-axes supplies the backend, the middleware and the user_locked_out signal; the counting
 # is calls/security/signin_throttle.py's, because axes holds one limit for every parameter it
 # counts by.

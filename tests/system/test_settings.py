@@ -76,6 +76,7 @@ def test_a_fresh_clone_starts_with_no_settings_at_all():
             "BLUDASH_LOGIN_COOLOFF_MINUTES must be a whole",
         ),
         ({"DJANGO_EMAIL_USE_TLS": "perhaps"}, "DJANGO_EMAIL_USE_TLS must be true or false"),
+        ({"BLUDASH_SESSION_IDLE_HOURS": "0"}, "BLUDASH_SESSION_IDLE_HOURS must be at least 1"),
     ],
 )
 def test_a_bad_or_missing_value_stops_the_start_naming_the_variable(env, message):
