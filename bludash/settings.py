@@ -183,8 +183,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A person's request moves the session's end BLUDASH_SESSION_IDLE_HOURS ahead.
+    "calls.security.session_idle.SessionActivityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A sign-in the cache cannot count answers 503 saying why, not 500.
+    "calls.security.signin_outage.SignInOutageMiddleware",
     # Last, so that the locked-out page it puts in place of the sign-in form gets every header.
     "axes.middleware.AxesMiddleware",
 ]
@@ -237,9 +241,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-# axes's backend goes first: a locked-out sign-in is refused before any password is checked.
+# The throttle's backend goes first: it counts each try, and refuses a locked-out one, before any
+# password is checked (calls/security/signin_throttle.py).
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "calls.security.signin_throttle.SignInTryBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
@@ -314,6 +319,10 @@ CONTENT_SECURITY_POLICY = {
 BLUDASH_LOGIN_FAILURES_PER_USER = env_int("BLUDASH_LOGIN_FAILURES_PER_USER", 5, minimum=1)
 BLUDASH_LOGIN_FAILURES_PER_ADDRESS = env_int("BLUDASH_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
 BLUDASH_LOGIN_COOLOFF = timedelta(minutes=env_int("BLUDASH_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+# A session ends after this many hours in which its person used no page (a page's own live
+# refresh is not use: calls/security/session_idle.py), instead of Django's two weeks.
+BLUDASH_SESSION_IDLE_HOURS = env_int("BLUDASH_SESSION_IDLE_HOURS", 8, minimum=1)
+SESSION_COOKIE_AGE = BLUDASH_SESSION_IDLE_HOURS * 3600
 # django-axes supplies the backend, the middleware and the user_locked_out signal; the counting
 # is calls/security/signin_throttle.py's, because axes holds one limit for every parameter it
 # counts by.

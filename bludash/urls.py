@@ -4,6 +4,8 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from calls.security import password_change
+
 
 class FaviconView(RedirectView):
     """Browsers ask for /favicon.ico wherever a page names no icon (the admin's): a 404 there is
@@ -22,7 +24,8 @@ class FaviconView(RedirectView):
 accounts = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    # The old password is checked like a sign-in: counted, locked and audited.
+    path("password_change/", password_change.PasswordChangeView.as_view(), name="password_change"),
     path(
         "password_change/done/",
         auth_views.PasswordChangeDoneView.as_view(),

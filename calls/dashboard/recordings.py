@@ -1,12 +1,15 @@
 """A call's recording, fetched from Blu and streamed to a user who may hear it: the recording
-link (a bearer URL) never leaves the server, and the server only fetches from Blu's own hosts."""
+link (a bearer URL) never leaves the server, the server only fetches from Blu's own hosts, and
+only what is audio comes back (audio_types)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import weakref
 from collections.abc import Iterator
+from dataclasses import dataclass
 from urllib.parse import urljoin
 
 import requests
@@ -17,6 +20,7 @@ from django.http.response import HttpResponseBase
 from urllib3.exceptions import LocationParseError
 from urllib3.util import Url, parse_url
 
+from calls.dashboard import audio_types
 from calls.models import BluAccount
 
 logger = logging.getLogger(__name__)
@@ -77,11 +81,13 @@ def starts_a_play(response: HttpResponseBase, user_id: int | None, call_id: int)
         return True
 
 
-def _body(upstream: requests.Response, skip: int = 0, length: int | None = None) -> Iterator[bytes]:
-    """Blu's body in chunks, from byte `skip` for `length` bytes; closes the connection at the end
-    or when the browser goes away (Django closes the generator)."""
+def _body(
+    upstream: requests.Response, chunks: Iterator[bytes], skip: int = 0, length: int | None = None
+) -> Iterator[bytes]:
+    """Blu's body (`chunks` of `upstream`) from byte `skip` for `length` bytes; closes the
+    connection at the end or when the browser goes away (Django closes the generator)."""
     try:
-        for chunk in upstream.iter_content(RECORDING_CHUNK):
+        for chunk in chunks:
             if skip:
                 dropped = min(skip, len(chunk))
                 chunk, skip = chunk[dropped:], skip - dropped
@@ -95,13 +101,93 @@ def _body(upstream: requests.Response, skip: int = 0, length: int | None = None)
         upstream.close()
 
 
-def _audio_type(upstream: requests.Response) -> str:
-    # The URL came in an unsigned callback: whatever is not audio is served as bytes, never as
-    # a page our origin would render.
-    content_type = upstream.headers.get("Content-Type", "")
-    if content_type.split(";")[0].strip().lower().startswith("audio/"):
-        return content_type
-    return "application/octet-stream"
+@dataclass
+class _Audio:
+    """Blu's answer once it is known to be audio: the type to serve it as, and its body."""
+
+    content_type: str
+    chunks: Iterator[bytes]
+
+
+def _audio(upstream: requests.Response, url: str) -> _Audio | HttpResponse:
+    """Blu's 200 or 206 answer from `url` as audio, or the refusal when it is not audio
+    (audio_types says what counts)."""
+    declared = audio_types.essence(upstream.headers.get("Content-Type", ""))
+    chunks = upstream.iter_content(RECORDING_CHUNK)
+    if audio_types.is_labelled_audio(declared):
+        return _Audio(upstream.headers["Content-Type"], chunks)
+    if not audio_types.is_labelled_bytes_only(declared):
+        upstream.close()
+        return _not_audio(f"it is labelled {audio_types.described(declared)}")
+    # Labelled only as bytes: told by how the file begins.
+    start = b""
+    for chunk in chunks:
+        start += chunk
+        if len(start) >= audio_types.SNIFF_BYTES:
+            break
+    chunks = itertools.chain([start], chunks)
+    if _first_byte(upstream) != 0 or len(start) < audio_types.SNIFF_BYTES:
+        # A range from further in (a seek), or too short to tell: the file's own start.
+        start = _file_start(url)
+    sniffed = audio_types.sniffed_type(start)
+    if sniffed is None:
+        upstream.close()
+        if not start:
+            logger.warning("recording refused: Blu did not send the file's first bytes")
+            return _failed(
+                "Blu did not send the start of this recording, so whether it is audio cannot be "
+                "told. Try again in a minute."
+            )
+        return _not_audio("its bytes are not of an audio format bludash knows")
+    return _Audio(sniffed, chunks)
+
+
+_CONTENT_RANGE_FIRST = re.compile(r"^\s*bytes\s+(\d+)-")
+
+
+def _first_byte(upstream: requests.Response) -> int | None:
+    """Which byte of the file Blu's body begins with (None when a 206 does not say)."""
+    if upstream.status_code == 200:
+        return 0
+    match = _CONTENT_RANGE_FIRST.match(upstream.headers.get("Content-Range", ""))
+    return int(match.group(1)) if match else None
+
+
+def _file_start(url: str) -> bytes:
+    """The first SNIFF_BYTES of the file at `url` (already checked against the hosts, and
+    reached without a redirect), or b"" when Blu does not send them."""
+    try:
+        probe = requests.get(
+            url,
+            headers={
+                "Accept-Encoding": "identity",
+                "Range": f"bytes=0-{audio_types.SNIFF_BYTES - 1}",
+            },
+            stream=True,
+            allow_redirects=False,
+            timeout=(settings.BLUDASH_BLU_CONNECT_TIMEOUT, settings.BLUDASH_BLU_READ_TIMEOUT),
+        )
+    except requests.RequestException:
+        return b""
+    try:
+        if probe.status_code not in (200, 206):
+            return b""
+        start = b""
+        for chunk in probe.iter_content(audio_types.SNIFF_BYTES):
+            start += chunk
+            if len(start) >= audio_types.SNIFF_BYTES:
+                break
+        return start[: audio_types.SNIFF_BYTES]
+    finally:
+        probe.close()
+
+
+def _not_audio(why: str) -> HttpResponse:
+    logger.warning("recording refused: what Blu sent is not audio (%s)", why)
+    return _failed(
+        f"This is not a recording: what Blu sent for it is not audio ({why}), so bludash does "
+        "not pass it on. The call's recording link may point at something else on Blu's host."
+    )
 
 
 def _failed(message: str) -> HttpResponse:
@@ -165,14 +251,18 @@ def _not_allowed(url: str) -> HttpResponse:
 
 def stream_recording(url: str, hosts: frozenset[str], range_header: str = "") -> HttpResponseBase:
     """Blu's recording at `url` as our own streaming response, fetched only from `hosts` (also
-    after a redirect). The browser's Range is passed on;
+    after a redirect), and only when what Blu sends is audio. The browser's Range is passed on
+    when it is a single range;
     a Blu that ignores it (answers 200 to a ranged request) is answered 206 all the same, by
     skipping bytes, because Safari plays only media served in ranges. Network errors and Blu's
-    errors become a 502 that names no part of the URL but its host (it is a bearer link)."""
+    errors become a 502 that names no part of the URL but its host (it is a bearer link), as
+    does an answer that is not audio."""
     # identity: a compressed body would no longer match the Content-Length we pass on.
     headers = {"Accept-Encoding": "identity"}
-    if range_header:
-        headers["Range"] = range_header
+    if _SINGLE_RANGE.match(range_header.strip()):
+        # Several ranges would come back as one multipart body, which is no audio: those get
+        # the whole file, as RFC 9110 allows.
+        headers["Range"] = range_header.strip()
     for _ in range(MAX_REDIRECTS + 1):
         checked = _checked(url, hosts)
         if checked is None:
@@ -202,10 +292,13 @@ def stream_recording(url: str, hosts: frozenset[str], range_header: str = "") ->
         return _failed(
             f"Blu did not send this recording (it answered HTTP {upstream.status_code})."
         )
+    audio = _audio(upstream, checked)
+    if isinstance(audio, HttpResponse):
+        return audio
     size = upstream.headers.get("Content-Length", "")
     if upstream.status_code == 200 and range_header and size.isdigit():
-        return _ranged_from_whole(upstream, range_header, int(size))
-    response = _streamed(upstream, upstream.status_code)
+        return _ranged_from_whole(upstream, audio, range_header, int(size))
+    response = _streamed(upstream, audio, upstream.status_code)
     for name in _PASSED_HEADERS:
         if name in upstream.headers:
             response[name] = upstream.headers[name]
@@ -215,7 +308,7 @@ def stream_recording(url: str, hosts: frozenset[str], range_header: str = "") ->
     return response
 
 
-def _ranged_from_whole(upstream: requests.Response, range_header: str, size: int):
+def _ranged_from_whole(upstream: requests.Response, audio: _Audio, range_header: str, size: int):
     """The browser's range cut from a whole file Blu sent in answer to a ranged request."""
     try:
         wanted = _requested_range(range_header, size)
@@ -223,11 +316,11 @@ def _ranged_from_whole(upstream: requests.Response, range_header: str, size: int
         upstream.close()
         return _range_not_satisfiable(f"bytes */{size}")
     if wanted is None:
-        response = _streamed(upstream, 200)
+        response = _streamed(upstream, audio, 200)
         response["Content-Length"] = str(size)
     else:
         first, last = wanted
-        response = _streamed(upstream, 206, skip=first, length=last - first + 1)
+        response = _streamed(upstream, audio, 206, skip=first, length=last - first + 1)
         response["Content-Length"] = str(last - first + 1)
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
     response["Accept-Ranges"] = "bytes"
@@ -235,13 +328,17 @@ def _ranged_from_whole(upstream: requests.Response, range_header: str, size: int
 
 
 def _streamed(
-    upstream: requests.Response, status: int, skip: int = 0, length: int | None = None
+    upstream: requests.Response,
+    audio: _Audio,
+    status: int,
+    skip: int = 0,
+    length: int | None = None,
 ) -> StreamingHttpResponse:
     response = StreamingHttpResponse(
-        _body(upstream, skip, length), status=status, content_type=_audio_type(upstream)
+        _body(upstream, audio.chunks, skip, length), status=status, content_type=audio.content_type
     )
-    # A response dropped unread (a HEAD request, a browser gone before the first byte) never
-    # runs _body's `finally`: the connection to Blu is let go when the response is.
+    # A response dropped unread (a browser gone before the first byte) never runs _body's
+    # `finally`: the connection to Blu is let go when the response is.
     weakref.finalize(response, upstream.close)
     # Only signed-in users may hear it: no shared cache keeps a copy, and the bytes never run
     # as a document even if Blu's server sent something other than audio.

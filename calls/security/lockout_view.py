@@ -10,7 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from calls.security import signin_throttle
+from calls.security import signin_outage, signin_throttle
+from calls.security.signin_outage import SignInUnavailable
 
 
 def locked_out(
@@ -18,9 +19,12 @@ def locked_out(
 ) -> HttpResponse:
     """429 with when to try again. It never says whether the username or the address is locked,
     nor whether such a user exists."""
-    until = signin_throttle.locked_until(
-        get_client_username(request, credentials), getattr(request, "axes_ip_address", None)
-    )
+    try:
+        until = signin_throttle.locked_until(
+            get_client_username(request, credentials), getattr(request, "axes_ip_address", None)
+        )
+    except SignInUnavailable:  # the cache stopped answering since it refused this sign-in
+        return signin_outage.unavailable(request)
     if until is None:  # the lock ended between the refusal and this answer
         until = timezone.now()
     seconds = max(0, math.ceil((until - timezone.now()).total_seconds()))

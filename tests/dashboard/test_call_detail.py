@@ -8,6 +8,7 @@ import requests
 import responses
 from django.urls import reverse
 from django.utils import timezone
+from responses import matchers
 
 from calls.blu.sandbox import wav_bytes
 from calls.dashboard.call_details import payment_range
@@ -243,16 +244,84 @@ def test_the_browsers_range_is_passed_to_blu_and_its_answer_passed_back(staff_cl
     assert response["Content-Range"] == "bytes 4-7/100"
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/html", "application/json", "image/svg+xml", "text/plain", "video/mp4", "text/x-evil"],
+)
 @responses.activate
-def test_what_blu_serves_as_a_page_is_never_served_as_one(staff_client, bare_task):
+def test_an_answer_that_is_not_audio_is_refused_with_a_clear_message(
+    staff_client, bare_task, content_type
+):
+    # A recordUrl comes in an unsigned callback and may name any path on Blu's hosts.
     call = make_call(bare_task, record_url=FAKE_BLU)
-    responses.get(FAKE_BLU, body=b"<script>alert(1)</script>", content_type="text/html")
+    responses.get(FAKE_BLU, body=b"<script>alert(1)</script>", content_type=content_type)
+
+    response = staff_client.get(recording_url(call))
+
+    assert response.status_code == 502
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    text = response.content.decode()
+    assert "not a recording" in text and "is not audio" in text
+    assert "alert" not in text and "SECRETTOKEN" not in text
+
+
+@responses.activate
+def test_bytes_blu_labels_only_as_bytes_play_when_they_are_audio(staff_client, bare_task):
+    call = make_call(bare_task, record_url=FAKE_BLU)
+    responses.get(FAKE_BLU, body=wav_bytes(), content_type="application/octet-stream")
 
     response = staff_client.get(recording_url(call))
 
     assert response.status_code == 200
-    assert response["Content-Type"] == "application/octet-stream"
-    assert response["Content-Security-Policy"] == "sandbox"
+    assert response["Content-Type"] == "audio/wav"  # what the bytes are
+    assert b"".join(response.streaming_content) == wav_bytes()
+
+
+@pytest.mark.parametrize("content_type", ["application/octet-stream", None])
+@responses.activate
+def test_bytes_blu_labels_only_as_bytes_are_refused_when_they_are_not_audio(
+    staff_client, bare_task, content_type
+):
+    call = make_call(bare_task, record_url=FAKE_BLU)
+    responses.get(FAKE_BLU, body=b"<html><script>alert(1)</script>", content_type=content_type)
+
+    response = staff_client.get(recording_url(call))
+
+    assert response.status_code == 502 and "is not audio" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("start", "status"), [(b"RIFF\x00\x00\x00\x00WAVEfmt ", 206), (b"{}", 502)]
+)
+@responses.activate
+def test_a_range_of_bytes_labelled_only_as_bytes_is_told_by_the_files_start(
+    staff_client, bare_task, start, status
+):
+    call = make_call(bare_task, record_url=FAKE_BLU)
+    part = {"Content-Range": "bytes 100-103/5000"}
+    responses.get(
+        FAKE_BLU,
+        body=b"abcd",
+        status=206,
+        headers=part,
+        content_type="application/octet-stream",
+        match=[matchers.header_matcher({"Range": "bytes=100-103"})],
+    )
+    responses.get(
+        FAKE_BLU,
+        body=start,
+        status=206,
+        headers={"Content-Range": f"bytes 0-{len(start) - 1}/5000"},
+        content_type="application/octet-stream",
+        match=[matchers.header_matcher({"Range": "bytes=0-15"})],
+    )
+
+    response = staff_client.get(recording_url(call), headers={"Range": "bytes=100-103"})
+
+    assert response.status_code == status
+    if status == 206:
+        assert response["Content-Type"] == "audio/wav"
+        assert b"".join(response.streaming_content) == b"abcd"
 
 
 @pytest.mark.parametrize(
@@ -297,10 +366,16 @@ def test_anonymous_visitors_are_sent_to_sign_in_for_a_recording(client, bare_tas
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
 
 
-def test_a_head_request_answers_with_headers_only(staff_client, scripted):
-    call = scripted.calls.exclude(record_url="").first()
+@responses.activate
+def test_a_head_request_fetches_nothing_from_blu(staff_client, bare_task):
+    call = make_call(bare_task, record_url=FAKE_BLU)
+    responses.get(FAKE_BLU, body=wav_bytes(), content_type="audio/wav")
+    responses.head(FAKE_BLU, content_type="audio/wav")
+
     response = staff_client.head(recording_url(call))
-    assert response.status_code == 200 and response["Content-Type"] == "audio/wav"
+
+    assert response.status_code == 405 and response["Allow"] == "GET"
+    assert len(responses.calls) == 0
 
 
 @responses.activate

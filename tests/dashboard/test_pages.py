@@ -4,11 +4,13 @@ the calls and task pages.
 The tasks pages have their own files: test_task_list.py, test_task_detail.py.
 """
 
+import pytest
 from django.core import mail
 from django.urls import reverse
 
 from calls.ingest import sync
 from calls.models import StatusLabel
+from tests.helpers import html_text
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(client, db):
@@ -20,6 +22,14 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, db):
 def test_the_sign_in_page_renders(client, db):
     response = client.get(reverse("login"))
     assert response.status_code == 200 and b"Sign in" in response.content
+
+
+@pytest.mark.parametrize("form", ["login", "admin:login"])
+def test_the_sign_in_pages_say_an_administrator_sets_a_forgotten_password(client, db, form):
+    page = html_text(client.get(reverse(form)).content.decode())
+
+    assert "Forgotten your password? Ask an administrator to set a new one" in page
+    assert "no password reset by email" in page
 
 
 def test_nobody_can_have_a_password_reset_link_sent_to_the_log(client, admin_user, settings):

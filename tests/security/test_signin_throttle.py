@@ -3,12 +3,16 @@ username; both forms (the dashboard's and the admin's) are guarded, and the lock
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test import Client
 from django.urls import reverse
 
 from tests.helpers import PASSWORD, WRONG_PASSWORD, sign_in, wait_for
@@ -139,6 +143,16 @@ def test_a_successful_sign_in_starts_the_users_count_afresh(client, manager):
     assert statuses == [200] * 4
 
 
+def test_sign_ins_that_succeed_count_nothing_against_their_address(client, manager, settings):
+    # Each try is counted before its password is checked; a right one is taken off again.
+    for _ in range(settings.BLUDASH_LOGIN_FAILURES_PER_ADDRESS + 5):
+        assert sign_in(client, "manager", PASSWORD, "192.0.2.7").status_code == 302
+        client.logout()
+
+    assert sign_in(client, "someone", WRONG_PASSWORD, "192.0.2.7").status_code == 200
+    assert sign_in(client, "manager", PASSWORD, "192.0.2.7").status_code == 302
+
+
 def test_usernames_differing_only_in_case_share_a_count(client, manager):
     for name in ["manager", "Manager", "MANAGER", " manager", "mAnager"]:
         sign_in(client, name, WRONG_PASSWORD, "198.51.100.1")
@@ -183,3 +197,70 @@ def test_tries_refused_by_a_lock_add_nothing_to_the_audit_log(client, manager):
     actions = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
     # The fifth failure locks: it is both a failure and the lockout.
     assert actions == ["sign_in_failed"] * 4 + ["sign_in_locked", "sign_in_failed"]
+
+
+# --- parallel guesses ----------------------------------------------------------------------------
+
+
+class GatedPasswordChecks:
+    """A stand-in for the password check (tests only, through AUTHENTICATION_BACKENDS): it counts
+    the checks that get this far and holds each until the test lets them all go, so that every
+    guess is in flight at once, as with one guess per web worker."""
+
+    condition = threading.Condition()
+    checks = 0
+    answered = 0
+    release = threading.Event()
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.checks = cls.answered = 0
+        cls.release.clear()
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        with self.condition:
+            type(self).checks += 1
+            self.condition.notify_all()
+        self.release.wait(timeout=30)
+        return None  # every guess is wrong
+
+    def get_user(self, user_id):
+        return None
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(
+    not os.environ.get("BLUDASH_CACHE_URL"), reason="needs BLUDASH_CACHE_URL, a Redis of its own"
+)
+@pytest.mark.django_db(transaction=True)
+def test_parallel_guesses_never_get_more_password_checks_than_the_limit(client, settings, manager):
+    configured = settings.AUTHENTICATION_BACKENDS
+    # The throttle's backend as configured, then the gate in place of the password backend.
+    settings.AUTHENTICATION_BACKENDS = [configured[0], f"{__name__}.GatedPasswordChecks"]
+    gate = GatedPasswordChecks
+    gate.reset()
+    guesses = 12
+
+    def guess(n: int) -> None:
+        try:
+            sign_in(Client(), "manager", WRONG_PASSWORD, f"198.51.100.{n}")
+        finally:
+            connection.close()
+            with gate.condition:
+                gate.answered += 1
+                gate.condition.notify_all()
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(guesses)]
+    for thread in threads:
+        thread.start()
+    # Every guess is either at a password check or already answered: then they all go on.
+    with gate.condition:
+        settled = gate.condition.wait_for(lambda: gate.checks + gate.answered >= guesses, 30)
+    gate.release.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert settled and not any(thread.is_alive() for thread in threads)
+    assert gate.checks == settings.BLUDASH_LOGIN_FAILURES_PER_USER
+    settings.AUTHENTICATION_BACKENDS = configured
+    assert sign_in(client, "manager", PASSWORD, "203.0.113.1").status_code == 429

@@ -15,7 +15,7 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_GET
 from django.views.generic import DetailView
 from django_filters.views import FilterView
 
@@ -171,7 +171,9 @@ class CallDetailView(DashboardView, DetailView):
         return context
 
 
-@require_safe
+# GET only: HEAD would fetch from Blu for headers alone, unaudited (it plays nothing), and a
+# media player never sends it. It is answered 405 (Allow: GET) without fetching anything.
+@require_GET
 @login_required
 def call_recording(request: HttpRequest, pk: int) -> HttpResponseBase:
     """A call's recording, for users who may see calls: streamed from Blu so that the recording
@@ -185,7 +187,7 @@ def call_recording(request: HttpRequest, pk: int) -> HttpResponseBase:
         call.record_url, recordings.allowed_hosts(call.account), request.headers.get("Range", "")
     )
     # Once per play: the further ranges a player fetches while playing are not new plays.
-    if request.method == "GET" and recordings.starts_a_play(response, request.user.pk, call.pk):
+    if recordings.starts_a_play(response, request.user.pk, call.pk):
         trail.record(
             trail.Action.RECORDING_PLAYED,
             request,
