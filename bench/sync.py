@@ -222,7 +222,10 @@ def run_child(
         "BLUDASH_PAGE_SIZE": str(args.page_size),
         "BLUDASH_LOG_LEVEL": "WARNING",
     }
-    env.pop("REDIS_URL", None)  # nothing is queued; the filesystem broker under var/ is enough
+    # Nothing is queued (the filesystem broker under var/ is enough), and the cache is files there
+    # too: never a Redis database the environment names (CI's tests use theirs afterwards).
+    for name in ("REDIS_URL", "BLUDASH_CACHE_URL"):
+        env.pop(name, None)
     command = [
         sys.executable,
         str(Path(__file__).resolve()),
