@@ -2,9 +2,11 @@
 straightforward way.
 
     .venv/bin/python bench/pages.py [--calls 1000000] [--tasks 2000] [--runs 15] [--reuse]
+        [--database bludash_bench_pages] [--smoke]
 
-It seeds its own PostgreSQL database (`bludash_bench_pages` on 127.0.0.1:5432, user postgres, trust
-auth; dropped and created again unless --reuse finds the same data already there): one account,
+It seeds its own PostgreSQL database (--database, `bludash_bench_pages` by default, on
+127.0.0.1:5432, user postgres, trust auth; dropped and created again unless --reuse finds the same
+data already there; never the database DATABASE_URL names): one account,
 --tasks tasks, --calls call records spread over the last 60 days with a realistic mix of Blu's
 conclusion codes, written with COPY; then the summaries the sync keeps (`refresh_task_summary` for
 every task) and VACUUM ANALYZE, as autovacuum would after a bulk load (it is off on the bench
@@ -18,7 +20,15 @@ default Paginator, which counts every matching row; aggregates computed from the
 request instead of read from summaries), mounted under /naive/ by a URLconf made here, so both are
 timed the same way. Pages over the 300 ms aim get their slowest queries EXPLAIN ANALYZEd.
 
-Run by hand, never by tests; bench/README.md has the figures.
+Every request is a secure one: with debug off the settings redirect plain HTTP to HTTPS, and a
+plain request would time a 301. Any measured response that is not a 200 (or a calls page short of
+a full page of rows), or a naive page that shows other values than ours, fails the run after the
+report with a non-zero exit that names the page, its URL and what was wrong.
+
+--smoke: 2,000 calls over 20 tasks in the last 5 days, page 2 for the deep pages, 2 runs, in
+`bludash_bench_pages_smoke` unless --database names another, dropped afterwards; it also sends one
+plain-HTTP request and fails unless the status check catches its redirect. CI runs it so the
+script keeps working. Run by hand, never by tests; bench/README.md has the figures.
 """
 
 from __future__ import annotations
@@ -48,10 +58,15 @@ sys.path.insert(0, str(ROOT))
 
 SERVER = "postgres://postgres@127.0.0.1:5432"
 DATABASE = "bludash_bench_pages"
+SMOKE_DATABASE = "bludash_bench_pages_smoke"
 ZONE = "Asia/Colombo"  # the company's and the account's zone: Blu's times carry none
 DAYS = 60  # history seeded: deeper than the 30-day overview and Blu's 45-day window
+DEEP_PAGE = 500  # the aim's deep calls page
 AIM_MS = 300.0
 PER_PAGE = 50  # what the calls tables show
+# --smoke: a seed that gives every measured page a full page of rows (all of it inside the last 7
+# days, so even the PTP filter matches more than 50 calls), quick to make and to time.
+SMOKE = {"calls": 2_000, "tasks": 20, "runs": 2, "days": 5, "deep_page": 2, "reuse": False}
 # A seed older than this no longer has a realistic "last 7 days": seed again instead of reusing.
 REUSE_MAX_AGE = timedelta(hours=12)
 # Debug off needs a Fernet key; this one guards only the bench account's made-up app key.
@@ -128,7 +143,39 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--show-sql", action="store_true", help="print each page's slowest queries (warm-up)"
     )
-    return parser.parse_args()
+    parser.add_argument(
+        "--database",
+        help=f"the bench's own database on {SERVER}, dropped and created again "
+        f"(default {DATABASE}; {SMOKE_DATABASE} with --smoke)",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"{SMOKE['calls']:,} calls, {SMOKE['runs']} runs: what CI runs (sizes ignored)",
+    )
+    args = parser.parse_args()
+    args.days, args.deep_page = DAYS, DEEP_PAGE
+    if args.smoke:
+        vars(args).update(SMOKE)
+    args.database = args.database or (SMOKE_DATABASE if args.smoke else DATABASE)
+    refuse_a_database_not_ours(args.database)
+    return args
+
+
+def refuse_a_database_not_ours(name: str) -> None:
+    """The bench drops its database: never the one DATABASE_URL names (CI's, a developer's) nor
+    the server's own."""
+    import dj_database_url
+
+    theirs = os.environ.get("DATABASE_URL", "")
+    taken = {"postgres", "template0", "template1"}
+    if theirs.startswith("postgres"):
+        taken.add(dj_database_url.parse(theirs)["NAME"])
+    if name in taken:
+        raise SystemExit(
+            f"bench/pages.py: --database {name} is not the bench's to drop "
+            "(DATABASE_URL names it, or the server needs it); name another"
+        )
 
 
 def say(message: str) -> None:
@@ -137,9 +184,13 @@ def say(message: str) -> None:
 
 def main() -> None:
     args = parse_args()
-    created = ensure_database(fresh=not args.reuse)
-    with tempfile.TemporaryDirectory(prefix="bludash-bench-pages-") as var_dir:
-        run(args, created, var_dir)
+    created = ensure_database(args.database, fresh=not args.reuse)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bludash-bench-pages-") as var_dir:
+            run(args, created, var_dir)
+    finally:
+        if args.smoke:  # CI's server keeps nothing of a smoke run
+            drop_database(args.database)
 
 
 def run(args: argparse.Namespace, created: bool, var_dir: str) -> None:
@@ -149,7 +200,7 @@ def run(args: argparse.Namespace, created: bool, var_dir: str) -> None:
             # pages name files through the manifest.
             "BLUDASH_VAR_DIR": var_dir,
             "DJANGO_SETTINGS_MODULE": "bludash.settings",
-            "DATABASE_URL": f"{SERVER}/{DATABASE}",
+            "DATABASE_URL": f"{SERVER}/{args.database}",
             # As production runs: with debug on Django keeps the SQL of every query.
             "DJANGO_DEBUG": "0",
             "DJANGO_SECRET_KEY": "bench-only-secret-key-for-a-throwaway-database",
@@ -162,7 +213,10 @@ def run(args: argparse.Namespace, created: bool, var_dir: str) -> None:
             "DATABASE_CONN_MAX_AGE": "86400",
         }
     )
-    os.environ.pop("REDIS_URL", None)  # nothing is queued; the filesystem broker is enough
+    # Nothing is queued (the filesystem broker is enough), and the cache is files under var_dir:
+    # never a Redis database the environment names (CI's tests use theirs after the smoke run).
+    for name in ("REDIS_URL", "BLUDASH_CACHE_URL"):
+        os.environ.pop(name, None)
     import django
 
     django.setup()
@@ -176,25 +230,39 @@ def run(args: argparse.Namespace, created: bool, var_dir: str) -> None:
         say("--reuse: the database already holds this seed; not seeding again")
     results = measure_pages(args)
     report(args, results)
+    fail_on_bad_responses(results)
 
 
 # --- the database -------------------------------------------------------------------------------
 
 
-def ensure_database(fresh: bool) -> bool:
+def ensure_database(database: str, fresh: bool) -> bool:
     """Drops and creates the bench database when `fresh`, or creates it when missing. Returns
     whether it was created (and so holds nothing yet)."""
     import psycopg
     from psycopg import sql
 
     with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
         if exists and not fresh:
             return False
-        name = sql.Identifier(DATABASE)
+        name = sql.Identifier(database)
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
         return True
+
+
+def drop_database(database: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    if "django" in sys.modules:  # this process's own connection, if it made one
+        from django.db import connections
+
+        connections.close_all()
+    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
+        name = sql.Identifier(database)
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
 def seed_is_reusable(args: argparse.Namespace) -> bool:
@@ -227,9 +295,11 @@ class TaskPlan:
     bot_ids: tuple[int, int]
 
 
-def plan_tasks(calls: int, tasks: int, now: datetime, rng: random.Random) -> list[TaskPlan]:
+def plan_tasks(
+    calls: int, tasks: int, days: int, now: datetime, rng: random.Random
+) -> list[TaskPlan]:
     """Tasks of uneven size (a long tail of big lists, as call lists are), each one dialled over
-    a few hours, spread over the last DAYS days; oldest first, so rows are written in about the
+    a few hours, spread over the last `days` days; oldest first, so rows are written in about the
     order a live sync would have written them."""
     weights = [rng.lognormvariate(0, 0.7) for _ in range(tasks)]
     total = sum(weights)
@@ -240,7 +310,7 @@ def plan_tasks(calls: int, tasks: int, now: datetime, rng: random.Random) -> lis
         # Blu dials a list at some tens of calls a minute: a big list takes most of a day.
         span = timedelta(seconds=min(size * 6, 10 * 3600))
         newest = now - span - timedelta(minutes=30)  # every call of every task has ended
-        start = newest - timedelta(seconds=rng.uniform(0, DAYS * 86400 - span.total_seconds()))
+        start = newest - timedelta(seconds=rng.uniform(0, days * 86400 - span.total_seconds()))
         plans.append(
             TaskPlan(
                 number=number,
@@ -385,7 +455,7 @@ def seed(args: argparse.Namespace) -> None:
     account.time_zone = ZONE
     account.set_app_key("bench-app-key")  # not a key to anything
     account.save()
-    plans = plan_tasks(args.calls, args.tasks, now, rng)
+    plans = plan_tasks(args.calls, args.tasks, args.days, now, rng)
     tasks = Task.objects.bulk_create(
         Task(
             account=account,
@@ -526,7 +596,10 @@ class Timing:
     median_ms: float | None = None
     runs_ms: list[float] | None = None
     queries: list[dict[str, str]] | None = None  # the warm-up request's SQL, with times
-    problem: str | None = None  # "not built yet", or what went wrong
+    problem: str | None = None  # why it was not timed, or what went wrong
+    # Not timed by design (the page is not built, or the seed has no such deep page): reported,
+    # not a failure. Any other problem is a response that was not the page: the run fails.
+    skipped: bool = False
     # Naive side only: the context values in which it differs from ours (must be none).
     differs: list[str] | None = None
 
@@ -539,7 +612,7 @@ def task_pks() -> tuple[int, int]:
     return tasks[len(tasks) // 2], tasks[-1]
 
 
-def pages() -> list[Page]:
+def pages(deep: int) -> list[Page]:
     task, largest = task_pks()
     return [
         Page("Calls, first page (last 7 days)", "/calls/", "/naive/calls/", calls_built),
@@ -549,15 +622,15 @@ def pages() -> list[Page]:
         # The default 7 days hold about 7/60 of the calls (2,280 pages of 50 in the default
         # seed): page 500 is within them too. deep_enough() checks it for any seed.
         Page(
-            "Calls, page 500 (last 7 days)",
-            "/calls/?page=500",
-            "/naive/calls/?page=500",
+            f"Calls, page {deep} (last 7 days)",
+            f"/calls/?page={deep}",
+            f"/naive/calls/?page={deep}",
             calls_built,
         ),
         Page(
-            "Calls, page 500 (all time)",
-            "/calls/?page=500&started_after=",
-            "/naive/calls/?page=500&started_after=",
+            f"Calls, page {deep} (all time)",
+            f"/calls/?page={deep}&started_after=",
+            f"/naive/calls/?page={deep}&started_after=",
             calls_built,
         ),
         Page("Task detail (median task)", f"/tasks/{task}/", f"/naive/tasks/{task}/", always),
@@ -632,11 +705,14 @@ def measure_pages(args: argparse.Namespace) -> list[tuple[Page, Timing, Timing]]
     sys.modules["bench_pages_urls"] = naive_urlconf()
     results = []
     with override_settings(ROOT_URLCONF="bench_pages_urls"):
-        for page in pages():
+        if args.smoke:
+            check_the_status_check(client)
+        for page in pages(args.deep_page):
             problem = page.built() or deep_enough(page.ours)
             if problem:
                 say(f"{page.name}: {problem}")
-                results.append((page, Timing(problem=problem), Timing(problem=problem)))
+                skip = Timing(problem=problem, skipped=True)
+                results.append((page, skip, Timing(problem=problem, skipped=True)))
                 continue
             ours, naive = time_pair(client, page, args.runs)
             naive.differs = context_differences(page, user)
@@ -663,13 +739,34 @@ def time_pair(client: Any, page: Page, runs: int) -> tuple[Timing, Timing]:
     return ours, naive
 
 
-def warm_up(client: Any, url: str) -> Timing:
+def request(client: Any, url: str, *, secure: bool = True) -> Any:
+    """The page as a browser gets it in production: over HTTPS. With debug off the settings
+    redirect plain HTTP (SECURE_SSL_REDIRECT), so a plain request would time a 301."""
+    return client.get(url, secure=secure)
+
+
+def check_the_status_check(client: Any) -> None:
+    """--smoke: a plain-HTTP request, which production settings answer with a redirect, must be
+    caught by the same check every measured response goes through, or a redirect could again be
+    timed unnoticed."""
+    url = "/"
+    timing = warm_up(client, url, secure=False)
+    if timing.problem is None or not timing.problem.startswith("status 30"):
+        raise SystemExit(
+            "bench/pages.py: a plain-HTTP request to / was not caught as a redirect "
+            f"({timing.problem or 'accepted as the page'}): either the settings no longer "
+            "redirect to HTTPS with debug off, or the status check is broken"
+        )
+    say(f"smoke: a plain-HTTP request is caught: {timing.problem}")
+
+
+def warm_up(client: Any, url: str, *, secure: bool = True) -> Timing:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     try:
         with CaptureQueriesContext(connection) as captured:
-            response = client.get(url)
+            response = request(client, url, secure=secure)
     except Exception as exc:  # a page being built may fail in any way: report it, go on
         return Timing(problem=f"error: {type(exc).__name__}: {str(exc)[:200]}")
     # Read now: the next request clears the connection's query log.
@@ -681,18 +778,24 @@ def timed_request(client: Any, url: str, timing: Timing) -> None:
     assert timing.runs_ms is not None
     began = time.perf_counter()
     try:
-        response = client.get(url)
+        response = request(client, url)
     except Exception as exc:
         timing.problem = f"error on a timed run: {type(exc).__name__}: {str(exc)[:200]}"
         return
     timing.runs_ms.append((time.perf_counter() - began) * 1000)
     if response.status_code != 200:
-        timing.problem = f"status {response.status_code} on a timed run"
+        timing.problem = f"{status(response)} on a timed run"
+
+
+def status(response: Any) -> str:
+    """The status line a report names: a redirect says where it sends."""
+    location = response.headers.get("Location")
+    return f"status {response.status_code}" + (f" to {location}" if location else "")
 
 
 def page_problem(url: str, response: Any) -> str | None:
     if response.status_code != 200:
-        return f"status {response.status_code}"
+        return status(response)
     if url.split("?")[0].endswith("/calls/"):
         # A calls page must show a full page of calls, or it did not measure what it names.
         rows = response.content.count(b"<tr") - 1
@@ -727,11 +830,12 @@ def naive_urlconf() -> types.ModuleType:
     from calls.health import sync_health
 
     # The views' own page sizes, with Django's Paginator: SELECT COUNT(*) on every request.
+    # (Django's own class in place of the app's subclasses is the point: hence the ignores.)
     class NaiveCallList(calls.CallListView):
-        table_paginator_class = Paginator
+        table_paginator_class = Paginator  # type: ignore[assignment]
 
     class NaiveTaskDetail(tasks.TaskDetailView):
-        table_paginator_class = Paginator
+        table_paginator_class = Paginator  # type: ignore[assignment]
 
         def get_context_data(self, **kwargs):
             # The task's counts from its calls, then our view's context made from them, then
@@ -743,7 +847,7 @@ def naive_urlconf() -> types.ModuleType:
             return context
 
     class NaiveTaskList(tasks.TaskListView):
-        table_paginator_class = Paginator
+        table_paginator_class = Paginator  # type: ignore[assignment]
 
         def get_queryset(self):
             return naive_task_rows(super().get_queryset())
@@ -915,10 +1019,11 @@ def context_of(url: str, user: Any) -> dict[str, Any]:
     from django.test import RequestFactory
     from django.urls import resolve
 
-    request = RequestFactory().get(url)
-    request.user = user
-    match = resolve(request.path_info)
-    return match.func(request, *match.args, **match.kwargs).context_data
+    # Secure, as the timed requests are (the view itself never redirects: no middleware here).
+    made = RequestFactory().get(url, secure=True)
+    made.user = user
+    match = resolve(made.path_info)
+    return match.func(made, *match.args, **match.kwargs).context_data
 
 
 def comparable(value: Any) -> Any:
@@ -1016,6 +1121,28 @@ def report(args: argparse.Namespace, results: list[tuple[Page, Timing, Timing]])
             print(f"\n{page.name}: its slowest queries in the warm-up")
             for query in sorted(ours.queries, key=lambda q: float(q["time"]), reverse=True)[:5]:
                 print(f"  {float(query['time']) * 1000:6.1f} ms  {query['sql'][:400]}")
+
+
+def fail_on_bad_responses(results: list[tuple[Page, Timing, Timing]]) -> None:
+    """A figure for a response that was not the page (a redirect, an error, a short table), or a
+    ratio of two pages that show different things, would mislead: after the report, which shows
+    them too, the run fails and names each one."""
+    bad = [
+        f"  {page.name} ({side}, {url}): {timing.problem}"
+        for page, ours, naive in results
+        for side, url, timing in (("ours", page.ours, ours), ("naive", page.naive, naive))
+        if timing.problem and not timing.skipped
+    ]
+    bad += [
+        f"  {page.name} ({page.naive}): the naive page differs from ours in {naive.differs}"
+        for page, _, naive in results
+        if naive.differs
+    ]
+    if bad:
+        raise SystemExit(
+            "bench/pages.py: these pages were not measured as the page they name (every measured "
+            "response must be a 200 with the page on it):\n" + "\n".join(bad)
+        )
 
 
 def sql_ms(queries: list[dict[str, str]]) -> float:

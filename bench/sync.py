@@ -1,7 +1,7 @@
 """How fast a Blu task syncs, how much memory that takes, and what a sync with nothing new costs.
 
     .venv/bin/python bench/sync.py [--calls 100000] [--naive-calls 10000]
-        [--postgres postgres://postgres@127.0.0.1:5432/bludash_bench] [--sqlite-only]
+        [--postgres postgres://postgres@127.0.0.1:5432/bludash_bench] [--sqlite-only] [--smoke]
 
 Against the Blu sandbox over real HTTP, answering each page after 50 ms as a remote API would,
 it measures records per second for
@@ -22,7 +22,10 @@ page delay plus our side, not the sandbox's first rendering of each record (abou
 Each database is measured in a child process of its own (Django reads its settings once per
 process) against a fresh database: SQLite in a temporary file, PostgreSQL dropped and created
 again. The children run with DJANGO_DEBUG off, as production does: with debug on Django keeps the
-SQL of every query in memory. Run by hand, never by tests; bench/README.md has the figures.
+SQL of every query in memory. --smoke: every measurement at a few hundred calls, in pages of 50
+answered after 5 ms, on SQLite only, so CI keeps the script running; it exits non-zero if a
+no-change re-sync writes rows (and, as every run does, if a sync stores other than what the sandbox
+served). Run by hand, never by tests; bench/README.md has the figures.
 """
 
 from __future__ import annotations
@@ -51,6 +54,16 @@ ZONE = "Asia/Colombo"
 PACE_SECONDS = 1.0  # one call started per second; the tasks start far enough back to be over
 MEMORY_SMALL_CALLS = 10_000
 OFFLINE_CALLS = 20_000  # 40 pages: enough for a steady per-page figure
+# --smoke: every task several pages long, so the prefetch and the per-page figures still run, and
+# the whole run takes seconds. Its figures say nothing about speed.
+SMOKE = {
+    "calls": 400,
+    "naive_calls": 100,
+    "memory_small_calls": 100,
+    "offline_calls": 200,
+    "page_size": 50,
+    "page_delay": 0.005,
+}
 # The children's settings need a Fernet key with debug off; this one guards only the sandbox key.
 FERNET_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"bludash bench").digest()).decode()
 AIMS = {
@@ -82,20 +95,29 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sqlite-only", action="store_true")
     parser.add_argument("--page-size", type=int, default=500, help="asked for and served")
     parser.add_argument("--page-delay", type=float, default=0.05, help="seconds per page")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"{SMOKE['calls']} calls on SQLite only, in seconds: what CI runs (sizes ignored)",
+    )
     # Internal: one database's measurements, run in a child process.
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--sandbox-url", help=argparse.SUPPRESS)
     parser.add_argument("--result-file", help=argparse.SUPPRESS)
-    return parser.parse_args()
+    args = parser.parse_args()
+    args.memory_small_calls, args.offline_calls = MEMORY_SMALL_CALLS, OFFLINE_CALLS
+    if args.smoke:
+        vars(args).update(SMOKE, sqlite_only=True)
+    return args
 
 
 def task_sizes(args: argparse.Namespace) -> dict[str, int]:
     return {
         "main": args.calls,
         "naive": args.naive_calls,
-        "memory_small": MEMORY_SMALL_CALLS,
+        "memory_small": args.memory_small_calls,
         "memory_large": args.calls,
-        "offline": OFFLINE_CALLS,
+        "offline": args.offline_calls,
     }
 
 
@@ -141,6 +163,22 @@ def main() -> None:
                     args, "PostgreSQL", args.postgres, tmp, sandbox.url
                 )
     report(args, results)
+    if args.smoke:
+        smoke_verdict(results)
+
+
+def smoke_verdict(results: dict[str, dict[str, Any]]) -> None:
+    """At smoke sizes the rates and the memory ratio mean nothing, but a no-change re-sync that
+    writes rows is wrong at any size: CI fails on it."""
+    for label, result in results.items():
+        resync = result["resync"]
+        written = resync["created"] + resync["changed"]
+        check(
+            written == 0 and resync["rows_touched"] == 0,
+            f"{label}: a re-sync with nothing new wrote rows ({written} created or changed, "
+            f"{resync['rows_touched']} with a new last_changed_at)",
+        )
+    say("smoke: every measurement ran, every record stored, and a no-change re-sync wrote nothing")
 
 
 def fresh_postgres(url: str) -> None:
@@ -148,17 +186,19 @@ def fresh_postgres(url: str) -> None:
     import dj_database_url
     import psycopg
     from psycopg import sql
+    from psycopg.conninfo import make_conninfo
 
     config = dj_database_url.parse(url)
     name = config["NAME"]
-    params = {
+    params: dict[str, Any] = {
         "host": config["HOST"] or None,
         "port": config["PORT"] or None,
         "user": config["USER"] or None,
         "password": config["PASSWORD"] or None,
         "dbname": "postgres",
     }
-    with psycopg.connect(autocommit=True, **{k: v for k, v in params.items() if v}) as conn:
+    conninfo = make_conninfo(**{k: v for k, v in params.items() if v})
+    with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
@@ -182,7 +222,10 @@ def run_child(
         "BLUDASH_PAGE_SIZE": str(args.page_size),
         "BLUDASH_LOG_LEVEL": "WARNING",
     }
-    env.pop("REDIS_URL", None)  # nothing is queued; the filesystem broker under var/ is enough
+    # Nothing is queued (the filesystem broker under var/ is enough), and the cache is files there
+    # too: never a Redis database the environment names (CI's tests use theirs afterwards).
+    for name in ("REDIS_URL", "BLUDASH_CACHE_URL"):
+        env.pop(name, None)
     command = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -196,8 +239,10 @@ def run_child(
         str(args.calls),
         "--naive-calls",
         str(args.naive_calls),
+        *(["--smoke"] if args.smoke else []),
     ]
-    subprocess.run(command, env=env, cwd=ROOT, check=True)
+    # The child states what went wrong (check() below); the parent only refuses to go on.
+    check(subprocess.run(command, env=env, cwd=ROOT).returncode == 0, f"the {label} run failed")
     return json.loads(result_file.read_text())
 
 
@@ -239,7 +284,7 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None
     row("no-change re-sync, s", each(lambda r: r["resync"]["seconds"]), ".1f")
     row("no-change re-sync, created + changed", written, "d")
     row("no-change re-sync, rows with a new last_changed_at", touched, "d")
-    row(f"peak memory, {MEMORY_SMALL_CALLS:,} calls, MiB", small, ".1f")
+    row(f"peak memory, {args.memory_small_calls:,} calls, MiB", small, ".1f")
     row(f"peak memory, {args.calls:,} calls, MiB", large, ".1f")
     row("peak memory ratio", memory_ratio, ".2f")
     # Why ours is where it is: what one page costs each side of the prefetch.
@@ -275,6 +320,8 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None
     versions = ", ".join(f"{label} {results[label]['db_version']}" for label in labels)
     print()
     print("Sync benchmark against the Blu sandbox over HTTP")
+    if args.smoke:
+        print("  --smoke: sizes that only prove the script runs; its rates and aims mean nothing.")
     print(
         f"  Main task: {args.calls:,} calls in pages of {args.page_size} (asked for and served), "
         f"each answered after {args.page_delay * 1000:.0f} ms: {pages} pages, "
