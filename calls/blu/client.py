@@ -22,6 +22,7 @@ from typing import Any
 import requests
 from django.conf import settings
 
+from calls.blu import network_errors
 from calls.blu.signing import signed_headers
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,11 @@ class BluTemporaryError(BluError):
     temporary = True
 
 
+class BluUnreachable(BluTemporaryError):
+    """No answer at all: Blu's host refused, did not resolve, or did not answer in time. Its
+    message names the host and the cause (calls/blu/network_errors.py)."""
+
+
 class BluPermanentError(BluError):
     """Bad appId or sign, a bad request, anything retrying will not fix."""
 
@@ -133,13 +139,11 @@ def _post(creds: Credentials, path: str, body: dict[str, Any]) -> dict[str, Any]
         raise BluPermanentError(
             creds.account, endpoint, "the appId has characters an HTTP header cannot carry"
         ) from None
-    except requests.Timeout:
-        raise BluTemporaryError(creds.account, endpoint, "no answer in time") from None
     except requests.RequestException as exc:
-        # The exception text holds only the URL and the socket error; no header is in it.
-        raise BluTemporaryError(
-            creds.account, endpoint, f"cannot reach Blu: {type(exc).__name__}"
-        ) from None
+        # Named from its causes, not its text (which holds the URL): never a header or the key.
+        connect, read = settings.BLUDASH_BLU_CONNECT_TIMEOUT, settings.BLUDASH_BLU_READ_TIMEOUT
+        why = network_errors.describe(exc, url, connect, read)
+        raise BluUnreachable(creds.account, endpoint, why) from None
 
     status = response.status_code
     try:

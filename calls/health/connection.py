@@ -53,6 +53,9 @@ def latest_task_id(account: BluAccount) -> str | None:
 
 
 def _describe(exc: client.BluError) -> str:
+    if isinstance(exc, client.BluUnreachable):
+        # Says it all already: "cannot reach Blu at <host>: connection refused".
+        return exc.blu_message[:1].upper() + exc.blu_message[1:]
     parts = []
     if exc.http_status not in (None, 200):
         parts.append(f"HTTP {exc.http_status}")

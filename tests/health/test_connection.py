@@ -82,12 +82,13 @@ def test_a_task_blu_does_not_know_is_reported_as_blu_says(account, sandbox):
     assert not result.ok and result.message == "Blu refused: code 4006: task not found"
 
 
-def test_an_unreachable_blu_is_reported_plainly(account):
-    account.base_url = f"http://127.0.0.1:{free_port()}"
+def test_an_unreachable_blu_is_reported_with_its_host_and_the_cause(account):
+    port = free_port()
+    account.base_url = f"http://127.0.0.1:{port}"
     account.save()
     result = connection.test_connection(account, "66547748")
     assert not result.ok
-    assert result.message == "No answer from Blu: cannot reach Blu: ConnectionError"
+    assert result.message == f"Cannot reach Blu at 127.0.0.1:{port}: connection refused"
 
 
 def test_a_blu_that_does_not_answer_in_time_is_reported_plainly(
@@ -97,7 +98,8 @@ def test_a_blu_that_does_not_answer_in_time_is_reported_plainly(
     make_task("66547748")
     sandbox.inject("slow", times=None, seconds=5)
     result = connection.test_connection(account, "66547748")
-    assert result.message == "No answer from Blu: no answer in time"
+    host = sandbox.url.removeprefix("http://")
+    assert result.message == f"No answer from Blu at {host} within 0.2 s"
 
 
 def test_a_busy_blu_is_reported_with_its_code(account, make_task, sandbox):
