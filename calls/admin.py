@@ -237,7 +237,12 @@ class BluAccountAdmin(admin.ModelAdmin):
             return self._task_id_page(request, accounts, asking, single=single)
         for account in accounts:
             result = connection.test_connection(account, task_ids[account.pk], request)
-            level = messages.SUCCESS if result.ok else messages.ERROR
+            if result.ok:
+                level = messages.SUCCESS
+            elif result.credentials_accepted:
+                level = messages.WARNING  # the key is right; only the task id is not Blu's
+            else:
+                level = messages.ERROR
             self.message_user(request, f"Account {account.name}: {result.message}", level)
         return None
 

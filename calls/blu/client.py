@@ -33,6 +33,13 @@ UPLOAD_CHUNK = 200  # "At most 200 records per call."
 _BUSY_MESSAGE = re.compile(
     r"\bbusy\b|too frequent|too many requests|rate limit|try again later", re.IGNORECASE
 )
+# Nor a code for "no such task": these words are how it says so. A wrong appId or sign is
+# refused before the task is looked at, so such an answer means the credentials were accepted.
+_UNKNOWN_TASK_MESSAGE = re.compile(
+    r"\btask\w*\b.*\b(not found|not exists?|does not exist|doesn't exist|unknown)\b"
+    r"|\b(unknown|no such)\s+task",
+    re.IGNORECASE,
+)
 _MESSAGE_LIMIT = 500
 
 
@@ -88,6 +95,16 @@ class BluError(Exception):
         if self.code is not None:
             return f"{where}: code {self.code}: {self.blu_message}"
         return f"{where}: {self.blu_message}"
+
+
+def says_task_unknown(exc: BluError) -> bool:
+    """Whether Blu itself answered that it knows no such task (with its own code)."""
+    return (
+        not exc.temporary
+        and exc.code is not None
+        and exc.http_status in (None, 200)
+        and bool(_UNKNOWN_TASK_MESSAGE.search(exc.blu_message))
+    )
 
 
 def _rebuild_error(cls, account, endpoint, message, code, http_status):
