@@ -58,17 +58,40 @@ def test_account_list_lists_accounts(account):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--base-url", "not a url", "--app-id", "1"], "base_url: Enter a valid URL"),
+        (["--base-url", "not a url", "--app-id", "1"], "--base-url: Enter a valid URL"),
         (
             ["--base-url", "http://blu.test", "--app-id", "1", "--time-zone", "Mars/Base"],
             "not an IANA time zone",
         ),
     ],
 )
-def test_bad_account_input_gets_one_clear_line_and_changes_nothing(db, app_key_env, args, message):
+def test_bad_account_input_is_named_by_its_option(db, app_key_env, args, message):
     with pytest.raises(CommandError, match=message):
         blu("account", "add", "collections", *args)
     assert not BluAccount.objects.exists()
+
+
+def test_account_add_reports_every_bad_value_at_once_and_changes_nothing(account, app_key_env):
+    with pytest.raises(CommandError) as caught:
+        blu(
+            "account",
+            "add",
+            "collections",
+            "--base-url",
+            "not a url",
+            "--app-id",
+            "10001\u200b",
+            "--time-zone",
+            "Mars/Base",
+        )
+
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "Account not added:"
+    assert "  name: an account named 'collections' exists already" in lines
+    assert "  --base-url: Enter a valid URL." in lines
+    assert any(line.startswith("  --app-id: An appId is letters, digits") for line in lines)
+    assert "  --time-zone: 'Mars/Base' is not an IANA time zone such as Asia/Colombo" in lines
+    assert list(BluAccount.objects.values_list("name", flat=True)) == ["collections"]
 
 
 def test_the_command_line_refuses_such_an_app_id_too(db, sandbox, app_key_env):
@@ -145,7 +168,7 @@ def test_sync_of_an_unknown_task_says_so(account):
 
 def test_bad_input_is_reported_before_the_key_is_asked_for(db, monkeypatch):
     monkeypatch.delenv("BLU_APP_KEY", raising=False)
-    with pytest.raises(CommandError, match="base_url: Enter a valid URL"):
+    with pytest.raises(CommandError, match="--base-url: Enter a valid URL"):
         blu("account", "add", "x", "--base-url", "nope", "--app-id", "1")
 
 

@@ -11,7 +11,7 @@ import getpass
 import os
 import sys
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
@@ -23,6 +23,33 @@ from calls.ingest import lease, polling, reread, summaries, sync, verify
 from calls.models import BluAccount, SyncRun, Task
 from calls.security import crypto
 from calls.security.crypto import AppKeyUnreadable
+
+# The option each field of a new account comes from, as its problems name it.
+_ACCOUNT_OPTIONS = {"base_url": "--base-url", "app_id": "--app-id", "time_zone": "--time-zone"}
+
+
+def _problems_of_new(account: BluAccount) -> list[str]:
+    """Everything wrong with a new account's values (its key aside), one line per problem."""
+    errors: dict[str, list[str]] = {}
+    if BluAccount.objects.filter(name=account.name).exists():
+        errors["name"] = [f"an account named {account.name!r} exists already"]
+    try:
+        account.full_clean(exclude=["app_key_encrypted"])
+    except ValidationError as exc:
+        for field, field_errors in exc.error_dict.items():
+            for error in field_errors:
+                if field == "name" and error.code == "unique":
+                    continue  # said above, with the name
+                errors.setdefault(field, []).extend(error.messages)
+    try:
+        connection.validate_app_id(account.app_id)
+    except ValidationError as exc:
+        errors.setdefault("app_id", []).extend(exc.messages)
+    return [
+        message if field == NON_FIELD_ERRORS else f"{_ACCOUNT_OPTIONS.get(field, field)}: {message}"
+        for field, messages in errors.items()
+        for message in messages
+    ]
 
 
 class Command(BaseCommand):
@@ -92,24 +119,14 @@ class Command(BaseCommand):
     # --- accounts -------------------------------------------------------------------------------
 
     def _account_add(self, name, base_url, app_id, time_zone=None, **_):
-        if BluAccount.objects.filter(name=name).exists():
-            raise CommandError(f"An account named {name!r} exists already.")
         account = BluAccount(name=name, base_url=base_url, app_id=app_id)
         if time_zone:
             account.time_zone = time_zone
-        try:
-            # Everything but the key first, so a typo is reported before the key is asked for.
-            account.full_clean(exclude=["app_key_encrypted"])
-            try:
-                connection.validate_app_id(account.app_id)
-            except ValidationError as exc:
-                raise ValidationError({"app_id": exc.messages}) from None
-        except ValidationError as exc:
-            problems = "; ".join(
-                " ".join(messages) if field == "__all__" else f"{field}: {' '.join(messages)}"
-                for field, messages in exc.message_dict.items()
-            )
-            raise CommandError(f"Account not added: {problems}") from None
+        # Everything but the key first, so a typo is reported before the key is asked for, and
+        # every problem at once, so that one run shows all there is to fix.
+        problems = _problems_of_new(account)
+        if problems:
+            raise CommandError("\n  ".join(["Account not added:", *problems]))
         account.set_app_key(self._read_app_key())
         account.save()
         # As the admin's add does: an account added from the shell is a credential change too.
