@@ -15,6 +15,7 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
@@ -190,7 +191,8 @@ class BluAccountAdmin(admin.ModelAdmin):
         word = "Enabled" if enabled else "Disabled"
         if accounts:
             names = ", ".join(a.name for a in accounts)
-            self.message_user(request, f"{word} {len(accounts)} accounts: {names}.")
+            count = len(accounts)
+            self.message_user(request, f"{word} {count} account{pluralize(count)}: {names}.")
         else:
             self.message_user(request, f"{word}: the accounts chosen were so already.")
 

@@ -147,6 +147,32 @@ def test_sync_prints_progress_and_a_summary(make_task):
     assert CallRecord.objects.count() == 20
 
 
+def test_sync_counts_read_in_the_singular_when_there_is_one(make_task, sandbox):
+    make_task("66547748", calls=5)  # one page of the sandbox's seven
+
+    out = blu("sync")
+
+    assert "collections/66547748: 1 page, 5 new, 0 changed, 0 unchanged, 0 skipped" in out
+    assert "Synced 1 task: 1 page, 5 created, 0 changed, 0 skipped, 0 errors" in out
+    sandbox.inject("code", task_id="66547748", times=None, code=4100, message="task locked")
+    failed = StringIO()
+    with pytest.raises(CommandError, match="1 of 1 task failed to sync"):
+        call_command("blu", "sync", stdout=failed, stderr=failed)
+    assert "Synced 1 task: 0 pages, 0 created, 0 changed, 0 skipped, 1 error" in failed.getvalue()
+
+
+def test_other_counts_read_in_the_singular_too(make_task):
+    make_task("66547748", calls=5)
+    blu("sync")
+
+    assert "collections\tappId 10001" in blu("account", "list")
+    assert blu("account", "list").rstrip().endswith("\t1 task")
+    assert "Rebuilt the summaries of 1 task." in blu("summaries")
+    assert "The figures of the 1 task match their calls." in blu("verify")
+    assert "re-read 5 calls" in blu("reread")
+    assert "Re-encrypted 1 app key with the newest Fernet key." in blu("rotate-keys")
+
+
 def test_sync_exits_non_zero_when_a_task_fails(make_task, sandbox):
     make_task("66547748", calls=5)
     failing = make_task("66547749", calls=5)
@@ -184,7 +210,7 @@ def test_summaries_rebuilds_the_counts_pages_read(make_task):
     call_command("blu", "summaries", stdout=out)
 
     task.refresh_from_db()
-    assert "Rebuilt the summaries of 1 tasks." in out.getvalue()
+    assert "Rebuilt the summaries of 1 task." in out.getvalue()
     assert task.calls_total == 9 and sum(task.code_counts.values()) == task.calls_final
     assert sum(TaskDaySummary.objects.values_list("calls", flat=True)) == 9
 

@@ -14,6 +14,7 @@ import sys
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.template.defaultfilters import pluralize
 
 from calls import tasks
 from calls.audit import trail
@@ -151,9 +152,10 @@ class Command(BaseCommand):
             self.stdout.write("No Blu accounts yet: add one with `manage.py blu account add`.")
         for account in accounts:
             polled = "polled" if account.is_polled else "not polled"
+            tasks_count = account.tasks.count()
             self.stdout.write(
                 f"{account.name}\tappId {account.app_id}\t{account.base_url}\t"
-                f"{account.time_zone}\t{polled}\t{account.tasks.count()} tasks"
+                f"{account.time_zone}\t{polled}\t{tasks_count} task{pluralize(tasks_count)}"
             )
 
     def _account_show(self, name, **_):
@@ -235,27 +237,32 @@ class Command(BaseCommand):
                 run = failed_run
             else:
                 self.stdout.write(
-                    f"{label}: {run.pages} pages, {run.created} new, {run.changed} changed, "
-                    f"{run.unchanged} unchanged, {run.skipped} skipped"
+                    f"{label}: {run.pages} page{pluralize(run.pages)}, {run.created} new, "
+                    f"{run.changed} changed, {run.unchanged} unchanged, {run.skipped} skipped"
                 )
             for key in totals:
                 totals[key] += getattr(run, key)
             for reason, count in run.skip_reasons.items():
                 self.stdout.write(f"  skipped {count}: {reason}")
+        count, pages = len(to_sync), totals["pages"]
         self.stdout.write(
-            f"Synced {len(to_sync)} tasks: {totals['pages']} pages, {totals['created']} created, "
-            f"{totals['changed']} changed, {totals['skipped']} skipped, {failed} errors"
+            f"Synced {count} task{pluralize(count)}: {pages} page{pluralize(pages)}, "
+            f"{totals['created']} created, {totals['changed']} changed, "
+            f"{totals['skipped']} skipped, {failed} error{pluralize(failed)}"
         )
         if failed:
-            raise CommandError(f"{failed} of {len(to_sync)} tasks failed to sync.", returncode=2)
+            raise CommandError(
+                f"{failed} of {count} task{pluralize(count)} failed to sync.", returncode=2
+            )
 
     def _summaries(self, **_):
         every_task = Task.objects.order_by("pk")
         for n, task in enumerate(every_task.iterator(chunk_size=200), start=1):
             summaries.refresh_task_summary(task)
             if self.verbosity >= 2 and n % 100 == 0:
-                self.stdout.write(f"{n} tasks rebuilt")
-        self.stdout.write(f"Rebuilt the summaries of {every_task.count()} tasks.")
+                self.stdout.write(f"{n} tasks rebuilt")  # n is a multiple of 100
+        rebuilt = every_task.count()
+        self.stdout.write(f"Rebuilt the summaries of {rebuilt} task{pluralize(rebuilt)}.")
 
     def _reread(self, account=None, **_):
         accounts = [self._account(account)] if account else list(BluAccount.objects.all())
@@ -266,21 +273,26 @@ class Command(BaseCommand):
 
             def report(result, name=each.name):
                 if self.verbosity >= 2:
-                    self.stdout.write(f"{name}: {result.read} calls re-read so far")
+                    read = result.read
+                    self.stdout.write(f"{name}: {read} call{pluralize(read)} re-read so far")
 
             result = reread.run_reread(each, progress=report)
             self.stdout.write(
-                f"{each.name}: re-read {result.read} calls in {each.time_zone}, "
+                f"{each.name}: re-read {result.read} call{pluralize(result.read)} in "
+                f"{each.time_zone}, "
                 f"{result.changed} changed"
             )
 
     def _verify(self, fix=False, **_):
         check = verify.verify_figures(fix=fix, report=self.stdout.write)
+        checked = check.tasks_checked
+        tasks_checked = f"{checked} task{pluralize(checked)}"
         if not check.tasks_drifted:
-            self.stdout.write(f"The figures of all {check.tasks_checked} tasks match their calls.")
+            every = "the" if checked == 1 else "all"
+            self.stdout.write(f"The figures of {every} {tasks_checked} match their calls.")
             return
         done = "recounted" if fix else "not changed (run with --fix to recount them)"
-        message = f"{check.tasks_drifted} of {check.tasks_checked} tasks had drifted: {done}."
+        message = f"{check.tasks_drifted} of {tasks_checked} had drifted: {done}."
         if fix:
             self.stdout.write(message)
         else:
@@ -307,12 +319,16 @@ class Command(BaseCommand):
             count=rotated,
             unreadable=unreadable,
         )
-        self.stdout.write(f"Re-encrypted {rotated} app keys with the newest Fernet key.")
+        self.stdout.write(
+            f"Re-encrypted {rotated} app key{pluralize(rotated)} with the newest Fernet key."
+        )
         if unreadable:
+            count = len(unreadable)
+            keys = pluralize(count, "its app key is,their app keys are")
             raise CommandError(
-                f"No key in BLUDASH_FERNET_KEYS opens the app key of {len(unreadable)} accounts: "
-                f"{', '.join(unreadable)}. Keep the old Fernet key until their app keys are "
-                "entered again in the admin.",
+                f"No key in BLUDASH_FERNET_KEYS opens the app key of {count} "
+                f"account{pluralize(count)}: {', '.join(unreadable)}. Keep the old Fernet key "
+                f"until {keys} entered again in the admin.",
                 returncode=2,
             )
 

@@ -28,6 +28,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from django.core.wsgi import get_wsgi_application
 from django.db import transaction
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
 from calls.blu.sandbox import Sandbox, load_world
@@ -88,7 +89,8 @@ class Command(BaseCommand):
                 problems = _photograph(shots, base_url, sessions, out, chromium, self.stdout.write)
         if problems:
             raise CommandError("Pages that did not answer as expected: " + "; ".join(problems))
-        self.stdout.write(self.style.SUCCESS(f"Saved {len(shots)} screenshots in {out}"))
+        saved = f"Saved {len(shots)} screenshot{pluralize(len(shots))} in {out}"
+        self.stdout.write(self.style.SUCCESS(saved))
 
     def _shots(self) -> list[Shot]:
         """The pages in the order of the menu; the task with most calls, a call with a recording."""
