@@ -23,7 +23,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.views.decorators.debug import sensitive_post_parameters
 
-from calls import tasks
+from calls import operations, tasks
 from calls.audit import trail
 from calls.conclusions.categories import FLAG_NAMES
 from calls.health import connection
@@ -182,11 +182,9 @@ class BluAccountAdmin(admin.ModelAdmin):
         self._set_enabled(request, queryset, enabled=True)
 
     def _set_enabled(self, request, queryset, *, enabled: bool) -> None:
-        accounts = list(queryset.filter(is_polled=not enabled))
-        BluAccount.objects.filter(pk__in=[a.pk for a in accounts]).update(is_polled=enabled)
-        action = Action.ACCOUNT_ENABLED if enabled else Action.ACCOUNT_DISABLED
+        # The same function as `manage.py blu account disable|enable`: audited alike.
+        accounts = operations.set_accounts_enabled(queryset, enabled=enabled, request=request)
         for account in accounts:
-            trail.record(action, request, target=account.name)
             self.log_change(request, account, [{"changed": {"fields": ["enabled"]}}])
         word = "Enabled" if enabled else "Disabled"
         if accounts:
