@@ -4,15 +4,17 @@ nobody can edit."""
 
 import json
 import re
+from io import StringIO
 
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.core import mail
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from calls.models import AuditEvent, BluAccount
+from calls.models import AuditEvent, BluAccount, Task
 from tests.helpers import (
     APP_KEY,
     BLU_EXAMPLE,
@@ -20,6 +22,7 @@ from tests.helpers import (
     CANARY_SECRET,
     add_account,
     audit_events,
+    html_text,
     post_callback,
 )
 
@@ -279,6 +282,35 @@ def test_the_disable_and_enable_actions_switch_accounts_and_audit_each(admin_cli
     account.refresh_from_db()
     assert account.is_polled
     assert [e.target for e in audit_events(Action.ACCOUNT_ENABLED)] == ["collections"]
+
+
+def test_the_admin_and_the_command_line_disable_an_account_alike(admin_client_, account):
+    other = add_account("recoveries", base_url=account.base_url, app_id="10002")
+    admin_client_.post(
+        CHANGELIST, {"_selected_action": [account.pk], "index": 0, "action": "disable_accounts"}
+    )
+    call_command("blu", "account", "disable", "recoveries", stdout=StringIO())
+
+    by_admin, by_command = audit_events(Action.ACCOUNT_DISABLED)
+    assert (by_admin.target, by_admin.details, by_admin.username) == ("collections", {}, "boss")
+    assert (by_command.target, by_command.details, by_command.username) == ("recoveries", {}, "")
+    other.refresh_from_db()
+    assert not other.is_polled
+
+
+def test_in_the_admin_a_task_with_calls_cannot_be_deleted_even_by_a_superuser(
+    admin_client_, client, django_user_model, synced
+):
+    # What `blu task remove` mirrors: a task's calls protect it. Admins may not delete tasks.
+    delete_url = reverse("admin:calls_task_delete", args=[synced.pk])
+    assert admin_client_.post(delete_url, {"post": "yes"}).status_code == 403
+    client.force_login(django_user_model.objects.create_superuser("root", password=APP_KEY))
+
+    refused = client.post(delete_url, {"post": "yes"})
+
+    page = html_text(refused.content.decode())
+    assert "Cannot delete task" in page and "permission to delete" in page and "call record" in page
+    assert Task.objects.filter(pk=synced.pk).exists() and synced.calls.count() == 30
 
 
 def test_a_disabled_account_refuses_callbacks(admin_client_, account):

@@ -1,5 +1,6 @@
-"""`python manage.py blu ...`: register Blu accounts and tasks, sync them now, rebuild summaries,
-re-encrypt the stored app keys with the newest Fernet key.
+"""`python manage.py blu ...`: register Blu accounts and tasks, list, disable and remove them as
+the admin does (calls/operations.py, shared with it), sync them now, rebuild summaries, re-encrypt
+the stored app keys with the newest Fernet key.
 
 The app key is read from BLU_APP_KEY or asked for without echo: never a command-line argument,
 where it would land in shell history and the process list.
@@ -15,8 +16,10 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.template.defaultfilters import pluralize
+from django.utils import timezone
+from django.utils.text import Truncator
 
-from calls import tasks
+from calls import operations, tasks
 from calls.audit import trail
 from calls.blu.client import BluError
 from calls.health import connection
@@ -53,6 +56,26 @@ def _problems_of_new(account: BluAccount) -> list[str]:
     ]
 
 
+def _last_sync(task: Task) -> str:
+    """When the task was last synced, in the pages' format, and how it went."""
+    if task.last_sync_at is None:
+        return "never"
+    when = timezone.localtime(task.last_sync_at).strftime("%Y-%m-%d %H:%M:%S")
+    if task.last_sync_ok:
+        return f"{when} ok"
+    return f"{when} failed: {Truncator(task.last_error).chars(120)}"
+
+
+def _removal_parts(removal: operations.TaskRemoval) -> str:
+    parts = ["it"]
+    if removal.sync_runs:
+        parts.append(f"its {removal.sync_runs} sync run{pluralize(removal.sync_runs)}")
+    if removal.day_summaries:
+        days = removal.day_summaries
+        parts.append(f"its {days} per-day count{pluralize(days)}")
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+
+
 class Command(BaseCommand):
     help = "Manage Blu accounts and tasks, and sync call results from Blu."
 
@@ -75,13 +98,43 @@ class Command(BaseCommand):
         account_actions.add_parser("list", help="List accounts")
         show = account_actions.add_parser("show", help="Show an account and its callback URL")
         show.add_argument("name")
+        disable = account_actions.add_parser(
+            "disable", help="Stop polling an account and refuse its callbacks; its calls stay"
+        )
+        disable.add_argument("name")
+        enable = account_actions.add_parser("enable", help="Poll an account and accept callbacks")
+        enable.add_argument("name")
 
         task = groups.add_parser("task", help="Blu tasks")
         task_actions = task.add_subparsers(dest="action", required=True, parser_class=CommandParser)
-        task_add = task_actions.add_parser("add", help="Register a task; it is synced at once")
+        task_add = task_actions.add_parser(
+            "add", help="Register a task; a worker syncs it soon, or this command with --sync"
+        )
         task_add.add_argument("task_id")
         task_add.add_argument("--account", required=True)
         task_add.add_argument("--name", default="")
+        task_add.add_argument(
+            "--sync",
+            action="store_true",
+            help="Sync it now, here, and print what was stored (no worker needed)",
+        )
+        task_list = task_actions.add_parser(
+            "list", help="List tasks: account, id, polling, last sync, calls"
+        )
+        task_list.add_argument("--account")
+        one_task = {
+            "disable": "Stop polling a task; its calls stay",
+            "enable": "Poll a task again",
+            "remove": "Delete a task that has no calls (it asks first, or give --yes)",
+        }
+        for verb, help_text in one_task.items():
+            verb_parser = task_actions.add_parser(verb, help=help_text)
+            verb_parser.add_argument("task_id")
+            verb_parser.add_argument(
+                "--account", help="The task's account (needed when two accounts share the id)"
+            )
+            if verb == "remove":
+                verb_parser.add_argument("--yes", action="store_true", help="Delete without asking")
 
         sync_parser = groups.add_parser("sync", help="Sync now, in the foreground")
         sync_parser.add_argument("--account")
@@ -169,6 +222,22 @@ class Command(BaseCommand):
         self.stdout.write(f"tasks: {account.tasks.count()}")
         self.stdout.write(f"callback: {account.callback_url()}")
 
+    def _account_disable(self, name, **_):
+        account = self._account(name)
+        if not operations.set_accounts_enabled([account], enabled=False):
+            self.stdout.write(f"Account {name} is disabled already.")
+            return
+        self.stdout.write(
+            f"Disabled account {name}: it is not polled and refuses callbacks; its calls stay."
+        )
+
+    def _account_enable(self, name, **_):
+        account = self._account(name)
+        if not operations.set_accounts_enabled([account], enabled=True):
+            self.stdout.write(f"Account {name} is enabled already.")
+            return
+        self.stdout.write(f"Enabled account {name}: it is polled and accepts callbacks again.")
+
     def _account(self, name: str) -> BluAccount:
         account = BluAccount.objects.filter(name=name).first()
         if account is None:
@@ -177,7 +246,8 @@ class Command(BaseCommand):
 
     # --- tasks ----------------------------------------------------------------------------------
 
-    def _task_add(self, task_id, account, name="", **_):
+    def _task_add(self, task_id, account, name="", sync=False, **_):
+        sync_now = sync
         try:
             [task_id] = polling.parse_task_ids(task_id)
         except (polling.BadTaskIds, ValueError) as exc:
@@ -188,39 +258,131 @@ class Command(BaseCommand):
         with transaction.atomic():
             task, created = polling.register_task(blu_account, task_id, name)
             if created:
-                tasks.enqueue_sync_on_commit(task.pk, trigger="new")
-        if created:
-            self.stdout.write(f"Added task {task_id} to {account}; it is queued for a sync.")
+                # As the Tasks page audits a registration.
+                trail.record(trail.Action.TASK_REGISTERED, target=f"{account}/{task_id}")
+                if not sync_now:
+                    tasks.enqueue_sync_on_commit(task.pk, trigger="new")
+        if created and sync_now:
+            self.stdout.write(f"Added task {task_id} to {account}; syncing it now.")
+        elif created:
+            self.stdout.write(
+                f"Added task {task_id} to {account}; it is queued for a sync (a worker runs it; "
+                "`--sync` syncs it here instead)."
+            )
         else:
             self.stdout.write(f"Task {task_id} of {account} is registered already.")
+        if sync_now:
+            self._sync_tasks([task])
+
+    def _task_list(self, account=None, **_):
+        listed = Task.objects.select_related("account").order_by("account__name", "blu_task_id")
+        if account:
+            listed = listed.filter(account=self._account(account))
+        if not listed.exists():
+            self.stdout.write("No tasks yet: register one with `manage.py blu task add`.")
+            return
+        zone = timezone.get_current_timezone_name()
+        self.stdout.write(f"account\ttask\tname\tpolling\tlast sync ({zone})\tcalls")
+        for task in listed.iterator(chunk_size=500):
+            if not task.account.is_polled:
+                polling_state = "not polled (account disabled)"
+            else:
+                polling_state = "polled" if task.is_polled else "not polled"
+            self.stdout.write(
+                f"{task.account.name}\t{task.blu_task_id}\t{task.name or '-'}\t{polling_state}\t"
+                f"{_last_sync(task)}\t{task.calls_total} call{pluralize(task.calls_total)}"
+            )
+
+    def _task_disable(self, task_id, account=None, **_):
+        task = self._task_named(task_id, account)
+        label = f"Task {task.blu_task_id} of {task.account.name}"
+        if not operations.set_task_polled(task, polled=False):
+            self.stdout.write(f"{label} is not polled already.")
+            return
+        calls = task.calls_total
+        self.stdout.write(
+            f"{label} is no longer polled; its {calls} call{pluralize(calls)} stay, and Blu's "
+            "callbacks for it are still stored."
+        )
+
+    def _task_enable(self, task_id, account=None, **_):
+        task = self._task_named(task_id, account)
+        label = f"Task {task.blu_task_id} of {task.account.name}"
+        if not operations.set_task_polled(task, polled=True):
+            self.stdout.write(f"{label} is polled already.")
+            return
+        note = "" if task.account.is_polled else " once its account is enabled"
+        self.stdout.write(f"{label} is polled again{note}, from the next poll on.")
+
+    def _task_remove(self, task_id, account=None, yes=False, **_):
+        task = self._task_named(task_id, account)
+        label = f"task {task.blu_task_id} of {task.account.name}"
+        removal = operations.what_removing_deletes(task)
+        if removal.calls:
+            raise CommandError(
+                f"Task {task.blu_task_id} of {task.account.name} has {removal.calls} "
+                f"call{pluralize(removal.calls)}: calls are the record and are never deleted "
+                "(the admin refuses too). "
+                f"`manage.py blu task disable {task.blu_task_id} --account {task.account.name}` "
+                "stops polling it and keeps them."
+            )
+        named = f" ({task.name})" if task.name else ""
+        self.stdout.write(
+            f"Removing {label}{named} deletes {_removal_parts(removal)}; it has no calls."
+        )
+        if not yes:
+            if not sys.stdin.isatty():
+                raise CommandError("Nothing deleted: run again with --yes to delete it.")
+            if input("Delete it? Type yes to delete: ").strip().lower() != "yes":
+                raise CommandError("Nothing deleted.")
+        try:
+            operations.remove_task(task)
+        except operations.TaskNotRemovable as exc:
+            raise CommandError(f"Nothing deleted: {exc}.") from None
+        self.stdout.write(
+            f"Deleted {label}. Blu keeps the task: `manage.py blu task add` registers it again."
+        )
+
+    def _task_named(self, task_id: str, account: str | None) -> Task:
+        """The one task with this Blu id (of `account`, if given); an id two accounts share
+        needs the account: each account is another Blu."""
+        chosen = Task.objects.select_related("account").filter(blu_task_id=task_id)
+        if account:
+            chosen = chosen.filter(account=self._account(account))
+        found = list(chosen.order_by("account__name"))
+        if not found:
+            raise CommandError(
+                f"No task {task_id} is registered" + (f" for {account}." if account else ".")
+            )
+        if len(found) > 1:
+            owners = [task.account.name for task in found]
+            raise CommandError(
+                f"Task {task_id} is registered for {len(owners)} accounts "
+                f"({', '.join(owners)}): say which with --account."
+            )
+        return found[0]
 
     # --- sync -----------------------------------------------------------------------------------
 
     def _sync(self, account=None, task_id=None, **_):
+        if task_id:
+            self._sync_tasks([self._task_named(task_id, account)])
+            return
         chosen = Task.objects.select_related("account").order_by("account__name", "blu_task_id")
         if account:
             chosen = chosen.filter(account=self._account(account))
-        if task_id:
-            chosen = chosen.filter(blu_task_id=task_id)
-            if not chosen.exists():
-                raise CommandError(
-                    f"No task {task_id} is registered" + (f" for {account}." if account else ".")
-                )
-            owners = sorted({task.account.name for task in chosen})
-            if not account and len(owners) > 1:
-                # Each account is another Blu: syncing them all would ask every one of them.
-                raise CommandError(
-                    f"Task {task_id} is registered for {len(owners)} accounts "
-                    f"({', '.join(owners)}): say which with --account."
-                )
-        elif not account:
+        else:
             chosen = chosen.filter(is_polled=True, account__is_polled=True)
         to_sync = list(chosen)
         if not to_sync:
             raise CommandError("No tasks to sync: register one with `manage.py blu task add`.")
+        self._sync_tasks(to_sync)
 
+    def _sync_tasks(self, to_sync: list[Task]) -> None:
+        """Sync each task in the foreground, printing what each stored; exits 2 naming the
+        tasks that failed."""
         totals = {"pages": 0, "created": 0, "changed": 0, "skipped": 0}
-        failed = 0
+        failed: list[str] = []
         for task in to_sync:
             label = f"{task.account.name}/{task.blu_task_id}"
             try:
@@ -229,7 +391,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"{label}: skipped, another worker is syncing it")
                 continue
             except (BluError, AppKeyUnreadable, lease.LeaseLost) as exc:
-                failed += 1
+                failed.append(label)
                 self.stderr.write(f"{label}: failed: {exc}")
                 failed_run = SyncRun.objects.filter(task=task).first()
                 if failed_run is None:
@@ -244,15 +406,16 @@ class Command(BaseCommand):
                 totals[key] += getattr(run, key)
             for reason, count in run.skip_reasons.items():
                 self.stdout.write(f"  skipped {count}: {reason}")
-        count, pages = len(to_sync), totals["pages"]
+        count, pages, errors = len(to_sync), totals["pages"], len(failed)
         self.stdout.write(
             f"Synced {count} task{pluralize(count)}: {pages} page{pluralize(pages)}, "
             f"{totals['created']} created, {totals['changed']} changed, "
-            f"{totals['skipped']} skipped, {failed} error{pluralize(failed)}"
+            f"{totals['skipped']} skipped, {errors} error{pluralize(errors)}"
         )
         if failed:
             raise CommandError(
-                f"{failed} of {count} task{pluralize(count)} failed to sync.", returncode=2
+                f"{errors} of {count} task{pluralize(count)} failed to sync: {', '.join(failed)}.",
+                returncode=2,
             )
 
     def _summaries(self, **_):
