@@ -4,6 +4,7 @@ nobody can edit."""
 
 import json
 import re
+from datetime import UTC, datetime
 from io import StringIO
 
 import pytest
@@ -13,6 +14,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from calls.models import AuditEvent, BluAccount, Task
 from tests.helpers import (
@@ -426,6 +428,23 @@ def test_admins_read_the_audit_log_and_search_and_filter_it(admin_client_, accou
     assert rows(q="someone-else") == []
     assert "app_key_replaced" in rows(at__gte="2000-01-01 00:00:00+00:00")
     assert rows(at__lt="2000-01-01 00:00:00+00:00") == []
+
+
+def test_the_admin_shows_dates_and_times_as_the_pages_do(admin_client_, account, synced):
+    at = datetime(2024, 1, 2, 13, 45, 6, tzinfo=UTC)
+    AuditEvent.objects.create(action=Action.EXPORT, username="boss", at=at)
+    Task.objects.filter(pk=synced.pk).update(last_sync_at=at)
+    shown = timezone.localtime(at).strftime("%Y-%m-%d %H:%M:%S")  # as on the task and call pages
+
+    audit_log = html_text(admin_client_.get(AUDIT_LOG).content.decode())
+    tasks = html_text(admin_client_.get(reverse("admin:calls_task_changelist")).content.decode())
+    account_page = html_text(admin_client_.get(change_url(account)).content.decode())
+
+    assert shown in audit_log and shown in tasks
+    created = timezone.localtime(account.created_at).strftime("%Y-%m-%d %H:%M:%S")
+    assert created in account_page
+    for page in (audit_log, tasks, account_page):
+        assert "Jan. 2" not in page and "p.m." not in page and "a.m." not in page
 
 
 def test_nobody_edits_or_deletes_the_audit_log(admin_client_, account):
