@@ -16,7 +16,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.template.defaultfilters import pluralize
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.text import Truncator
 
 from calls import operations, tasks
@@ -60,7 +60,7 @@ def _last_sync(task: Task) -> str:
     """When the task was last synced, in the pages' format, and how it went."""
     if task.last_sync_at is None:
         return "never"
-    when = timezone.localtime(task.last_sync_at).strftime("%Y-%m-%d %H:%M:%S")
+    when = formats.date_format(timezone.localtime(task.last_sync_at), "DATETIME_FORMAT")
     if task.last_sync_ok:
         return f"{when} ok"
     return f"{when} failed: {Truncator(task.last_error).chars(120)}"
