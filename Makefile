@@ -19,6 +19,7 @@ demo: export BLUDASH_TIME_ZONE ?= Asia/Colombo
 demo: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo
+	@echo "Starting the sandbox, the web server on http://127.0.0.1:8000, a worker and beat: Ctrl-C stops them all."
 	$(BIN)/honcho -f Procfile.demo start
 
 screenshots: export BLUDASH_TIME_ZONE ?= Asia/Colombo
