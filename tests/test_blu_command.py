@@ -186,7 +186,8 @@ def test_sync_exits_non_zero_when_a_task_fails(make_task, sandbox):
         "code", task_id=failing.blu_task_id, times=None, code=4100, message="task locked"
     )
 
-    with pytest.raises(CommandError, match="1 of 2 tasks failed") as caught:
+    failed = r"1 of 2 tasks failed to sync: collections/66547749\."
+    with pytest.raises(CommandError, match=failed) as caught:
         blu("sync")
 
     assert caught.value.returncode == 2
