@@ -23,6 +23,7 @@ demo: $(STAMP)
 	@test ! -e .env || echo "make demo: .env is not read; settings come from the environment only (see .env.example)"
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo
+	@echo "Starting the sandbox, the web server on http://127.0.0.1:8000, a worker and beat: Ctrl-C stops them all."
 	$(BIN)/honcho -e /dev/null -f Procfile.demo start
 
 screenshots: export BLUDASH_TIME_ZONE ?= Asia/Colombo

@@ -157,6 +157,9 @@ except (ZoneInfoNotFoundError, ValueError):
 USE_TZ = True
 LANGUAGE_CODE = "en-us"
 USE_I18N = False
+# Dates and times as the pages show them (2024-01-02 13:45:06), in the admin too: Django's own
+# English formats ("Jan. 2, 2024, 1:45 p.m.") win over DATETIME_FORMAT settings.
+FORMAT_MODULE_PATH = ["calls.dashboard.formats"]
 
 INSTALLED_APPS = [
     "bludash.admin.BludashAdminConfig",

@@ -1,8 +1,8 @@
 """What every database starts with, seeded after migrate (and after a test flush): the periodic
-poll and the nightly check of the figures in django-celery-beat's schedule, and Blu's
-conclusion dictionaries.
+poll and the nightly check of the figures in django-celery-beat's schedule, Blu's conclusion
+dictionaries and the labels of the call statuses Blu is known to send.
 
-Both are added only where missing: what admins and managers changed is never overridden.
+Each is added only where missing: what admins and managers changed is never overridden.
 """
 
 from django.conf import settings
@@ -61,11 +61,22 @@ def ensure_conclusions() -> None:
     )
 
 
+def ensure_status_labels() -> None:
+    from calls.blu.statuses import LABELS
+    from calls.models import StatusLabel
+
+    StatusLabel.objects.bulk_create(
+        [StatusLabel(value=value, label=label) for value, label in LABELS.items()],
+        ignore_conflicts=True,
+    )
+
+
 @receiver(post_migrate)
 def _seed(sender, app_config, **kwargs) -> None:
     if app_config.label == "calls":
         ensure_poll_schedule()
         ensure_verify_schedule()
         ensure_conclusions()
+        ensure_status_labels()
         # A data migration may have reclassified codes: the flag counts follow (no call is read).
         summaries.apply_conclusion_flags()

@@ -15,6 +15,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.dispatch import receiver
+from django.template.defaultfilters import pluralize
 
 from calls.blu.client import BluPermanentError, BluTemporaryError
 from calls.health import alerts
@@ -59,7 +60,7 @@ def sync_task(self, task_pk: int, trigger: str = "poll") -> str:
         raise self.retry(exc=exc, countdown=retry_delay(self.request.retries)) from None
     except (BluPermanentError, AppKeyUnreadable):
         return "failed"  # recorded on the run and the task for people to see
-    return f"ok: {run.pages} pages, {run.created} new, {run.changed} changed"
+    return f"ok: {run.pages} page{pluralize(run.pages)}, {run.created} new, {run.changed} changed"
 
 
 @shared_task
@@ -70,7 +71,7 @@ def reread_account(account_pk: int) -> str:
     if account is None:
         return "gone"
     result = reread.run_reread(account)
-    return f"re-read {result.read} calls, {result.changed} changed"
+    return f"re-read {result.read} call{pluralize(result.read)}, {result.changed} changed"
 
 
 @shared_task
@@ -85,7 +86,8 @@ def verify_figures() -> str:
             check.tasks_checked,
             "; ".join(check.drift[:5]),
         )
-    return f"{check.tasks_checked} tasks checked, {check.tasks_drifted} drifted"
+    checked = check.tasks_checked
+    return f"{checked} task{pluralize(checked)} checked, {check.tasks_drifted} drifted"
 
 
 @shared_task

@@ -4,15 +4,19 @@ nobody can edit."""
 
 import json
 import re
+from datetime import UTC, datetime
+from io import StringIO
 
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.core import mail
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
-from calls.models import AuditEvent, BluAccount
+from calls.models import AuditEvent, BluAccount, Task
 from tests.helpers import (
     APP_KEY,
     BLU_EXAMPLE,
@@ -20,6 +24,7 @@ from tests.helpers import (
     CANARY_SECRET,
     add_account,
     audit_events,
+    html_text,
     post_callback,
 )
 
@@ -296,6 +301,35 @@ def test_the_disable_and_enable_actions_switch_accounts_and_audit_each(admin_cli
     assert [e.target for e in audit_events(Action.ACCOUNT_ENABLED)] == ["collections"]
 
 
+def test_the_admin_and_the_command_line_disable_an_account_alike(admin_client_, account):
+    other = add_account("recoveries", base_url=account.base_url, app_id="10002")
+    admin_client_.post(
+        CHANGELIST, {"_selected_action": [account.pk], "index": 0, "action": "disable_accounts"}
+    )
+    call_command("blu", "account", "disable", "recoveries", stdout=StringIO())
+
+    by_admin, by_command = audit_events(Action.ACCOUNT_DISABLED)
+    assert (by_admin.target, by_admin.details, by_admin.username) == ("collections", {}, "boss")
+    assert (by_command.target, by_command.details, by_command.username) == ("recoveries", {}, "")
+    other.refresh_from_db()
+    assert not other.is_polled
+
+
+def test_in_the_admin_a_task_with_calls_cannot_be_deleted_even_by_a_superuser(
+    admin_client_, client, django_user_model, synced
+):
+    # What `blu task remove` mirrors: a task's calls protect it. Admins may not delete tasks.
+    delete_url = reverse("admin:calls_task_delete", args=[synced.pk])
+    assert admin_client_.post(delete_url, {"post": "yes"}).status_code == 403
+    client.force_login(django_user_model.objects.create_superuser("root", password=APP_KEY))
+
+    refused = client.post(delete_url, {"post": "yes"})
+
+    page = html_text(refused.content.decode())
+    assert "Cannot delete task" in page and "permission to delete" in page and "call record" in page
+    assert Task.objects.filter(pk=synced.pk).exists() and synced.calls.count() == 30
+
+
 def test_a_disabled_account_refuses_callbacks(admin_client_, account):
     admin_client_.post(
         CHANGELIST, {"_selected_action": [account.pk], "index": 0, "action": "disable_accounts"}
@@ -409,6 +443,23 @@ def test_admins_read_the_audit_log_and_search_and_filter_it(admin_client_, accou
     assert rows(q="someone-else") == []
     assert "app_key_replaced" in rows(at__gte="2000-01-01 00:00:00+00:00")
     assert rows(at__lt="2000-01-01 00:00:00+00:00") == []
+
+
+def test_the_admin_shows_dates_and_times_as_the_pages_do(admin_client_, account, synced):
+    at = datetime(2024, 1, 2, 13, 45, 6, tzinfo=UTC)
+    AuditEvent.objects.create(action=Action.EXPORT, username="boss", at=at)
+    Task.objects.filter(pk=synced.pk).update(last_sync_at=at)
+    shown = timezone.localtime(at).strftime("%Y-%m-%d %H:%M:%S")  # as on the task and call pages
+
+    audit_log = html_text(admin_client_.get(AUDIT_LOG).content.decode())
+    tasks = html_text(admin_client_.get(reverse("admin:calls_task_changelist")).content.decode())
+    account_page = html_text(admin_client_.get(change_url(account)).content.decode())
+
+    assert shown in audit_log and shown in tasks
+    created = timezone.localtime(account.created_at).strftime("%Y-%m-%d %H:%M:%S")
+    assert created in account_page
+    for page in (audit_log, tasks, account_page):
+        assert "Jan. 2" not in page and "p.m." not in page and "a.m." not in page
 
 
 def test_nobody_edits_or_deletes_the_audit_log(admin_client_, account):

@@ -53,7 +53,7 @@ def test_an_account_no_key_opens_is_named_and_the_others_still_rotate(settings, 
     add_account("collections")
     settings.BLUDASH_FERNET_KEYS = [NEW, OLD]
 
-    with pytest.raises(CommandError, match="opens the app key of 1 accounts: orphaned") as caught:
+    with pytest.raises(CommandError, match="opens the app key of 1 account: orphaned") as caught:
         rotate_keys()
 
     assert caught.value.returncode == 2

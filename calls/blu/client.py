@@ -22,6 +22,7 @@ from typing import Any
 import requests
 from django.conf import settings
 
+from calls.blu import network_errors
 from calls.blu.signing import signed_headers
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,13 @@ UPLOAD_CHUNK = 200  # "At most 200 records per call."
 # Blu publishes no error table; these words are how it says "later, please".
 _BUSY_MESSAGE = re.compile(
     r"\bbusy\b|too frequent|too many requests|rate limit|try again later", re.IGNORECASE
+)
+# Nor a code for "no such task": these words are how it says so. A wrong appId or sign is
+# refused before the task is looked at, so such an answer means the credentials were accepted.
+_UNKNOWN_TASK_MESSAGE = re.compile(
+    r"\btask\w*\b.*\b(not found|not exists?|does not exist|doesn't exist|unknown)\b"
+    r"|\b(unknown|no such)\s+task",
+    re.IGNORECASE,
 )
 _MESSAGE_LIMIT = 500
 
@@ -89,6 +97,16 @@ class BluError(Exception):
         return f"{where}: {self.blu_message}"
 
 
+def says_task_unknown(exc: BluError) -> bool:
+    """Whether Blu itself answered that it knows no such task (with its own code)."""
+    return (
+        not exc.temporary
+        and exc.code is not None
+        and exc.http_status in (None, 200)
+        and bool(_UNKNOWN_TASK_MESSAGE.search(exc.blu_message))
+    )
+
+
 def _rebuild_error(cls, account, endpoint, message, code, http_status):
     return cls(account, endpoint, message, code=code, http_status=http_status)
 
@@ -97,6 +115,11 @@ class BluTemporaryError(BluError):
     """Network trouble, a timeout, HTTP 5xx or 429, an unreadable body, or Blu saying it is busy."""
 
     temporary = True
+
+
+class BluUnreachable(BluTemporaryError):
+    """No answer at all: Blu's host refused, did not resolve, or did not answer in time. Its
+    message names the host and the cause (calls/blu/network_errors.py)."""
 
 
 class BluPermanentError(BluError):
@@ -133,8 +156,6 @@ def _post(creds: Credentials, path: str, body: dict[str, Any]) -> dict[str, Any]
         raise BluPermanentError(
             creds.account, endpoint, "the appId has characters an HTTP header cannot carry"
         ) from None
-    except requests.Timeout:
-        raise BluTemporaryError(creds.account, endpoint, "no answer in time") from None
     except (
         requests.exceptions.InvalidSchema,
         requests.exceptions.MissingSchema,
@@ -146,10 +167,10 @@ def _post(creds: Credentials, path: str, body: dict[str, Any]) -> dict[str, Any]
             creds.account, endpoint, f"the base URL cannot be fetched: {type(exc).__name__}"
         ) from None
     except requests.RequestException as exc:
-        # The exception text holds only the URL and the socket error; no header is in it.
-        raise BluTemporaryError(
-            creds.account, endpoint, f"cannot reach Blu: {type(exc).__name__}"
-        ) from None
+        # Named from its causes, not its text (which holds the URL): never a header or the key.
+        connect, read = settings.BLUDASH_BLU_CONNECT_TIMEOUT, settings.BLUDASH_BLU_READ_TIMEOUT
+        why = network_errors.describe(exc, url, connect, read)
+        raise BluUnreachable(creds.account, endpoint, why) from None
 
     status = response.status_code
     try:

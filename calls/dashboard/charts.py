@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -38,7 +39,7 @@ class Rect:
 
 
 def _calls(n: int) -> str:
-    return f"{n:,} call{'' if n == 1 else 's'}"
+    return f"{n:,} call{pluralize(n)}"
 
 
 def _segment_title(segment: Segment, prefix: str = "") -> str:

@@ -1,5 +1,6 @@
-"""How numbers and times read on the pages and in the tables: rates with their numerator and
-denominator, talk times as m:ss, spans of time, and the CSS class that colours a category."""
+"""How numbers and times read on the pages and in the tables: dates and times, rates with their
+numerator and denominator, talk times as m:ss, spans of time, and the CSS class that colours a
+category."""
 
 from __future__ import annotations
 
@@ -10,6 +11,14 @@ from django.utils.safestring import SafeString
 from django.utils.text import slugify
 
 from calls.dashboard.kpis import Rate
+
+# A moment as every page shows it, in Django's date-format letters: ISO order, a 24-hour clock,
+# seconds. The admin reads the same through settings.FORMAT_MODULE_PATH (formats/en/formats.py).
+DATE_FORMAT = "Y-m-d"
+DATETIME_FORMAT = "Y-m-d H:i:s"
+TIME_FORMAT = "H:i:s"
+SHORT_DATE_FORMAT = DATE_FORMAT
+SHORT_DATETIME_FORMAT = "Y-m-d H:i"
 
 
 def category_class(category: str) -> str:

@@ -15,6 +15,7 @@ from django.contrib.auth.models import Permission
 from django.core.mail import EmailMessage
 from django.db.models import F, Q
 from django.dispatch import Signal
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
@@ -133,24 +134,26 @@ def _send_alert(account: BluAccount, threshold: int) -> bool:
     recipients = admin_recipients()
     if not recipients:
         logger.warning(
-            "Blu account %s failed %d syncs in a row, and no admin has an email address to "
+            "Blu account %s failed %d sync%s in a row, and no admin has an email address to "
             "tell (set ADMINS or give an admin an email address)",
             account.name,
             threshold,
+            pluralize(threshold),
         )
         return False
     health_url = settings.BLUDASH_PUBLIC_URL + reverse("calls:health")
     # The account's stored error is our own message around Blu's: it never holds the app key.
     body = (
-        f"bludash could not sync Blu account {account.name} {threshold} times in a row.\n\n"
+        f"bludash could not sync Blu account {account.name} {threshold} "
+        f"time{pluralize(threshold)} in a row.\n\n"
         f"Last error:\n{account.last_error or '(no message)'}\n\n"
         f"Sync health: {health_url}\n\n"
         "You get one email per run of failures: the next comes after the account has synced "
         "successfully and then failed again.\n"
     )
     subject = (
-        f"{settings.EMAIL_SUBJECT_PREFIX}Blu account {account.name} failed {threshold} syncs "
-        "in a row"
+        f"{settings.EMAIL_SUBJECT_PREFIX}Blu account {account.name} failed {threshold} "
+        f"sync{pluralize(threshold)} in a row"
     )
     message = EmailMessage(subject, body, to=recipients)
     return message.send() > 0

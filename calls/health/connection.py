@@ -2,7 +2,7 @@
 
 Blu has no "ping": the cheapest signed request is one record of a task it knows. A wrong appId
 or app key is refused before the task is looked at, so any answer with Blu's own code tells the
-admin whether the credentials hold.
+admin whether the credentials hold: "no such task" means they were accepted.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ class ConnectionResult:
     task_id: str
     message: str  # what the admin is told
     code: int | str | None = None  # Blu's code, when its answer carried one
+    # Blu accepted the appId and sign (it answered success, or that it knows no such task).
+    credentials_accepted: bool = False
 
 
 def latest_task_id(account: BluAccount) -> str | None:
@@ -53,6 +55,9 @@ def latest_task_id(account: BluAccount) -> str | None:
 
 
 def _describe(exc: client.BluError) -> str:
+    if isinstance(exc, client.BluUnreachable):
+        # Says it all already: "cannot reach Blu at <host>: connection refused".
+        return exc.blu_message[:1].upper() + exc.blu_message[1:]
     parts = []
     if exc.http_status not in (None, 200):
         parts.append(f"HTTP {exc.http_status}")
@@ -82,14 +87,23 @@ def test_connection(
         result = ConnectionResult(False, task_id, str(exc))
     except client.BluError as exc:
         code = exc.code
-        result = ConnectionResult(False, task_id, _describe(exc), code)
+        if client.says_task_unknown(exc):
+            message = (
+                f"Credentials accepted; Blu does not know task {task_id} "
+                f"(code {exc.code}: {exc.blu_message})"
+            )
+            result = ConnectionResult(False, task_id, message, code, credentials_accepted=True)
+        else:
+            result = ConnectionResult(False, task_id, _describe(exc), code)
     else:
-        result = ConnectionResult(True, task_id, f"Blu answered success for task {task_id}")
+        message = f"Blu answered success for task {task_id}"
+        result = ConnectionResult(True, task_id, message, credentials_accepted=True)
     trail.record(
         trail.Action.CONNECTION_TESTED,
         request,
         target=account.name,
         ok=result.ok,
+        credentials_accepted=result.credentials_accepted,
         task_id=task_id,
         code=code,
         message=result.message,

@@ -1,12 +1,15 @@
 """The client against Blu faked at the HTTP boundary with `responses`."""
 
 import json
+import socket
 
 import pytest
+import requests
 import responses
 
 from calls.blu import client
 from calls.blu.signing import sign
+from tests.helpers import free_port
 
 BASE = "https://blu.example.test"
 QUERY = f"{BASE}/rest/v1/queryCallResult"
@@ -87,6 +90,63 @@ def test_a_base_url_requests_cannot_fetch_is_permanent_and_asked_once(base_url, 
     with pytest.raises(client.BluPermanentError, match="base URL"):
         client.query_page(creds, "5573", 1, 10)
     assert "retrying" not in caplog.text
+
+
+# --- no answer at all: the host and the cause, over real sockets ---------------------------------
+
+
+def unreachable(base_url: str) -> str:
+    """The message of the error a query to `base_url` ends with (asked once)."""
+    creds = client.Credentials("collections", base_url, "10001", KEY)
+    with pytest.raises(client.BluUnreachable) as caught:
+        client.query_page(creds, "5573", 1, 10, retry=False)
+    message = str(caught.value)
+    assert KEY not in message
+    return caught.value.blu_message
+
+
+def test_a_refused_connection_names_the_host_and_port_and_says_refused():
+    port = free_port()
+    assert unreachable(f"http://127.0.0.1:{port}") == (
+        f"cannot reach Blu at 127.0.0.1:{port}: connection refused"
+    )
+
+
+def test_a_host_name_that_does_not_resolve_is_named():
+    # .invalid never resolves (RFC 2606), whatever the machine's resolver.
+    assert unreachable("https://api.blu.invalid") == (
+        "cannot reach Blu at api.blu.invalid: the host name does not resolve"
+    )
+
+
+def test_a_blu_that_accepts_but_never_answers_is_a_timeout_with_its_seconds(settings):
+    settings.BLUDASH_BLU_READ_TIMEOUT = 0.3
+    with socket.socket() as silent:  # accepts connections (the backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        port = silent.getsockname()[1]
+        assert unreachable(f"http://127.0.0.1:{port}") == (
+            f"no answer from Blu at 127.0.0.1:{port} within 0.3 s"
+        )
+
+
+@responses.activate
+def test_a_connection_that_times_out_says_after_how_long(settings):
+    settings.BLUDASH_BLU_CONNECT_TIMEOUT = 5
+    responses.post(QUERY, body=requests.ConnectTimeout("timed out"))
+    assert unreachable(BASE) == "cannot reach Blu at blu.example.test: timed out after 5 s"
+
+
+def test_tls_spoken_to_a_plain_http_server_says_the_handshake_failed(sandbox):
+    https = sandbox.url.replace("http://", "https://")
+    host = https.removeprefix("https://")
+    assert unreachable(https) == f"cannot reach Blu at {host}: the TLS handshake failed"
+
+
+def test_an_unreachable_blu_never_shows_the_url_path_or_a_user_in_it():
+    port = free_port()
+    message = unreachable(f"http://someone:pw@127.0.0.1:{port}/gateway")
+    assert "someone" not in message and "pw" not in message and "gateway" not in message
 
 
 @responses.activate

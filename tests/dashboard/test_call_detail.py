@@ -39,7 +39,7 @@ def section(page: str, element_id: str) -> str:
 
 def test_the_call_page_shows_every_field(staff_client, scripted):
     call = scripted.calls.filter(code="PTP").first()
-    StatusLabel.objects.create(value=call.status, label="Finished")
+    StatusLabel.objects.update_or_create(value=call.status, defaults={"label": "Finished"})
 
     page = page_of(staff_client, call)
 

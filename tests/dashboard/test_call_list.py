@@ -14,10 +14,20 @@ from django.utils import timezone
 
 from calls.ingest import sync
 from calls.models import CallRecord, Conclusion, StatusLabel
-from tests.helpers import calls_table_ids, make_call
+from tests.helpers import calls_table_ids, html_text, make_call
 
 URL = reverse("calls:call_list")
 ALL_DATES = {"started_after": ""}
+
+
+def statuses(response) -> list[str]:
+    """The Status column of the calls table, in the order shown."""
+    table = response.content.decode().split('class="table calls-table"', 1)[1]
+    table = table.split("</table>", 1)[0]
+    headers = [html_text(h) for h in re.findall(r"<th[^>]*>(.*?)</th>", table, re.S)]
+    column = headers.index("Status")
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table.split("<tbody", 1)[1], re.S)
+    return [html_text(re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[column]) for row in rows]
 
 
 # --- who may see it --------------------------------------------------------------------------
@@ -171,6 +181,27 @@ def test_task_account_and_status_filters(staff_client, make_task, bare_task):
     assert calls_table_ids(by_status) == ["mine"]
     assert "Redialled" in by_status.content.decode()
     assert len(calls_table_ids(by_account)) == 4
+
+
+def test_the_sandboxs_and_blus_statuses_show_as_words_out_of_the_box(staff_client, make_task):
+    sync.sync_task(make_task("66547748", calls=3))  # ended two hours ago
+    # Started three seconds ago: the phones ring for five at least.
+    sync.sync_task(make_task("66547749", calls=2, minutes_ago=0.05, pace=1))
+    assert set(CallRecord.objects.values_list("status", flat=True)) == {1, 2}
+
+    by_status = {value: statuses(staff_client.get(URL, {"status": str(value)})) for value in (1, 2)}
+
+    assert set(by_status[1]) == {"In progress"} and set(by_status[2]) == {"Ended"}
+
+
+def test_a_status_nobody_labelled_shows_as_itself_and_a_renamed_one_as_named(
+    staff_client, bare_task
+):
+    make_call(bare_task, "odd", status=9)
+    make_call(bare_task, "done", status=2)
+    StatusLabel.objects.filter(value=2).update(label="Finished")
+
+    assert sorted(statuses(staff_client.get(URL))) == ["9", "Finished"]
 
 
 def test_a_call_nobody_answered_shows_no_talk_time_rather_than_zero(staff_client, bare_task):

@@ -135,7 +135,7 @@ def test_status_labels_and_empty_values_export_cleanly(bare_task):
     rows = list(export.table_values(table_for({"started_after": ""})))
     assert rows[1][HEADER.index("Name")] is None
     assert rows[1][HEADER.index("Phone")] == "0771***1234"
-    assert rows[1][HEADER.index("Status")] == "2"
+    assert rows[1][HEADER.index("Status")] == "Ended"
 
 
 def test_text_a_spreadsheet_would_run_as_a_formula_is_made_inert(manager_client, bare_task):

@@ -66,7 +66,7 @@ def test_a_recording_link_that_is_not_http_is_not_made_a_link(staff_client, make
 def test_status_values_show_their_labels_once_named(staff_client, make_task):
     task = make_task(calls=2)
     sync.sync_task(task)
-    StatusLabel.objects.create(value=2, label="Finished")
+    StatusLabel.objects.filter(value=2).update(label="Finished")
 
     page = staff_client.get(reverse("calls:task_detail", args=[task.pk])).content.decode()
 

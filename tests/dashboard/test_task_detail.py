@@ -12,9 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from calls.ingest import sync
+from calls.ingest import summaries, sync
 from calls.models import CallRecord, Conclusion, Task
-from tests.helpers import calls_table_ids, html_text
+from tests.helpers import calls_table_ids, html_text, make_call
 
 
 def url(task: Task) -> str:
@@ -171,3 +171,12 @@ def test_a_calls_page_past_the_end_or_unreadable_shows_the_first(staff_client, b
 
     assert response.status_code == 200
     assert calls_table_ids(response) == [f"c{n:03d}" for n in range(50)]
+
+
+def test_a_code_with_one_call_reads_one_call_in_the_chart(staff_client, bare_task):
+    make_call(bare_task, "only", code="AP", end_time=timezone.now(), duration=30)
+    summaries.refresh_task_summary(bare_task)
+
+    page = staff_client.get(url(bare_task)).content.decode()
+
+    assert ": 1 call, 100.0% of 1 call with a conclusion code</title>" in page

@@ -100,6 +100,14 @@ def test_the_email_names_the_account_and_n_and_gives_blus_message_and_the_page(s
     assert APP_KEY not in everything and account().callback_token not in everything
 
 
+def test_an_alert_after_one_failure_says_one_sync(sandbox, task, settings):
+    settings.BLUDASH_ACCOUNT_FAILURE_ALERT = 1
+    failing(sandbox, task, 1)
+    (email,) = mail.outbox
+    assert email.subject.endswith("Blu account collections failed 1 sync in a row")
+    assert "could not sync Blu account collections 1 time in a row." in email.body
+
+
 def test_the_email_goes_to_settings_admins_and_every_active_admin_with_an_address_once(
     sandbox, task, admin_user, staff_user, manager
 ):

@@ -36,7 +36,13 @@ def test_a_good_key_gets_success_asking_blu_for_one_record(account, make_task, s
     assert asked["body"] == {"taskId": "66547748", "pageNo": 1, "pageSize": 1}
     assert asked["code"] == 2000
     assert connection_events() == [
-        {"ok": True, "task_id": "66547748", "code": None, "message": result.message}
+        {
+            "ok": True,
+            "credentials_accepted": True,
+            "task_id": "66547748",
+            "code": None,
+            "message": result.message,
+        }
     ]
 
 
@@ -59,11 +65,12 @@ def test_a_wrong_key_gets_blus_code_and_message_and_is_asked_once(account, make_
 
     result = connection.test_connection(account, "66547748")
 
-    assert not result.ok
+    assert not result.ok and not result.credentials_accepted
     assert result.message == "Blu refused: code 4005: sign error" and result.code == 4005
     assert len(sandbox.request_log) == 1
     assert connection_events()[0] | {"message": ""} == {
         "ok": False,
+        "credentials_accepted": False,
         "task_id": "66547748",
         "code": 4005,
         "message": "",
@@ -77,17 +84,22 @@ def test_an_app_id_blu_does_not_know_is_named(account, sandbox):
     assert result.message == "Blu refused: code 4003: invalid appId"
 
 
-def test_a_task_blu_does_not_know_is_reported_as_blu_says(account, sandbox):
+def test_a_task_blu_does_not_know_says_the_credentials_were_accepted(account, sandbox):
     result = connection.test_connection(account, "123")
-    assert not result.ok and result.message == "Blu refused: code 4006: task not found"
+    assert not result.ok and result.credentials_accepted
+    assert result.message == (
+        "Credentials accepted; Blu does not know task 123 (code 4006: task not found)"
+    )
+    assert connection_events()[0]["credentials_accepted"] is True
 
 
-def test_an_unreachable_blu_is_reported_plainly(account):
-    account.base_url = f"http://127.0.0.1:{free_port()}"
+def test_an_unreachable_blu_is_reported_with_its_host_and_the_cause(account):
+    port = free_port()
+    account.base_url = f"http://127.0.0.1:{port}"
     account.save()
     result = connection.test_connection(account, "66547748")
     assert not result.ok
-    assert result.message == "No answer from Blu: cannot reach Blu: ConnectionError"
+    assert result.message == f"Cannot reach Blu at 127.0.0.1:{port}: connection refused"
 
 
 def test_a_blu_that_does_not_answer_in_time_is_reported_plainly(
@@ -97,7 +109,8 @@ def test_a_blu_that_does_not_answer_in_time_is_reported_plainly(
     make_task("66547748")
     sandbox.inject("slow", times=None, seconds=5)
     result = connection.test_connection(account, "66547748")
-    assert result.message == "No answer from Blu: no answer in time"
+    host = sandbox.url.removeprefix("http://")
+    assert result.message == f"No answer from Blu at {host} within 0.2 s"
 
 
 def test_a_busy_blu_is_reported_with_its_code(account, make_task, sandbox):
@@ -140,6 +153,19 @@ def test_a_refusal_is_shown_as_an_error(admin_client_, account, make_task):
     page = admin_client_.post(button_url(account), follow=True).content.decode()
 
     assert 'class="error">Account collections: Blu refused: code 4005: sign error' in page
+
+
+def test_the_button_says_the_credentials_hold_when_only_the_task_is_unknown(
+    admin_client_, account, sandbox
+):
+    page = admin_client_.post(
+        button_url(account), {f"account-{account.pk}-task_id": "123"}, follow=True
+    ).content.decode()
+
+    assert (
+        'class="warning">Account collections: Credentials accepted; Blu does not know task 123'
+        in page
+    )
 
 
 def test_an_account_with_no_task_is_asked_for_a_task_id_first(admin_client_, account, sandbox):

@@ -7,8 +7,10 @@ included.
 from __future__ import annotations
 
 import csv
+import json
 import re
 import struct
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -21,7 +23,16 @@ from django.utils import timezone
 from playwright.sync_api import BrowserContext, Page, expect
 
 from calls.models import AuditEvent, CallRecord, Task
-from tests.helpers import BLU_EXAMPLE, IN_A_BROWSER, browser_sign_in, callback_path
+from tests.helpers import (
+    APP_ID,
+    APP_KEY,
+    BLU_EXAMPLE,
+    IN_A_BROWSER,
+    ZONE,
+    add_account,
+    browser_sign_in,
+    callback_path,
+)
 
 # The sandbox's recording is two seconds of tones (calls/blu/sandbox/audio.py).
 RECORDING_SECONDS = 2.0
@@ -250,6 +261,34 @@ def test_screenshots_saves_a_full_width_png_of_every_page(synced_calls, tmp_path
         assert png.startswith(b"\x89PNG") and width == 1440 and height >= 900
     # The people it signed in as are gone again.
     assert not get_user_model().objects.filter(username__startswith="screenshots").exists()
+
+
+def test_screenshots_of_the_demo_go_on_when_a_task_fails_to_sync_and_name_it(
+    sandbox, settings, tmp_path
+):
+    # The demo as `manage.py demo` leaves it, on the test's sandbox (already running, so the
+    # command uses it rather than starting its own), with one task Blu refuses.
+    settings.VAR_DIR = tmp_path
+    settings.BLUDASH_SANDBOX_ENABLED = True
+    world = {"accounts": [{"appId": APP_ID, "appKey": APP_KEY, "timeZone": ZONE}], "tasks": []}
+    (tmp_path / "demo-world.json").write_text(json.dumps(world))
+    demo = add_account("demo", APP_KEY, base_url=sandbox.url, app_id=APP_ID, time_zone=ZONE)
+    for task_id in ("66547001", "66547002"):
+        started = sandbox.now() - timedelta(hours=2)
+        sandbox.add_task(app_id=APP_ID, task_id=task_id, calls=5, started_at=started)
+        Task.objects.create(account=demo, blu_task_id=task_id)
+    sandbox.inject("code", task_id="66547002", times=None, code=4100, message="task locked")
+    out = StringIO()
+
+    with pytest.raises(CommandError) as caught:
+        call_command(
+            "screenshots", "--out", str(tmp_path / "shots"), "--sync-demo", stdout=out, stderr=out
+        )
+
+    assert len(list((tmp_path / "shots").glob("*.png"))) == 13  # every page, all the same
+    assert "1 of 2 tasks failed to sync: demo/66547002" in str(caught.value)
+    assert "demo/66547002: failed: " in out.getvalue() and "task locked" in out.getvalue()
+    assert "Ctrl-C" not in out.getvalue()
 
 
 def test_screenshots_asks_for_the_demo_when_there_are_no_calls(tmp_path):

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.template.defaultfilters import pluralize
 from django.views.generic import TemplateView
 
 from calls.conclusions.categories import FLAG_NAMES
@@ -60,8 +61,8 @@ class ConclusionListView(DashboardView, TemplateView):
         if saved:
             messages.success(
                 request,
-                f"Saved {saved} conclusion{'s' if saved != 1 else ''}; "
-                f"rates updated for {tasks} task{'s' if tasks != 1 else ''}.",
+                f"Saved {saved} conclusion{pluralize(saved)}; "
+                f"rates updated for {tasks} task{pluralize(tasks)}.",
             )
         else:
             messages.info(request, "Nothing changed.")

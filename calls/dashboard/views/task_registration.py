@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect
+from django.template.defaultfilters import pluralize
 from django.views.generic import FormView
 
 from calls import tasks
@@ -63,7 +64,7 @@ class TaskRegistrationView(DashboardView, FormView):
         if added:
             messages.success(
                 self.request,
-                f"Registered {len(added)} task{'s' if len(added) != 1 else ''} of {account.name}, "
+                f"Registered {len(added)} task{pluralize(len(added))} of {account.name}, "
                 f"each syncing now: {_listed(added)}.",
             )
         if registration.known:

@@ -1,5 +1,6 @@
-"""`python manage.py blu ...`: register Blu accounts and tasks, sync them now, rebuild summaries,
-re-encrypt the stored app keys with the newest Fernet key.
+"""`python manage.py blu ...`: register Blu accounts and tasks, list, disable and remove them as
+the admin does (calls/operations.py, shared with it), sync them now, rebuild summaries, re-encrypt
+the stored app keys with the newest Fernet key.
 
 The app key is read from BLU_APP_KEY or asked for without echo: never a command-line argument,
 where it would land in shell history and the process list.
@@ -11,11 +12,14 @@ import getpass
 import os
 import sys
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.template.defaultfilters import pluralize
+from django.utils import formats, timezone
+from django.utils.text import Truncator
 
-from calls import tasks
+from calls import operations, tasks
 from calls.audit import trail
 from calls.blu.client import BluError
 from calls.health import connection
@@ -23,6 +27,53 @@ from calls.ingest import lease, polling, reread, summaries, sync, verify
 from calls.models import BluAccount, SyncRun, Task
 from calls.security import crypto
 from calls.security.crypto import AppKeyUnreadable
+
+# The option each field of a new account comes from, as its problems name it.
+_ACCOUNT_OPTIONS = {"base_url": "--base-url", "app_id": "--app-id", "time_zone": "--time-zone"}
+
+
+def _problems_of_new(account: BluAccount) -> list[str]:
+    """Everything wrong with a new account's values (its key aside), one line per problem."""
+    errors: dict[str, list[str]] = {}
+    if BluAccount.objects.filter(name=account.name).exists():
+        errors["name"] = [f"an account named {account.name!r} exists already"]
+    try:
+        account.full_clean(exclude=["app_key_encrypted"])
+    except ValidationError as exc:
+        for field, field_errors in exc.error_dict.items():
+            for error in field_errors:
+                if field == "name" and error.code == "unique":
+                    continue  # said above, with the name
+                errors.setdefault(field, []).extend(error.messages)
+    try:
+        connection.validate_app_id(account.app_id)
+    except ValidationError as exc:
+        errors.setdefault("app_id", []).extend(exc.messages)
+    return [
+        message if field == NON_FIELD_ERRORS else f"{_ACCOUNT_OPTIONS.get(field, field)}: {message}"
+        for field, messages in errors.items()
+        for message in messages
+    ]
+
+
+def _last_sync(task: Task) -> str:
+    """When the task was last synced, in the pages' format, and how it went."""
+    if task.last_sync_at is None:
+        return "never"
+    when = formats.date_format(timezone.localtime(task.last_sync_at), "DATETIME_FORMAT")
+    if task.last_sync_ok:
+        return f"{when} ok"
+    return f"{when} failed: {Truncator(task.last_error).chars(120)}"
+
+
+def _removal_parts(removal: operations.TaskRemoval) -> str:
+    parts = ["it"]
+    if removal.sync_runs:
+        parts.append(f"its {removal.sync_runs} sync run{pluralize(removal.sync_runs)}")
+    if removal.day_summaries:
+        days = removal.day_summaries
+        parts.append(f"its {days} per-day count{pluralize(days)}")
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
 
 
 class Command(BaseCommand):
@@ -47,13 +98,43 @@ class Command(BaseCommand):
         account_actions.add_parser("list", help="List accounts")
         show = account_actions.add_parser("show", help="Show an account and its callback URL")
         show.add_argument("name")
+        disable = account_actions.add_parser(
+            "disable", help="Stop polling an account and refuse its callbacks; its calls stay"
+        )
+        disable.add_argument("name")
+        enable = account_actions.add_parser("enable", help="Poll an account and accept callbacks")
+        enable.add_argument("name")
 
         task = groups.add_parser("task", help="Blu tasks")
         task_actions = task.add_subparsers(dest="action", required=True, parser_class=CommandParser)
-        task_add = task_actions.add_parser("add", help="Register a task; it is synced at once")
+        task_add = task_actions.add_parser(
+            "add", help="Register a task; a worker syncs it soon, or this command with --sync"
+        )
         task_add.add_argument("task_id")
         task_add.add_argument("--account", required=True)
         task_add.add_argument("--name", default="")
+        task_add.add_argument(
+            "--sync",
+            action="store_true",
+            help="Sync it now, here, and print what was stored (no worker needed)",
+        )
+        task_list = task_actions.add_parser(
+            "list", help="List tasks: account, id, polling, last sync, calls"
+        )
+        task_list.add_argument("--account")
+        one_task = {
+            "disable": "Stop polling a task; its calls stay",
+            "enable": "Poll a task again",
+            "remove": "Delete a task that has no calls (it asks first, or give --yes)",
+        }
+        for verb, help_text in one_task.items():
+            verb_parser = task_actions.add_parser(verb, help=help_text)
+            verb_parser.add_argument("task_id")
+            verb_parser.add_argument(
+                "--account", help="The task's account (needed when two accounts share the id)"
+            )
+            if verb == "remove":
+                verb_parser.add_argument("--yes", action="store_true", help="Delete without asking")
 
         sync_parser = groups.add_parser("sync", help="Sync now, in the foreground")
         sync_parser.add_argument("--account")
@@ -92,24 +173,14 @@ class Command(BaseCommand):
     # --- accounts -------------------------------------------------------------------------------
 
     def _account_add(self, name, base_url, app_id, time_zone=None, **_):
-        if BluAccount.objects.filter(name=name).exists():
-            raise CommandError(f"An account named {name!r} exists already.")
         account = BluAccount(name=name, base_url=base_url, app_id=app_id)
         if time_zone:
             account.time_zone = time_zone
-        try:
-            # Everything but the key first, so a typo is reported before the key is asked for.
-            account.full_clean(exclude=["app_key_encrypted"])
-            try:
-                connection.validate_app_id(account.app_id)
-            except ValidationError as exc:
-                raise ValidationError({"app_id": exc.messages}) from None
-        except ValidationError as exc:
-            problems = "; ".join(
-                " ".join(messages) if field == "__all__" else f"{field}: {' '.join(messages)}"
-                for field, messages in exc.message_dict.items()
-            )
-            raise CommandError(f"Account not added: {problems}") from None
+        # Everything but the key first, so a typo is reported before the key is asked for, and
+        # every problem at once, so that one run shows all there is to fix.
+        problems = _problems_of_new(account)
+        if problems:
+            raise CommandError("\n  ".join(["Account not added:", *problems]))
         account.set_app_key(self._read_app_key())
         account.save()
         # As the admin's add does: an account added from the shell is a credential change too.
@@ -134,9 +205,10 @@ class Command(BaseCommand):
             self.stdout.write("No Blu accounts yet: add one with `manage.py blu account add`.")
         for account in accounts:
             polled = "polled" if account.is_polled else "not polled"
+            tasks_count = account.tasks.count()
             self.stdout.write(
                 f"{account.name}\tappId {account.app_id}\t{account.base_url}\t"
-                f"{account.time_zone}\t{polled}\t{account.tasks.count()} tasks"
+                f"{account.time_zone}\t{polled}\t{tasks_count} task{pluralize(tasks_count)}"
             )
 
     def _account_show(self, name, **_):
@@ -150,6 +222,22 @@ class Command(BaseCommand):
         self.stdout.write(f"tasks: {account.tasks.count()}")
         self.stdout.write(f"callback: {account.callback_url()}")
 
+    def _account_disable(self, name, **_):
+        account = self._account(name)
+        if not operations.set_accounts_enabled([account], enabled=False):
+            self.stdout.write(f"Account {name} is disabled already.")
+            return
+        self.stdout.write(
+            f"Disabled account {name}: it is not polled and refuses callbacks; its calls stay."
+        )
+
+    def _account_enable(self, name, **_):
+        account = self._account(name)
+        if not operations.set_accounts_enabled([account], enabled=True):
+            self.stdout.write(f"Account {name} is enabled already.")
+            return
+        self.stdout.write(f"Enabled account {name}: it is polled and accepts callbacks again.")
+
     def _account(self, name: str) -> BluAccount:
         account = BluAccount.objects.filter(name=name).first()
         if account is None:
@@ -158,7 +246,8 @@ class Command(BaseCommand):
 
     # --- tasks ----------------------------------------------------------------------------------
 
-    def _task_add(self, task_id, account, name="", **_):
+    def _task_add(self, task_id, account, name="", sync=False, **_):
+        sync_now = sync
         try:
             [task_id] = polling.parse_task_ids(task_id)
         except (polling.BadTaskIds, ValueError) as exc:
@@ -169,39 +258,131 @@ class Command(BaseCommand):
         with transaction.atomic():
             task, created = polling.register_task(blu_account, task_id, name)
             if created:
-                tasks.enqueue_sync_on_commit(task.pk, trigger="new")
-        if created:
-            self.stdout.write(f"Added task {task_id} to {account}; it is queued for a sync.")
+                # As the Tasks page audits a registration.
+                trail.record(trail.Action.TASK_REGISTERED, target=f"{account}/{task_id}")
+                if not sync_now:
+                    tasks.enqueue_sync_on_commit(task.pk, trigger="new")
+        if created and sync_now:
+            self.stdout.write(f"Added task {task_id} to {account}; syncing it now.")
+        elif created:
+            self.stdout.write(
+                f"Added task {task_id} to {account}; it is queued for a sync (a worker runs it; "
+                "`--sync` syncs it here instead)."
+            )
         else:
             self.stdout.write(f"Task {task_id} of {account} is registered already.")
+        if sync_now:
+            self._sync_tasks([task])
+
+    def _task_list(self, account=None, **_):
+        listed = Task.objects.select_related("account").order_by("account__name", "blu_task_id")
+        if account:
+            listed = listed.filter(account=self._account(account))
+        if not listed.exists():
+            self.stdout.write("No tasks yet: register one with `manage.py blu task add`.")
+            return
+        zone = timezone.get_current_timezone_name()
+        self.stdout.write(f"account\ttask\tname\tpolling\tlast sync ({zone})\tcalls")
+        for task in listed.iterator(chunk_size=500):
+            if not task.account.is_polled:
+                polling_state = "not polled (account disabled)"
+            else:
+                polling_state = "polled" if task.is_polled else "not polled"
+            self.stdout.write(
+                f"{task.account.name}\t{task.blu_task_id}\t{task.name or '-'}\t{polling_state}\t"
+                f"{_last_sync(task)}\t{task.calls_total} call{pluralize(task.calls_total)}"
+            )
+
+    def _task_disable(self, task_id, account=None, **_):
+        task = self._task_named(task_id, account)
+        label = f"Task {task.blu_task_id} of {task.account.name}"
+        if not operations.set_task_polled(task, polled=False):
+            self.stdout.write(f"{label} is not polled already.")
+            return
+        calls = task.calls_total
+        self.stdout.write(
+            f"{label} is no longer polled; its {calls} call{pluralize(calls)} stay, and Blu's "
+            "callbacks for it are still stored."
+        )
+
+    def _task_enable(self, task_id, account=None, **_):
+        task = self._task_named(task_id, account)
+        label = f"Task {task.blu_task_id} of {task.account.name}"
+        if not operations.set_task_polled(task, polled=True):
+            self.stdout.write(f"{label} is polled already.")
+            return
+        note = "" if task.account.is_polled else " once its account is enabled"
+        self.stdout.write(f"{label} is polled again{note}, from the next poll on.")
+
+    def _task_remove(self, task_id, account=None, yes=False, **_):
+        task = self._task_named(task_id, account)
+        label = f"task {task.blu_task_id} of {task.account.name}"
+        removal = operations.what_removing_deletes(task)
+        if removal.calls:
+            raise CommandError(
+                f"Task {task.blu_task_id} of {task.account.name} has {removal.calls} "
+                f"call{pluralize(removal.calls)}: calls are the record and are never deleted "
+                "(the admin refuses too). "
+                f"`manage.py blu task disable {task.blu_task_id} --account {task.account.name}` "
+                "stops polling it and keeps them."
+            )
+        named = f" ({task.name})" if task.name else ""
+        self.stdout.write(
+            f"Removing {label}{named} deletes {_removal_parts(removal)}; it has no calls."
+        )
+        if not yes:
+            if not sys.stdin.isatty():
+                raise CommandError("Nothing deleted: run again with --yes to delete it.")
+            if input("Delete it? Type yes to delete: ").strip().lower() != "yes":
+                raise CommandError("Nothing deleted.")
+        try:
+            operations.remove_task(task)
+        except operations.TaskNotRemovable as exc:
+            raise CommandError(f"Nothing deleted: {exc}.") from None
+        self.stdout.write(
+            f"Deleted {label}. Blu keeps the task: `manage.py blu task add` registers it again."
+        )
+
+    def _task_named(self, task_id: str, account: str | None) -> Task:
+        """The one task with this Blu id (of `account`, if given); an id two accounts share
+        needs the account: each account is another Blu."""
+        chosen = Task.objects.select_related("account").filter(blu_task_id=task_id)
+        if account:
+            chosen = chosen.filter(account=self._account(account))
+        found = list(chosen.order_by("account__name"))
+        if not found:
+            raise CommandError(
+                f"No task {task_id} is registered" + (f" for {account}." if account else ".")
+            )
+        if len(found) > 1:
+            owners = [task.account.name for task in found]
+            raise CommandError(
+                f"Task {task_id} is registered for {len(owners)} accounts "
+                f"({', '.join(owners)}): say which with --account."
+            )
+        return found[0]
 
     # --- sync -----------------------------------------------------------------------------------
 
     def _sync(self, account=None, task_id=None, **_):
+        if task_id:
+            self._sync_tasks([self._task_named(task_id, account)])
+            return
         chosen = Task.objects.select_related("account").order_by("account__name", "blu_task_id")
         if account:
             chosen = chosen.filter(account=self._account(account))
-        if task_id:
-            chosen = chosen.filter(blu_task_id=task_id)
-            if not chosen.exists():
-                raise CommandError(
-                    f"No task {task_id} is registered" + (f" for {account}." if account else ".")
-                )
-            owners = sorted({task.account.name for task in chosen})
-            if not account and len(owners) > 1:
-                # Each account is another Blu: syncing them all would ask every one of them.
-                raise CommandError(
-                    f"Task {task_id} is registered for {len(owners)} accounts "
-                    f"({', '.join(owners)}): say which with --account."
-                )
-        elif not account:
+        else:
             chosen = chosen.filter(is_polled=True, account__is_polled=True)
         to_sync = list(chosen)
         if not to_sync:
             raise CommandError("No tasks to sync: register one with `manage.py blu task add`.")
+        self._sync_tasks(to_sync)
 
+    def _sync_tasks(self, to_sync: list[Task]) -> None:
+        """Sync each task in the foreground, printing what each stored; exits 2 naming the
+        tasks that failed."""
         totals = {"pages": 0, "created": 0, "changed": 0, "skipped": 0}
-        failed = 0
+        failed: list[str] = []
         for task in to_sync:
             label = f"{task.account.name}/{task.blu_task_id}"
             try:
@@ -210,7 +391,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"{label}: skipped, another worker is syncing it")
                 continue
             except (BluError, AppKeyUnreadable, lease.LeaseLost) as exc:
-                failed += 1
+                failed.append(label)
                 self.stderr.write(f"{label}: failed: {exc}")
                 failed_run = SyncRun.objects.filter(task=task).first()
                 if failed_run is None:
@@ -218,27 +399,33 @@ class Command(BaseCommand):
                 run = failed_run
             else:
                 self.stdout.write(
-                    f"{label}: {run.pages} pages, {run.created} new, {run.changed} changed, "
-                    f"{run.unchanged} unchanged, {run.skipped} skipped"
+                    f"{label}: {run.pages} page{pluralize(run.pages)}, {run.created} new, "
+                    f"{run.changed} changed, {run.unchanged} unchanged, {run.skipped} skipped"
                 )
             for key in totals:
                 totals[key] += getattr(run, key)
             for reason, count in run.skip_reasons.items():
                 self.stdout.write(f"  skipped {count}: {reason}")
+        count, pages, errors = len(to_sync), totals["pages"], len(failed)
         self.stdout.write(
-            f"Synced {len(to_sync)} tasks: {totals['pages']} pages, {totals['created']} created, "
-            f"{totals['changed']} changed, {totals['skipped']} skipped, {failed} errors"
+            f"Synced {count} task{pluralize(count)}: {pages} page{pluralize(pages)}, "
+            f"{totals['created']} created, {totals['changed']} changed, "
+            f"{totals['skipped']} skipped, {errors} error{pluralize(errors)}"
         )
         if failed:
-            raise CommandError(f"{failed} of {len(to_sync)} tasks failed to sync.", returncode=2)
+            raise CommandError(
+                f"{errors} of {count} task{pluralize(count)} failed to sync: {', '.join(failed)}.",
+                returncode=2,
+            )
 
     def _summaries(self, **_):
         every_task = Task.objects.order_by("pk")
         for n, task in enumerate(every_task.iterator(chunk_size=200), start=1):
             summaries.refresh_task_summary(task)
             if self.verbosity >= 2 and n % 100 == 0:
-                self.stdout.write(f"{n} tasks rebuilt")
-        self.stdout.write(f"Rebuilt the summaries of {every_task.count()} tasks.")
+                self.stdout.write(f"{n} tasks rebuilt")  # n is a multiple of 100
+        rebuilt = every_task.count()
+        self.stdout.write(f"Rebuilt the summaries of {rebuilt} task{pluralize(rebuilt)}.")
 
     def _reread(self, account=None, **_):
         accounts = [self._account(account)] if account else list(BluAccount.objects.all())
@@ -249,21 +436,26 @@ class Command(BaseCommand):
 
             def report(result, name=each.name):
                 if self.verbosity >= 2:
-                    self.stdout.write(f"{name}: {result.read} calls re-read so far")
+                    read = result.read
+                    self.stdout.write(f"{name}: {read} call{pluralize(read)} re-read so far")
 
             result = reread.run_reread(each, progress=report)
             self.stdout.write(
-                f"{each.name}: re-read {result.read} calls in {each.time_zone}, "
+                f"{each.name}: re-read {result.read} call{pluralize(result.read)} in "
+                f"{each.time_zone}, "
                 f"{result.changed} changed"
             )
 
     def _verify(self, fix=False, **_):
         check = verify.verify_figures(fix=fix, report=self.stdout.write)
+        checked = check.tasks_checked
+        tasks_checked = f"{checked} task{pluralize(checked)}"
         if not check.tasks_drifted:
-            self.stdout.write(f"The figures of all {check.tasks_checked} tasks match their calls.")
+            every = "the" if checked == 1 else "all"
+            self.stdout.write(f"The figures of {every} {tasks_checked} match their calls.")
             return
         done = "recounted" if fix else "not changed (run with --fix to recount them)"
-        message = f"{check.tasks_drifted} of {check.tasks_checked} tasks had drifted: {done}."
+        message = f"{check.tasks_drifted} of {tasks_checked} had drifted: {done}."
         if fix:
             self.stdout.write(message)
         else:
@@ -290,12 +482,16 @@ class Command(BaseCommand):
             count=rotated,
             unreadable=unreadable,
         )
-        self.stdout.write(f"Re-encrypted {rotated} app keys with the newest Fernet key.")
+        self.stdout.write(
+            f"Re-encrypted {rotated} app key{pluralize(rotated)} with the newest Fernet key."
+        )
         if unreadable:
+            count = len(unreadable)
+            keys = pluralize(count, "its app key is,their app keys are")
             raise CommandError(
-                f"No key in BLUDASH_FERNET_KEYS opens the app key of {len(unreadable)} accounts: "
-                f"{', '.join(unreadable)}. Keep the old Fernet key until their app keys are "
-                "entered again in the admin.",
+                f"No key in BLUDASH_FERNET_KEYS opens the app key of {count} "
+                f"account{pluralize(count)}: {', '.join(unreadable)}. Keep the old Fernet key "
+                f"until {keys} entered again in the admin.",
                 returncode=2,
             )
 

@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.template.defaultfilters import pluralize
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from calls import tasks
@@ -64,12 +65,19 @@ class Command(BaseCommand):
                     tasks.enqueue_sync_on_commit(task.pk, trigger="new")
             self._poll_every(poll_seconds)
 
-        self.stdout.write(self.style.SUCCESS("Demo ready. Open http://127.0.0.1:8000"))
+        # This command starts nothing: whoever starts the web server (`make demo`) says where it
+        # is and how to stop it; `make screenshots` starts none.
+        count = len(world["tasks"])
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data ready: Blu account {account.name} on the sandbox at "
+                f"{account.base_url}, {count} task{pluralize(count)}."
+            )
+        )
         self.stdout.write(f"Sign in as {DEMO_USER!r} with password {password!r}")
         self.stdout.write(
             "The same password signs in " + ", ".join(f"{u!r} ({g})" for u, g in ROLE_USERS.items())
         )
-        self.stdout.write("Ctrl-C stops the web server, the worker, beat and the sandbox.")
 
     def _new_world(self) -> dict:
         return {

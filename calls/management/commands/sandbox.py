@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.template.defaultfilters import pluralize
 
 from calls.blu.sandbox import Sandbox, load_world
 
@@ -70,7 +71,8 @@ class Command(BaseCommand):
             tasks = [t for t in state["tasks"] if t["appId"] == account["appId"]]
             self.stdout.write(
                 f"  appId {account['appId']} ({account['timeZone']}): "
-                f"{len(tasks)} task(s), callbacks to {account['callbackUrl'] or 'nowhere'}"
+                f"{len(tasks)} task{pluralize(len(tasks))}, "
+                f"callbacks to {account['callbackUrl'] or 'nowhere'}"
             )
         self.stdout.write("Ctrl-C to stop.")
         try:
