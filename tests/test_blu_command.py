@@ -67,7 +67,7 @@ def test_account_list_lists_accounts(account):
         (["--base-url", "not a url", "--app-id", "1"], "--base-url: Enter a valid URL"),
         (
             ["--base-url", "ftp://api.blu.example", "--app-id", "1"],
-            "base_url: Blu's API is reached over https:// or http://, not ftp://",
+            "--base-url: Blu's API is reached over https:// or http://, not ftp://",
         ),
         (
             ["--base-url", "http://blu.test", "--app-id", "1", "--time-zone", "Mars/Base"],
