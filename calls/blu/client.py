@@ -32,6 +32,13 @@ UPLOAD_CHUNK = 200  # "At most 200 records per call."
 _BUSY_MESSAGE = re.compile(
     r"\bbusy\b|too frequent|too many requests|rate limit|try again later", re.IGNORECASE
 )
+# And these, how it says it knows no task by that id (the sandbox answers "task not found" with
+# code 4006). Matched on the message alone: no published code fixes what 4006 means.
+_TASK_UNKNOWN_MESSAGE = re.compile(
+    r"\btask\s*(?:id\s*)?(?:[\"']?\w+[\"']?\s+)?(?:not found|(?:does )?not exists?|doesn't exist)"
+    r"|\bno such task\b|\bunknown task\b",
+    re.IGNORECASE,
+)
 _MESSAGE_LIMIT = 500
 
 
@@ -103,6 +110,11 @@ class BluPermanentError(BluError):
     """Bad appId or sign, a bad request, anything retrying will not fix."""
 
 
+class BluTaskUnknown(BluPermanentError):
+    """Blu knows no task by this id: made up, mistyped, or not made yet. A fact about the task,
+    not about the account: Blu read our signed request and answered."""
+
+
 _session_lock = threading.Lock()
 _session_state: dict[str, Any] = {"session": None, "pid": None}
 
@@ -170,7 +182,11 @@ def _post(creds: Credentials, path: str, body: dict[str, Any]) -> dict[str, Any]
     code = answer.get("code")
     if str(code) != str(SUCCESS_CODE):
         message = str(answer.get("message") or "no message")
-        error = BluTemporaryError if _BUSY_MESSAGE.search(message) else BluPermanentError
+        error: type[BluError] = BluPermanentError
+        if _BUSY_MESSAGE.search(message):
+            error = BluTemporaryError
+        elif _TASK_UNKNOWN_MESSAGE.search(message):
+            error = BluTaskUnknown
         raise error(creds.account, endpoint, message, code=code)
     return answer
 
