@@ -167,6 +167,12 @@ class Task(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
+    # Syncs in a row that Blu answered it knows no task by this id (calls/ingest/unknown_tasks.py):
+    # asked again at growing intervals, then no longer polled until a person asks for it again.
+    blu_unknown_tries = models.PositiveIntegerField(default=0)
+    # First named by a callback, not by a person: callbacks may add only so many tasks an hour
+    # (calls/ingest/callback_tasks.py).
+    learned_from_callback = models.BooleanField(default=False)
     # The start of the oldest call still in progress (refreshed with the summary): a call Blu has
     # not finished for a day is stuck, and admins see it on the sync-health page.
     oldest_open_call_at = models.DateTimeField(null=True, blank=True)
@@ -198,6 +204,12 @@ class Task(models.Model):
         indexes = [
             models.Index(fields=["is_polled", "account"], name="task_polled_idx"),
             models.Index(fields=["-last_call_at"], name="task_last_call_idx"),
+            # The tasks an account's callbacks added in the last hour, counted per new task.
+            models.Index(
+                fields=["account", "first_seen_at"],
+                condition=models.Q(learned_from_callback=True),
+                name="task_from_callback_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -209,6 +221,16 @@ class Task(models.Model):
     @property
     def average_talk_seconds(self) -> float | None:
         return self.talk_seconds / self.calls_answered if self.calls_answered else None
+
+    @property
+    def unknown_to_blu(self) -> bool:
+        """Blu's last answers said it knows no task by this id (still retried, or stopped)."""
+        return self.blu_unknown_tries > 0
+
+    @property
+    def stopped_as_unknown(self) -> bool:
+        """No longer polled because Blu said, try after try, that it knows no such task."""
+        return self.unknown_to_blu and not self.is_polled
 
 
 # Calls with a talk time that counts: answered and ended (Blu reports a call still talking with

@@ -19,7 +19,7 @@ from calls import tasks
 from calls.audit import trail
 from calls.blu.client import BluError
 from calls.health import connection
-from calls.ingest import lease, polling, reread, summaries, sync, verify
+from calls.ingest import lease, polling, reread, summaries, sync, unknown_tasks, verify
 from calls.models import BluAccount, SyncRun, Task
 from calls.security import crypto
 from calls.security.crypto import AppKeyUnreadable
@@ -168,10 +168,17 @@ class Command(BaseCommand):
         blu_account = self._account(account)
         with transaction.atomic():
             task, created = polling.register_task(blu_account, task_id, name)
-            if created:
+            # Registering again a task Blu did not know says it may know it now.
+            revived = not created and unknown_tasks.revive(task)
+            if created or revived:
                 tasks.enqueue_sync_on_commit(task.pk, trigger="new")
         if created:
             self.stdout.write(f"Added task {task_id} to {account}; it is queued for a sync.")
+        elif revived:
+            self.stdout.write(
+                f"Blu did not know task {task_id} of {account}; it is polled again and queued "
+                "for a sync."
+            )
         else:
             self.stdout.write(f"Task {task_id} of {account} is registered already.")
 
