@@ -182,13 +182,17 @@ def _post(creds: Credentials, path: str, body: dict[str, Any]) -> dict[str, Any]
     code = answer.get("code")
     if str(code) != str(SUCCESS_CODE):
         message = str(answer.get("message") or "no message")
-        error: type[BluError] = BluPermanentError
-        if _BUSY_MESSAGE.search(message):
-            error = BluTemporaryError
-        elif _TASK_UNKNOWN_MESSAGE.search(message):
-            error = BluTaskUnknown
-        raise error(creds.account, endpoint, message, code=code)
+        raise _refusal_class(message)(creds.account, endpoint, message, code=code)
     return answer
+
+
+def _refusal_class(message: str) -> type[BluError]:
+    """Which error a refusal (HTTP 200, a code other than success) is, by Blu's words."""
+    if _BUSY_MESSAGE.search(message):
+        return BluTemporaryError
+    if _TASK_UNKNOWN_MESSAGE.search(message):
+        return BluTaskUnknown
+    return BluPermanentError
 
 
 def _backoff(attempt: int) -> float:
