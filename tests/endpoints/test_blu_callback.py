@@ -2,6 +2,7 @@
 
 import json
 import logging
+from datetime import timedelta
 
 import pytest
 import requests
@@ -246,6 +247,47 @@ def test_callbacks_over_the_accounts_rate_are_refused_with_429(client, account, 
     # Another account's callbacks are counted apart.
     answer = post_callback(client, other, {"taskId": 5, "records": [{**RECORD, "taskId": 5}]})
     assert answer.status_code == 200
+
+
+def test_new_tasks_named_by_callbacks_over_the_hourly_cap_are_refused_and_store_nothing(
+    client, account, settings, django_capture_on_commit_callbacks
+):
+    settings.BLUDASH_CALLBACK_NEW_TASKS_PER_HOUR = 3
+    # Tasks a person registered are not the callbacks' to count.
+    registered = [Task.objects.create(account=account, blu_task_id=str(n)) for n in range(5)]
+
+    def send(task_id: str, call_id: int):
+        record = {**RECORD, "taskId": task_id, "callId": call_id}
+        return post_callback(client, account, {"taskId": task_id, "records": [record]})
+
+    with django_capture_on_commit_callbacks() as queued:
+        answers = [send(str(100 + n), n) for n in range(4)]
+
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert answers[3].json()["message"].startswith("too many new tasks from callbacks")
+    assert 3500 <= int(answers[3]["Retry-After"]) <= 3600
+    assert not Task.objects.filter(blu_task_id="103").exists()
+    assert not CallRecord.objects.filter(call_id="3").exists()
+    assert len(queued) == 3  # a sync of each task let in, none of the refused one
+    # Callbacks for tasks we know go on being stored, whoever named the task first.
+    assert send("100", 10).status_code == 200
+    assert send(registered[0].blu_task_id, 11).status_code == 200
+    # Once the first new task is an hour old there is room again.
+    first = Task.objects.get(blu_task_id="100")
+    Task.objects.filter(pk=first.pk).update(first_seen_at=first.first_seen_at - timedelta(hours=1))
+    assert send("103", 3).status_code == 200
+
+
+def test_another_accounts_callbacks_have_their_own_share_of_new_tasks(client, account, settings):
+    settings.BLUDASH_CALLBACK_NEW_TASKS_PER_HOUR = 1
+    other = add_account(
+        "other", "another-sandbox-key", base_url=account.base_url, app_id="2", time_zone="UTC"
+    )
+    for each in (account, other):
+        record = {**RECORD, "taskId": 5}
+        assert post_callback(client, each, {"taskId": 5, "records": [record]}).status_code == 200
+
+    assert Task.objects.filter(blu_task_id="5").count() == 2
 
 
 def test_only_post_is_accepted(client, account):
