@@ -324,6 +324,17 @@ class Conclusion(models.Model):
     promise_to_pay = models.BooleanField(default=False)
     already_paid = models.BooleanField(default=False)
     complaint = models.BooleanField(default=False, help_text="Complaint risk")
+    # Which account's records brought the code, and when (page_writer.learn_codes): each account
+    # may add only so many codes a day. Empty for Blu's reference codes and codes added by hand.
+    learned_from = models.ForeignKey(
+        BluAccount,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    learned_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["code"]

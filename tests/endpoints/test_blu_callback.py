@@ -9,8 +9,10 @@ import requests
 from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from calls.models import BluAccount, CallRecord, Task
+from calls.ingest import verify
+from calls.models import BluAccount, CallRecord, Conclusion, Task
 from tests.helpers import BLU_EXAMPLE, add_account, callback_path, post_callback, wait_for
 
 RECORD = {**BLU_EXAMPLE, "recordUrl": ""}
@@ -288,6 +290,32 @@ def test_another_accounts_callbacks_have_their_own_share_of_new_tasks(client, ac
         assert post_callback(client, each, {"taskId": 5, "records": [record]}).status_code == 200
 
     assert Task.objects.filter(blu_task_id="5").count() == 2
+
+
+def test_new_codes_from_callbacks_over_the_daily_cap_keep_their_calls_but_stay_unlearned(
+    client, account, settings
+):
+    settings.BLUDASH_CALLBACK_NEW_CODES_PER_DAY = 3
+
+    def send(call_id: int, code: str):
+        record = {**RECORD, "callId": call_id, "code": code, "desc": f"Made up {code}"}
+        return post_callback(client, account, {"taskId": 66547748, "records": [record]})
+
+    answers = [send(n, f"ZZ{n}") for n in range(5)]
+
+    assert [a.status_code for a in answers] == [200] * 5
+    # Every call is stored with the code Blu sent; only three codes joined the dictionary.
+    stored = dict(CallRecord.objects.values_list("call_id", "code"))
+    assert stored == {str(n): f"ZZ{n}" for n in range(5)}
+    learned = Conclusion.objects.filter(code__startswith="ZZ")
+    assert sorted(learned.values_list("code", flat=True)) == ["ZZ0", "ZZ1", "ZZ2"]
+    task = Task.objects.get()
+    assert task.code_counts == {f"ZZ{n}": 1 for n in range(5)}
+    assert verify.task_drift(task) == []
+    # A day later there is room again: the next call with a held-back code brings it in.
+    learned.update(learned_at=timezone.now() - timedelta(days=1, seconds=1))
+    assert send(9, "ZZ4").status_code == 200
+    assert Conclusion.objects.filter(code="ZZ4", classified=False).exists()
 
 
 def test_only_post_is_accepted(client, account):
