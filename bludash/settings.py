@@ -455,6 +455,11 @@ BLUDASH_QUERY_WINDOW_DAYS = env_int("BLUDASH_QUERY_WINDOW_DAYS", 45, minimum=1)
 BLUDASH_POLL_SECONDS = env_int("BLUDASH_POLL_SECONDS", 300, minimum=5)
 # A task whose calls have all ended and which brought nothing new is polled this often instead.
 BLUDASH_QUIET_POLL_SECONDS = env_int("BLUDASH_QUIET_POLL_SECONDS", 3600, minimum=0)
+# A task Blu says it does not know (made up, mistyped, not made yet) is asked again after this
+# many seconds, then after twice as long each time, and no longer polled once Blu has said so
+# this many times in a row: registering it again (or `blu sync --task`) starts over.
+BLUDASH_UNKNOWN_TASK_RETRY_SECONDS = env_int("BLUDASH_UNKNOWN_TASK_RETRY_SECONDS", 900, minimum=1)
+BLUDASH_UNKNOWN_TASK_TRIES = env_int("BLUDASH_UNKNOWN_TASK_TRIES", 4, minimum=1)
 # A sync renews its lease once per page; one that has not for this long is taken as dead and its
 # task may be synced again. It must outlast the slowest page: every attempt timing out.
 _SLOWEST_PAGE = BLUDASH_BLU_RETRIES * (
@@ -506,6 +511,12 @@ BLUDASH_ACCOUNT_FAILURE_ALERT = env_int("BLUDASH_ACCOUNT_FAILURE_ALERT", 5, mini
 BLUDASH_STUCK_CALL_HOURS = env_int("BLUDASH_STUCK_CALL_HOURS", 24, minimum=1)
 # Callbacks accepted per account per minute; more are answered 429 (Blu retries, polls fill gaps).
 BLUDASH_CALLBACK_RATE_PER_MINUTE = env_int("BLUDASH_CALLBACK_RATE_PER_MINUTE", 600, minimum=1)
+# Blu signs no callback, so what one names is capped: new tasks per account in any hour (more
+# are refused with 429, nothing stored) and new conclusion codes per account in any 24 hours
+# (a call whose code is over it is stored, its code shown unclassified until Blu's own query
+# returns a call with it). 0 adds none.
+BLUDASH_CALLBACK_NEW_TASKS_PER_HOUR = env_int("BLUDASH_CALLBACK_NEW_TASKS_PER_HOUR", 100, minimum=0)
+BLUDASH_CALLBACK_NEW_CODES_PER_DAY = env_int("BLUDASH_CALLBACK_NEW_CODES_PER_DAY", 50, minimum=0)
 # The Blu sandbox (calls/blu/sandbox) runs only where enabled: by default only with debug on.
 BLUDASH_SANDBOX_ENABLED = env_bool("BLUDASH_SANDBOX_ENABLED", DEBUG)
 

@@ -26,6 +26,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from calls import operations, tasks
 from calls.audit import trail
 from calls.conclusions.categories import FLAG_NAMES
+from calls.conclusions.dictionary import DICTIONARY
 from calls.health import connection
 from calls.ingest import reread, summaries
 from calls.models import (
@@ -378,6 +379,24 @@ class ConclusionAdmin(admin.ModelAdmin):
     ]
     list_filter = ["classified"]
     search_fields = ["code", "label"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        """Admins may delete a code outside Blu's dictionaries that no call has (one a callback
+        made up, say); superusers any code. Deleting a code in use would turn its calls
+        unclassified, and one of Blu's own would come back at the next migrate."""
+        if not super().has_delete_permission(request, obj):
+            return False
+        if obj is None or request.user.is_superuser:
+            return True
+        return obj.code not in DICTIONARY and not CallRecord.objects.filter(code=obj.code).exists()
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not request.user.is_superuser:
+            # The bulk action asks has_delete_permission about no code in particular: admins
+            # delete one code at a time, from its page.
+            actions.pop("delete_selected", None)
+        return actions
 
     # Every rate is built from these flags: each save or delete here updates every task's flag
     # counts in the same transaction, as the Conclusions page does.

@@ -175,6 +175,12 @@ class Task(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
+    # Syncs in a row that Blu answered it knows no task by this id (calls/ingest/unknown_tasks.py):
+    # asked again at growing intervals, then no longer polled until a person asks for it again.
+    blu_unknown_tries = models.PositiveIntegerField(default=0)
+    # First named by a callback, not by a person: callbacks may add only so many tasks an hour
+    # (calls/ingest/callback_tasks.py).
+    learned_from_callback = models.BooleanField(default=False)
     # The start of the oldest call still in progress (refreshed with the summary): a call Blu has
     # not finished for a day is stuck, and admins see it on the sync-health page.
     oldest_open_call_at = models.DateTimeField(null=True, blank=True)
@@ -206,6 +212,12 @@ class Task(models.Model):
         indexes = [
             models.Index(fields=["is_polled", "account"], name="task_polled_idx"),
             models.Index(fields=["-last_call_at"], name="task_last_call_idx"),
+            # The tasks an account's callbacks added in the last hour, counted per new task.
+            models.Index(
+                fields=["account", "first_seen_at"],
+                condition=models.Q(learned_from_callback=True),
+                name="task_from_callback_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -217,6 +229,16 @@ class Task(models.Model):
     @property
     def average_talk_seconds(self) -> float | None:
         return self.talk_seconds / self.calls_answered if self.calls_answered else None
+
+    @property
+    def unknown_to_blu(self) -> bool:
+        """Blu's last answers said it knows no task by this id (still retried, or stopped)."""
+        return self.blu_unknown_tries > 0
+
+    @property
+    def stopped_as_unknown(self) -> bool:
+        """No longer polled because Blu said, try after try, that it knows no such task."""
+        return self.unknown_to_blu and not self.is_polled
 
 
 # Calls with a talk time that counts: answered and ended (Blu reports a call still talking with
@@ -310,6 +332,17 @@ class Conclusion(models.Model):
     promise_to_pay = models.BooleanField(default=False)
     already_paid = models.BooleanField(default=False)
     complaint = models.BooleanField(default=False, help_text="Complaint risk")
+    # Which account's records brought the code, and when (page_writer.learn_codes): each account
+    # may add only so many codes a day. Empty for Blu's reference codes and codes added by hand.
+    learned_from = models.ForeignKey(
+        BluAccount,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    learned_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["code"]

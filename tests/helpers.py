@@ -212,6 +212,11 @@ def callback_path(token: str) -> str:
     return reverse("calls:blu_callback", kwargs={"token": token})
 
 
+def callback_body(record: dict[str, Any]) -> bytes:
+    """The body Blu POSTs for one record: its task and the record, one in a list."""
+    return json.dumps({"taskId": record["taskId"], "records": [record]}).encode()
+
+
 def post_callback(client, account: BluAccount, body: Any, token: str | None = None):
     """POST `body` (bytes or text as they are, anything else as JSON) to the account's callback
     URL, or to the one of `token`."""

@@ -492,3 +492,42 @@ def test_the_accounts_pages_need_no_inline_script_or_style(admin_client_, accoun
         assert response.status_code == 200
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page), response.request["PATH_INFO"]
         assert not re.search(r"""\sstyle=|\son[a-z]+=""", page), response.request["PATH_INFO"]
+
+
+# --- learned conclusion codes -------------------------------------------------------------------
+
+
+def conclusion_delete_url(code: str) -> str:
+    from calls.models import Conclusion
+
+    return reverse("admin:calls_conclusion_delete", args=[Conclusion.objects.get(code=code).pk])
+
+
+def test_admins_delete_a_learned_code_no_call_uses(admin_client_, account):
+    from calls.models import Conclusion
+
+    Conclusion.objects.create(code="ZZJUNK", label="Made up", classified=False)
+
+    page = admin_client_.get(conclusion_delete_url("ZZJUNK"))
+    response = admin_client_.post(conclusion_delete_url("ZZJUNK"), {"post": "yes"})
+
+    assert page.status_code == 200 and response.status_code == 302
+    assert not Conclusion.objects.filter(code="ZZJUNK").exists()
+
+
+def test_admins_may_not_delete_a_code_a_call_has_nor_one_of_blus_own(
+    admin_client_, client, account
+):
+    from calls.models import Conclusion
+
+    post_callback(
+        client, account, {"taskId": 1, "records": [{**BLU_EXAMPLE, "taskId": 1, "code": "ZZUSED"}]}
+    )
+    assert Conclusion.objects.filter(code="ZZUSED").exists()
+
+    for code in ("ZZUSED", "D00"):
+        response = admin_client_.post(conclusion_delete_url(code), {"post": "yes"})
+        assert response.status_code == 403, code
+        assert Conclusion.objects.filter(code=code).exists()
+    changelist = admin_client_.get(reverse("admin:calls_conclusion_changelist"))
+    assert b"delete_selected" not in changelist.content  # no bulk delete of codes in use

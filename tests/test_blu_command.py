@@ -140,6 +140,18 @@ def test_task_add_registers_a_task(account):
     assert Task.objects.count() == 1
 
 
+def test_task_add_of_a_task_blu_did_not_know_polls_it_again(
+    account, django_capture_on_commit_callbacks
+):
+    Task.objects.create(account=account, blu_task_id="404", is_polled=False, blu_unknown_tries=4)
+    with django_capture_on_commit_callbacks() as queued:
+        out = blu("task", "add", "404", "--account", "collections")
+
+    assert "Blu did not know task 404 of collections; it is polled again" in out
+    task = Task.objects.get()
+    assert task.is_polled and task.blu_unknown_tries == 0 and len(queued) == 1
+
+
 def test_task_add_for_an_unknown_account_changes_nothing(db):
     with pytest.raises(CommandError, match="No Blu account named 'nobody'"):
         blu("task", "add", "1", "--account", "nobody")

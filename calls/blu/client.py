@@ -33,11 +33,13 @@ UPLOAD_CHUNK = 200  # "At most 200 records per call."
 _BUSY_MESSAGE = re.compile(
     r"\bbusy\b|too frequent|too many requests|rate limit|try again later", re.IGNORECASE
 )
-# Nor a code for "no such task": these words are how it says so. A wrong appId or sign is
-# refused before the task is looked at, so such an answer means the credentials were accepted.
-_UNKNOWN_TASK_MESSAGE = re.compile(
-    r"\btask\w*\b.*\b(not found|not exists?|does not exist|doesn't exist|unknown)\b"
-    r"|\b(unknown|no such)\s+task",
+# Nor a code for "no such task": these words are how it says it knows no task by that id (the
+# sandbox answers "task not found" with code 4006; no published code fixes what 4006 means). A
+# wrong appId or sign is refused before the task is looked at, so such an answer also says the
+# credentials were accepted.
+_TASK_UNKNOWN_MESSAGE = re.compile(
+    r"\btask\w*\b.*\b(?:not found|not exists?|does not exist|doesn't exist|unknown)\b"
+    r"|\b(?:unknown|no such)\s+task",
     re.IGNORECASE,
 )
 _MESSAGE_LIMIT = 500
@@ -97,16 +99,6 @@ class BluError(Exception):
         return f"{where}: {self.blu_message}"
 
 
-def says_task_unknown(exc: BluError) -> bool:
-    """Whether Blu itself answered that it knows no such task (with its own code)."""
-    return (
-        not exc.temporary
-        and exc.code is not None
-        and exc.http_status in (None, 200)
-        and bool(_UNKNOWN_TASK_MESSAGE.search(exc.blu_message))
-    )
-
-
 def _rebuild_error(cls, account, endpoint, message, code, http_status):
     return cls(account, endpoint, message, code=code, http_status=http_status)
 
@@ -124,6 +116,11 @@ class BluUnreachable(BluTemporaryError):
 
 class BluPermanentError(BluError):
     """Bad appId or sign, a bad request, anything retrying will not fix."""
+
+
+class BluTaskUnknown(BluPermanentError):
+    """Blu knows no task by this id: made up, mistyped, or not made yet. A fact about the task,
+    not about the account: Blu read our signed request and answered."""
 
 
 _session_lock = threading.Lock()
@@ -201,9 +198,17 @@ def _post(creds: Credentials, path: str, body: dict[str, Any]) -> dict[str, Any]
     code = answer.get("code")
     if str(code) != str(SUCCESS_CODE):
         message = str(answer.get("message") or "no message")
-        error = BluTemporaryError if _BUSY_MESSAGE.search(message) else BluPermanentError
-        raise error(creds.account, endpoint, message, code=code)
+        raise _refusal_class(message)(creds.account, endpoint, message, code=code)
     return answer
+
+
+def _refusal_class(message: str) -> type[BluError]:
+    """Which error a refusal (HTTP 200, a code other than success) is, by Blu's words."""
+    if _BUSY_MESSAGE.search(message):
+        return BluTemporaryError
+    if _TASK_UNKNOWN_MESSAGE.search(message):
+        return BluTaskUnknown
+    return BluPermanentError
 
 
 def _backoff(attempt: int) -> float:

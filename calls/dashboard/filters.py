@@ -182,9 +182,11 @@ class CallFilter(django_filters.FilterSet):
         )
 
     def _codes(self) -> list[str]:
-        # Every write (sync or callback) adds an unknown code to Conclusion in the same
-        # transaction, so the dictionary alone lists every code a call can have; reading the
-        # summaries instead cost a scan that grows by ~30,000 rows a month (bench/pages.py).
+        # Every write (sync or callback) adds an unknown code to Conclusion with it, so the
+        # dictionary lists every code a call can have, but those a callback brought over its
+        # account's daily share of new codes, until Blu's query returns a call with them
+        # (page_writer.learn_codes). Reading the summaries instead cost a scan that grows by
+        # ~30,000 rows a month (bench/pages.py).
         return sorted(self.conclusions)
 
     def code_groups(self) -> list[dict[str, Any]]:

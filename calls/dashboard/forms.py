@@ -1,4 +1,4 @@
-"""The conclusions formset: labels and category flags of every code, edited by managers."""
+"""The conclusions formset: labels and category flags of a page of codes, edited by managers."""
 
 from __future__ import annotations
 
@@ -89,6 +89,18 @@ class ConclusionForm(forms.ModelForm):
         return str(self.fields[flag].label)
 
 
+# A page of the dictionary, and the most rows one save takes. Each row posts its id, its label
+# and up to seven boxes, each with the hidden value it was shown with: 17 fields, so a page of
+# 50 posts at most 850, within Django's DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000).
+CODES_PER_PAGE = 50
+
 ConclusionFormSet = forms.modelformset_factory(
-    Conclusion, form=ConclusionForm, extra=0, can_delete=False, edit_only=True
+    Conclusion,
+    form=ConclusionForm,
+    extra=0,
+    can_delete=False,
+    edit_only=True,
+    max_num=CODES_PER_PAGE,
+    absolute_max=CODES_PER_PAGE,
+    validate_max=True,
 )

@@ -132,6 +132,8 @@ class TaskHealthTable(tables.Table):
         return _in_a_row(value)
 
     def render_last_error(self, value: str, record: Task) -> str:
+        if record.unknown_to_blu:
+            return _unknown_state(record)
         return _error(value, record.consecutive_failures > 0)
 
     def render_in_progress(self, record: Task) -> str:
@@ -139,6 +141,20 @@ class TaskHealthTable(tables.Table):
 
     def render_stuck(self, value: datetime | None) -> str:
         return _stuck(value, self.now)
+
+
+def _unknown_state(task: Task) -> str:
+    """What a task Blu does not know is waiting for, Blu's own words in the title."""
+    tries = task.blu_unknown_tries
+    if task.stopped_as_unknown:
+        text = f"Blu does not know this task: stopped polling after {tries} tries"
+    else:
+        next_try = _when(task.next_poll_at) if task.next_poll_at else "the next poll"
+        text = (
+            f"Blu does not know this task: asked {tries} time{'s' if tries != 1 else ''}, "
+            f"next try at {next_try} (polling stops after {sync_health.unknown_task_tries()})"
+        )
+    return format_html('<span class="failed" title="{}">{}</span>', task.last_error, text)
 
 
 def _stuck(oldest_open: datetime | None, now: datetime) -> str:
@@ -182,3 +198,37 @@ class StuckTaskTable(tables.Table):
 
     def render_last_success_at(self, value: datetime | None) -> str:
         return _when(value) if value else _NOT_YET
+
+
+class UnknownTaskTable(tables.Table):
+    """Tasks no longer polled because Blu does not know them (sync_health.stopped_unknown_tasks)."""
+
+    task = tables.Column(
+        "Task", accessor="blu_task_id", linkify=lambda record: record.get_absolute_url()
+    )
+    name = tables.Column("Name", attrs=_WRAP)
+    account = tables.Column("Account", accessor="account__name")
+    named_by = tables.Column("Named by", accessor="learned_from_callback")
+    state = tables.Column("State", accessor="blu_unknown_tries", attrs=_WRAP)
+    last_sync_at = tables.Column("Last try", empty_values=())
+    calls_total = tables.Column("Calls stored", attrs=_NUM)
+
+    class Meta:
+        orderable = False
+        attrs = {"class": "table health-unknown"}
+        row_attrs = {"data-task": lambda record: record.pk}
+        default = "—"
+        empty_text = "None: Blu knows every task it was asked about."
+
+    def render_named_by(self, value: bool) -> str:
+        # A made-up task from a callback points at a leaked token; from a person, at a typo.
+        return "a callback" if value else "a person"
+
+    def render_state(self, record: Task) -> str:
+        return _unknown_state(record)
+
+    def render_last_sync_at(self, value: datetime | None) -> str:
+        return _when(value) if value else _NOT_YET
+
+    def render_calls_total(self, value: int) -> str:
+        return f"{value:,}"

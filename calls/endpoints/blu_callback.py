@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from calls import tasks
-from calls.ingest import callbacks
+from calls.ingest import callback_tasks, callbacks
 from calls.security import rate_limit
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,22 @@ def blu_callback(request: HttpRequest, token: str) -> HttpResponse:
         message = str(exc)[:MAX_MESSAGE]
         logger.info("Refused a callback for account %s: %s", account.name, message)
         return _refusal(400, message)
+    except callback_tasks.TooManyNewTasks as exc:
+        # Blu retries a refused delivery (every 5 minutes, 5 times); a real task is best
+        # registered by a person, whose tasks this cap does not count.
+        logger.warning(
+            "Refused a callback for account %s: it names a new task, and its callbacks added "
+            "%d new tasks in the last hour (BLUDASH_CALLBACK_NEW_TASKS_PER_HOUR)",
+            account.name,
+            exc.limit,
+        )
+        response = _refusal(
+            429,
+            "too many new tasks from callbacks for this account this hour; register the task "
+            "on the Tasks page, or retry later",
+        )
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     if received.new_task:
         tasks.enqueue_sync_on_commit(received.task.pk, trigger="new")
     result = received.result

@@ -87,7 +87,7 @@ def test_connection(
         result = ConnectionResult(False, task_id, str(exc))
     except client.BluError as exc:
         code = exc.code
-        if client.says_task_unknown(exc):
+        if isinstance(exc, client.BluTaskUnknown):
             message = (
                 f"Credentials accepted; Blu does not know task {task_id} "
                 f"(code {exc.code}: {exc.blu_message})"

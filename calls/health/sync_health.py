@@ -258,6 +258,21 @@ def stuck_tasks(now: datetime | None = None) -> QuerySet[Task]:
     )
 
 
+def unknown_task_tries() -> int:
+    """Answers in a row of "Blu does not know this task" after which it is no longer polled."""
+    return settings.BLUDASH_UNKNOWN_TASK_TRIES
+
+
+def stopped_unknown_tasks() -> QuerySet[Task]:
+    """Tasks of enabled accounts no longer polled because Blu said, try after try, that it knows
+    no such task (calls/ingest/unknown_tasks.py), the latest given up first."""
+    return (
+        Task.objects.filter(is_polled=False, account__is_polled=True, blu_unknown_tries__gt=0)
+        .select_related("account")
+        .order_by(F("last_sync_at").desc(nulls_last=True), "-pk")
+    )
+
+
 def flagged_accounts() -> list[BluAccount]:
     """Enabled accounts whose syncs have failed BLUDASH_ACCOUNT_FAILURE_ALERT times or more in a
     row: the flag on every page for admins. One small query on the accounts table. A disabled

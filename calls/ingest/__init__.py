@@ -1,5 +1,6 @@
-"""Getting Blu's records in: the sync run and its lease, which tasks are due, the page write (one
-bulk upsert), the callback receiver, and the task summaries kept current from what was written.
+"""Getting Blu's records in: the sync run and its lease, which tasks are due, tasks Blu does not
+know, the page write (one bulk upsert), the callback receiver and the share of new tasks its
+callbacks may add, and the task summaries kept current from what was written.
 
 May import: `calls.blu`, `calls.conclusions`, `calls.models`, `calls.security` and
 `calls.health` (a sync's outcome feeds the failure counts). Never `calls.dashboard`, never the

@@ -18,8 +18,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from calls.blu.records import UnstorableRecord, read_record, record_task_id
+from calls.ingest.callback_tasks import task_for_callback
 from calls.ingest.page_writer import WriteResult, write_records
-from calls.ingest.polling import register_task
 from calls.models import BluAccount, Task
 
 # Blu sends one record per request; a little slack, never a flood.
@@ -163,7 +163,8 @@ class Received:
 
 
 def receive(account: BluAccount, body: bytes) -> Received:
-    """Store the records of one callback body for this account, or raise BadCallback."""
+    """Store the records of one callback body for this account, or raise BadCallback (the body
+    is not a callback) or callback_tasks.TooManyNewTasks (it names one new task too many)."""
     task_id, records = parse_body(body)
     zone = account.zone
     parsed: dict[str, dict[str, Any]] = {}
@@ -175,7 +176,8 @@ def receive(account: BluAccount, body: bytes) -> Received:
         parsed[fields["call_id"]] = fields
     result = WriteResult()
     with transaction.atomic():
-        task, new_task = register_task(account, task_id)
+        # Raises TooManyNewTasks past the account's hourly share of new tasks: nothing stored.
+        task, new_task = task_for_callback(account, task_id)
         write_records(task, parsed, result)
         # A call just ended: the task is active again, whatever the last poll found.
         Task.objects.filter(pk=task.pk).update(last_seen_at=timezone.now(), next_poll_at=None)

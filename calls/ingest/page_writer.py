@@ -1,5 +1,6 @@
 """Writing one page of Blu records: parse each with the tolerant reader, then one bulk upsert of
-the new and changed ones (upsert.py) in one transaction, and learn codes nobody has seen.
+the new and changed ones (upsert.py) in one transaction, and learn codes nobody has seen (at
+most so many a day from what callbacks bring).
 
 Used by the sync run (sync.py) and the callback receiver (callbacks.py) alike: a replayed page or
 callback changes nothing, and a final record is never replaced by an in-progress one.
@@ -11,8 +12,10 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -97,7 +100,12 @@ def _blank(value: Any) -> bool:
 
 
 def write_records(
-    task: Task, parsed: dict[str, dict[str, Any]], result: WriteResult, *, median: bool = True
+    task: Task,
+    parsed: dict[str, dict[str, Any]],
+    result: WriteResult,
+    *,
+    median: bool = True,
+    from_query: bool = False,
 ) -> None:
     """Upsert parsed records of one task with one statement, and keep the figures of every task
     they touch current in the same transaction (summaries.apply_changes). Only new or changed
@@ -108,9 +116,16 @@ def write_records(
     record filled, and never moves a stored call to another task: what differs is noted on the
     call as a problem. `median=False` leaves the task's median talk time to the caller (a sync
     refreshes it once at its end, not once a page).
+
+    New conclusion codes are learned (learn_codes): `from_query` says the records are Blu's
+    answer to our signed query, whose codes are Blu's own: every one is learned, from unchanged
+    records too, so a code the callbacks' cap held back is learned at the task's next sync.
+    Otherwise (a callback, which nobody signs) only the written records' codes, within the cap.
     """
     if not parsed:
         return
+    # Blu's answer to our signed query: its codes are learned, uncapped, written or not.
+    confirmed = _codes(parsed.values()) if from_query else []
     # A first, lock-free look: a page with nothing new ends here, writing and locking nothing.
     looked = dict(
         CallRecord.objects.filter(account_id=task.account_id, call_id__in=list(parsed)).values_list(
@@ -124,6 +139,7 @@ def write_records(
     )
     result.unchanged += len(parsed) - len(candidates)
     if not candidates:
+        learn_codes(task.account_id, confirmed, capped=False)
         return
     with transaction.atomic():
         # Writers of an account's calls take turns from here: a callId is unique per account,
@@ -164,9 +180,14 @@ def write_records(
             to_write.append(row)
             added.setdefault(row["task_id"], []).append(row)
         if not to_write:
+            learn_codes(task.account_id, confirmed, capped=False)
             return
         upsert_calls(to_write)
-        learn_codes({row["code"]: row["desc"] for row in to_write if row["code"]})
+        # In the write's transaction: a page's calls and their new codes come in together.
+        if from_query:
+            learn_codes(task.account_id, confirmed, capped=False)
+        else:
+            learn_codes(task.account_id, _codes(to_write), capped=True)
         for task_pk in sorted(set(added) | set(removed)):
             # Another task's calls changed too: its own sync will not refresh its median.
             recount = median or task_pk != task.pk
@@ -202,24 +223,77 @@ def _update_of(
     return row
 
 
-def learn_codes(descriptions: dict[str, str]) -> None:
-    """Add codes nobody has seen yet, labelled with Blu's desc, for a manager to classify."""
+def _codes(rows: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(row["code"], row["desc"]) for row in rows if row["code"]]
+
+
+# A day, not the company's calendar day: no midnight reopens the cap to a flood.
+CODES_WINDOW = timedelta(days=1)
+
+
+def learn_codes(account_pk: int, codes: Iterable[tuple[str, str]], *, capped: bool) -> list[str]:
+    """Add the codes nobody has seen yet, of (code, desc) pairs one per call, labelled with Blu's
+    desc, for a manager to classify. Returns the new codes held back by the cap, if any.
+
+    `capped`: at most BLUDASH_CALLBACK_NEW_CODES_PER_DAY new codes from this account in any 24
+    hours, counting every code it taught us (checked under the account's write turn, which the
+    caller holds). Those carried by the most calls go first. A held-back code's calls are
+    stored all the same and show it unclassified, as a code nobody has classified; it is learned
+    once a later write has room, or at once when Blu's own query returns a call with it.
+    """
+    frequency: Counter[str] = Counter()
+    descriptions: dict[str, str] = {}
+    for code, desc in codes:
+        frequency[code] += 1
+        descriptions[code] = desc  # the last desc wins, as the last record does
     if not descriptions:
-        return
+        return []
     known = set(
         Conclusion.objects.filter(code__in=list(descriptions)).values_list("code", flat=True)
     )
-    new = [
-        Conclusion(code=code, label=(desc or code)[:200], classified=False)
-        for code, desc in descriptions.items()
-        if code not in known
-    ]
+    new = sorted(
+        (code for code in descriptions if code not in known), key=lambda c: (-frequency[c], c)
+    )
+    if not new:
+        return []
+    now = timezone.now()
+    held: list[str] = []
+    if capped:
+        taught = Conclusion.objects.filter(
+            learned_from_id=account_pk, learned_at__gt=now - CODES_WINDOW
+        ).count()
+        room = max(0, settings.BLUDASH_CALLBACK_NEW_CODES_PER_DAY - taught)
+        new, held = new[:room], new[room:]
     if new:
-        Conclusion.objects.bulk_create(new, ignore_conflicts=True)
+        Conclusion.objects.bulk_create(
+            [
+                Conclusion(
+                    code=code,
+                    label=(descriptions[code] or code)[:200],
+                    classified=False,
+                    learned_from_id=account_pk,
+                    learned_at=now,
+                )
+                for code in new
+            ],
+            ignore_conflicts=True,
+        )
+    if held:
+        name = BluAccount.objects.values_list("name", flat=True).get(pk=account_pk)
+        logger.warning(
+            "Blu account %s: %d new conclusion codes not added to the dictionary, over "
+            "BLUDASH_CALLBACK_NEW_CODES_PER_DAY (%d); their calls are stored, the codes shown "
+            "unclassified until Blu's query returns them: %s",
+            name,
+            len(held),
+            settings.BLUDASH_CALLBACK_NEW_CODES_PER_DAY,
+            ", ".join(held[:10]),
+        )
+    return held
 
 
 def store_records(task: Task, records: Iterable[Any], *, median: bool = True) -> WriteResult:
     """Parse and write one page of raw records for a task (see write_records for `median`)."""
     parsed, result = read_page(records, task.account)
-    write_records(task, parsed, result, median=median)
+    write_records(task, parsed, result, median=median, from_query=True)
     return result

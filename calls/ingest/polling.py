@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
+from calls.ingest import unknown_tasks
 from calls.ingest.clock import db_now
 from calls.models import BluAccount, Task
 
@@ -76,6 +77,9 @@ MAX_TASKS_AT_ONCE = 200
 @dataclass
 class Registration:
     added: list[Task] = field(default_factory=list)
+    # Registered already, but no longer polled because Blu said it did not know them: a person
+    # naming them again says Blu may know them now, so they are polled again from the first try.
+    revived: list[Task] = field(default_factory=list)
     known: list[str] = field(default_factory=list)  # registered already: nothing done
 
 
@@ -99,13 +103,15 @@ def parse_task_ids(text: str) -> list[str]:
 
 
 def register_tasks(account: BluAccount, task_ids: list[str]) -> Registration:
-    """Register each id for the account; the caller queues a sync of each added task once
-    committed, and audits each."""
+    """Register each id for the account, as a person asks; the caller queues a sync of each
+    added and each revived task once committed, and audits each."""
     registration = Registration()
     for task_id in task_ids:
         task, created = register_task(account, task_id)
         if created:
             registration.added.append(task)
+        elif unknown_tasks.revive(task):
+            registration.revived.append(task)
         else:
             registration.known.append(task_id)
     return registration

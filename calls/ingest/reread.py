@@ -111,7 +111,10 @@ def _reread_batch(account: BluAccount, pks: list[int]) -> int:
             removed.setdefault(old["task_id"], []).append(old)
             added.setdefault(old["task_id"], []).append(new)
         CallRecord.objects.bulk_update(changed, READ_FIELDS, batch_size=500)
-        page_writer.learn_codes({call.code: call.desc for call in changed if call.code})
+        # Stored records may have come by callback: their new codes are capped as then.
+        page_writer.learn_codes(
+            account.pk, [(call.code, call.desc) for call in changed if call.code], capped=True
+        )
         for task_pk in sorted(added):
             summaries.apply_changes(task_pk, removed[task_pk], added[task_pk])
     return len(changed)

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from calls.blu import client
 from calls.health import alerts
-from calls.ingest import summaries, upsert
+from calls.ingest import summaries, unknown_tasks, upsert
 from calls.ingest.clock import db_now
 from calls.ingest.lease import LeaseLost, SyncBusy, claim, release, renew
 from calls.ingest.page_writer import WriteResult, store_records
@@ -98,9 +98,19 @@ def sync_task(
         if isinstance(exc, DatabaseError):
             _drop_broken_connection()
         # Only Blu's own answers and silences are the account's failures: a lost lease, an
-        # unreadable key or our database failing says nothing about Blu.
-        blu_failed = isinstance(exc, client.BluError)
-        _record_failure(task, run, totals, error=_failure_message(exc), blu_failed=blu_failed)
+        # unreadable key or our database failing says nothing about Blu. Nor does Blu saying it
+        # knows no such task: that is the task's id at fault (made up, mistyped, not made yet),
+        # and a callback can name any number of those.
+        unknown = isinstance(exc, client.BluTaskUnknown)
+        blu_failed = isinstance(exc, client.BluError) and not unknown
+        _record_failure(
+            task,
+            run,
+            totals,
+            error=_failure_message(exc),
+            blu_failed=blu_failed,
+            unknown_to_blu=unknown,
+        )
         raise
     else:
         _finish(task, run, totals)
@@ -133,12 +143,19 @@ def _drop_broken_connection() -> None:
 
 
 def _record_failure(
-    task: Task, run: SyncRun, totals: WriteResult, error: str, blu_failed: bool
+    task: Task,
+    run: SyncRun,
+    totals: WriteResult,
+    error: str,
+    blu_failed: bool,
+    unknown_to_blu: bool = False,
 ) -> None:
     """_finish with the error; if the database refuses that too, the run stays "running" until
     the next sync of the task closes it, and the original error goes on to the caller."""
     try:
-        _finish(task, run, totals, error=error, blu_failed=blu_failed)
+        _finish(
+            task, run, totals, error=error, blu_failed=blu_failed, unknown_to_blu=unknown_to_blu
+        )
     except DatabaseError:
         logger.exception("Could not record the failed sync of %s (%s)", task, error)
         _drop_broken_connection()
@@ -164,7 +181,12 @@ def _copy_totals(run: SyncRun, totals: WriteResult) -> None:
 
 
 def _finish(
-    task: Task, run: SyncRun, totals: WriteResult, error: str = "", blu_failed: bool = False
+    task: Task,
+    run: SyncRun,
+    totals: WriteResult,
+    error: str = "",
+    blu_failed: bool = False,
+    unknown_to_blu: bool = False,
 ) -> None:
     now = timezone.now()
     _copy_totals(run, totals)
@@ -182,6 +204,8 @@ def _finish(
     if totals.created or totals.changed:
         task_fields["last_seen_at"] = now
     Task.objects.filter(pk=task.pk).update(**task_fields)
+    if not error:
+        unknown_tasks.record_known(task.pk)
     alerts.record_sync_outcome(task, error, blu_failed=blu_failed)
     summaries.refresh_median_talk(task)
     task.refresh_from_db(fields=summaries.SUMMARY_COLUMNS)
@@ -194,6 +218,10 @@ def _finish(
     )
     # Due times are compared with the database's clock (polling.py), so they are set by it.
     db_time = db_now()
+    if unknown_to_blu:
+        # Asked again later and later, then no more: no Celery retry follows a permanent error.
+        unknown_tasks.record_unknown(task.pk, db_time)
+        return
     if error:
         # A Celery retry is on its way; polls leave the task to it for that long.
         next_poll = db_time + timedelta(seconds=settings.BLUDASH_TASK_RETRY_MAX_DELAY)

@@ -9,7 +9,7 @@ import responses
 
 from calls.blu import client
 from calls.blu.signing import sign
-from tests.helpers import free_port
+from tests.helpers import APP_KEY, free_port
 
 BASE = "https://blu.example.test"
 QUERY = f"{BASE}/rest/v1/queryCallResult"
@@ -238,3 +238,36 @@ def test_an_app_id_no_header_can_carry_is_a_permanent_error_that_says_so(sandbox
     )
     with pytest.raises(client.BluPermanentError, match="appId has characters"):
         client.query_page(pasted, "5573", 1, 10)
+
+
+def test_the_sandboxs_answer_for_a_task_it_does_not_know_reads_as_task_unknown(sandbox):
+    # Over real HTTP: what the sandbox answers for a taskId it has never heard of (HTTP 200,
+    # code 4006, "task not found") is what the sync's retry schedule keys on.
+    creds = client.Credentials(
+        account="collections", base_url=sandbox.url, app_id="10001", app_key=APP_KEY
+    )
+    with pytest.raises(client.BluTaskUnknown, match="task not found") as caught:
+        client.query_page(creds, "404404", 1, 10)
+    assert isinstance(caught.value, client.BluPermanentError) and caught.value.code == 4006
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["task not found", "Task does not exist", "taskId not exist", "no such task: 5573"],
+)
+@responses.activate
+def test_blus_words_for_a_task_it_does_not_know_are_told_from_other_refusals(message):
+    # Blu publishes no error table: its message is all there is to go on, as for "busy".
+    responses.post(QUERY, json={"code": 4999, "message": message})
+    with pytest.raises(client.BluTaskUnknown):
+        client.query_page(CREDS, "5573", 1, 10)
+    assert len(responses.calls) == 1
+
+
+@pytest.mark.parametrize("message", ["sign error", "invalid appId", "no task permission"])
+@responses.activate
+def test_a_refusal_that_is_not_about_the_task_is_no_task_unknown(message):
+    responses.post(QUERY, json={"code": 4003, "message": message})
+    with pytest.raises(client.BluPermanentError) as caught:
+        client.query_page(CREDS, "5573", 1, 10)
+    assert not isinstance(caught.value, client.BluTaskUnknown)

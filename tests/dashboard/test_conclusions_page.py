@@ -3,12 +3,15 @@ the task rates follow an edit."""
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
+import pytest
 from django.urls import reverse
 
 from calls.ingest import sync
 from calls.models import Conclusion
+from tests.helpers import html_text
 
 URL = reverse("calls:conclusions")
 
@@ -94,7 +97,12 @@ def test_staff_read_the_dictionary_without_a_form(staff_client):
     page = response.content.decode()
     assert response.status_code == 200
     assert "PTP" in page and "Promised to payback" in page and "Promise to pay" in page
-    assert "<input" not in page.split("<main>")[1] and "Save conclusions" not in page
+    main = page.split("<main>")[1]
+    # The search box alone: nothing to post.
+    assert re.findall(r"<input[^>]*>", main) == [
+        '<input type="search" id="conclusions-q" name="q" value="" maxlength="64">'
+    ]
+    assert 'method="post"' not in main and "Save conclusions" not in page
     assert "Only managers and admins can change these" in page
 
 
@@ -231,3 +239,78 @@ def test_a_row_saves_only_the_fields_changed_on_the_page(manager_client, admin_c
 
     d99 = Conclusion.objects.get(code="D99")
     assert d99.live_person and d99.label == "Picked up, said nothing"
+
+
+# --- thousands of codes -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_thousand_codes(db):
+    Conclusion.objects.bulk_create(
+        Conclusion(code=f"X{n:04d}", label=f"Made up {n}", classified=False) for n in range(2000)
+    )
+
+
+def test_two_thousand_codes_are_paged_and_a_save_of_one_changed_row_works(
+    manager_client, two_thousand_codes, settings
+):
+    response = manager_client.get(URL)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    shown, prefix = rendered_form(page)
+    # What the browser posts stays within Django's limit on fields, whatever the dictionary.
+    assert len(shown) < settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    total = Conclusion.objects.count()
+    assert f"Codes 1\u201350 of {total:,}" in html_text(page)
+    assert "X0000" in prefix and "X0050" not in prefix and "?page=2" in page
+    shown[prefix["X0003"] + "label"] = "Renamed"
+    shown[prefix["X0004"] + "classified"] = "on"
+
+    response = manager_client.post(URL, shown, follow=True)
+
+    assert "Saved 2 conclusions;" in response.content.decode()
+    assert Conclusion.objects.get(code="X0003").label == "Renamed"
+    assert Conclusion.objects.get(code="X0004").classified
+    assert Conclusion.objects.filter(label__startswith="Made up").count() == 1999
+
+
+def test_a_save_on_a_later_page_saves_that_page_and_comes_back_to_it(
+    manager_client, two_thousand_codes
+):
+    url = f"{URL}?page=3"
+    shown, prefix = rendered_form(manager_client.get(url).content.decode())
+    assert sorted(prefix)[0] == "X0100"
+    shown[prefix["X0120"] + "connected"] = "on"
+
+    response = manager_client.post(url, shown, follow=True)
+
+    assert response.redirect_chain == [(url, 302)]
+    assert Conclusion.objects.get(code="X0120").connected
+
+
+def test_a_manager_finds_a_code_among_thousands_by_searching(manager_client, two_thousand_codes):
+    page = manager_client.get(URL, {"q": "x1999"}).content.decode()
+
+    _, prefix = rendered_form(page)
+    assert list(prefix) == ["X1999"] and "Codes 1\u20131 of 1" in html_text(page)
+
+
+def test_staff_read_thousands_of_codes_a_page_at_a_time(staff_client, two_thousand_codes):
+    page = staff_client.get(URL, {"page": 2}).content.decode()
+
+    assert "X0050" in page and "X0049" not in page and "X0100" not in page
+
+
+def test_more_rows_than_a_page_holds_are_refused_and_save_nothing(manager_client):
+    Conclusion.objects.bulk_create(
+        Conclusion(code=f"X{n:04d}", label=f"Made up {n}", classified=False) for n in range(30)
+    )
+    # Every code at once, as a page of the old form posted them: more than a page ever shows.
+    data = formset_data(D00={"label": "Changed"})
+    assert int(data["form-TOTAL_FORMS"]) > 60
+
+    response = manager_client.post(URL, data)
+
+    assert response.status_code == 200 and "Nothing was saved" in response.content.decode()
+    assert Conclusion.objects.get(code="D00").label == "Ringing"

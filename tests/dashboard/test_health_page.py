@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from calls.blu.client import BluTaskUnknown
 from calls.ingest import summaries, sync
 from calls.models import BluAccount, CallRecord, Task
 from tests.helpers import (
@@ -277,3 +278,43 @@ def test_the_admin_keeps_its_own_branding_under_the_flag(
 
     assert "bludash administration" in page and flag(page)
     assert 'style="' not in flag(page)
+
+
+# --- tasks Blu does not know --------------------------------------------------------------------
+
+
+def test_a_task_blu_does_not_know_says_so_while_retried_and_once_given_up(
+    admin_client_, account, settings
+):
+    settings.BLUDASH_UNKNOWN_TASK_TRIES = 4
+    retried = Task.objects.create(account=account, blu_task_id="404001", name="Typo")
+    stopped = Task.objects.create(account=account, blu_task_id="404002", learned_from_callback=True)
+    for task, times in [(retried, 2), (stopped, 4)]:
+        for _ in range(times):
+            with pytest.raises(BluTaskUnknown):
+                sync.sync_task(task)
+
+    page = admin_client_.get(HEALTH).content.decode()
+
+    tasks = labelled_section(page, "health-tasks")
+    error = row_cells(tasks, "task", retried.pk)["Last error"]
+    assert error.startswith("Blu does not know this task: asked 2 times, next try at ")
+    assert error.endswith("(polling stops after 4)")
+    assert not row(tasks, "task", stopped.pk)  # no longer polled
+    unknown = labelled_section(page, "health-unknown")
+    line = row_cells(unknown, "task", stopped.pk)
+    assert line["State"] == "Blu does not know this task: stopped polling after 4 tries"
+    assert line["Named by"] == "a callback" and line["Calls stored"] == "0"
+    assert "register it again" in html_text(unknown)
+    assert not row(unknown, "task", retried.pk)
+
+
+def test_a_task_page_says_polling_stopped_because_blu_does_not_know_it(admin_client_, account):
+    task = Task.objects.create(
+        account=account, blu_task_id="404003", is_polled=False, blu_unknown_tries=4
+    )
+    response = admin_client_.get(reverse("calls:task_detail", args=[task.pk]))
+
+    page = html_text(response.content.decode())
+
+    assert "Polled no: Blu does not know this task (stopped polling after 4 tries)" in page

@@ -39,6 +39,23 @@ def test_a_manager_registers_pasted_ids_each_queued_and_audited(
     assert {event.username for event in events} == {"manager"}
 
 
+def test_registering_again_a_task_blu_did_not_know_polls_it_again_at_once(
+    manager_client, account, django_capture_on_commit_callbacks
+):
+    stopped = Task.objects.create(
+        account=account, blu_task_id="100", is_polled=False, blu_unknown_tries=4
+    )
+    with django_capture_on_commit_callbacks() as queued:
+        response = manager_client.post(URL, {"account": account.pk, "task_ids": "100"}, follow=True)
+
+    page = response.content.decode()
+    assert "Blu did not know 1 task of collections; polling it again, syncing now: 100." in page
+    stopped.refresh_from_db()
+    assert stopped.is_polled and stopped.blu_unknown_tries == 0 and len(queued) == 1
+    event = AuditEvent.objects.get(action=AuditEvent.Action.TASK_REGISTERED)
+    assert event.target == "collections/100"
+
+
 def test_an_id_that_is_no_task_id_registers_nothing_and_says_which(manager_client, account):
     response = manager_client.post(URL, {"account": account.pk, "task_ids": "500 6\u200b00"})
 

@@ -2,14 +2,17 @@
 
 import json
 import logging
+from datetime import timedelta
 
 import pytest
 import requests
 from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from calls.models import BluAccount, CallRecord, Task
+from calls.ingest import verify
+from calls.models import BluAccount, CallRecord, Conclusion, Task
 from tests.helpers import BLU_EXAMPLE, add_account, callback_path, post_callback, wait_for
 
 RECORD = {**BLU_EXAMPLE, "recordUrl": ""}
@@ -246,6 +249,73 @@ def test_callbacks_over_the_accounts_rate_are_refused_with_429(client, account, 
     # Another account's callbacks are counted apart.
     answer = post_callback(client, other, {"taskId": 5, "records": [{**RECORD, "taskId": 5}]})
     assert answer.status_code == 200
+
+
+def test_new_tasks_named_by_callbacks_over_the_hourly_cap_are_refused_and_store_nothing(
+    client, account, settings, django_capture_on_commit_callbacks
+):
+    settings.BLUDASH_CALLBACK_NEW_TASKS_PER_HOUR = 3
+    # Tasks a person registered are not the callbacks' to count.
+    registered = [Task.objects.create(account=account, blu_task_id=str(n)) for n in range(5)]
+
+    def send(task_id: str, call_id: int):
+        record = {**RECORD, "taskId": task_id, "callId": call_id}
+        return post_callback(client, account, {"taskId": task_id, "records": [record]})
+
+    with django_capture_on_commit_callbacks() as queued:
+        answers = [send(str(100 + n), n) for n in range(4)]
+
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert answers[3].json()["message"].startswith("too many new tasks from callbacks")
+    assert 3500 <= int(answers[3]["Retry-After"]) <= 3600
+    assert not Task.objects.filter(blu_task_id="103").exists()
+    assert not CallRecord.objects.filter(call_id="3").exists()
+    assert len(queued) == 3  # a sync of each task let in, none of the refused one
+    # Callbacks for tasks we know go on being stored, whoever named the task first.
+    assert send("100", 10).status_code == 200
+    assert send(registered[0].blu_task_id, 11).status_code == 200
+    # Once the first new task is an hour old there is room again.
+    first = Task.objects.get(blu_task_id="100")
+    Task.objects.filter(pk=first.pk).update(first_seen_at=first.first_seen_at - timedelta(hours=1))
+    assert send("103", 3).status_code == 200
+
+
+def test_another_accounts_callbacks_have_their_own_share_of_new_tasks(client, account, settings):
+    settings.BLUDASH_CALLBACK_NEW_TASKS_PER_HOUR = 1
+    other = add_account(
+        "other", "another-sandbox-key", base_url=account.base_url, app_id="2", time_zone="UTC"
+    )
+    for each in (account, other):
+        record = {**RECORD, "taskId": 5}
+        assert post_callback(client, each, {"taskId": 5, "records": [record]}).status_code == 200
+
+    assert Task.objects.filter(blu_task_id="5").count() == 2
+
+
+def test_new_codes_from_callbacks_over_the_daily_cap_keep_their_calls_but_stay_unlearned(
+    client, account, settings
+):
+    settings.BLUDASH_CALLBACK_NEW_CODES_PER_DAY = 3
+
+    def send(call_id: int, code: str):
+        record = {**RECORD, "callId": call_id, "code": code, "desc": f"Made up {code}"}
+        return post_callback(client, account, {"taskId": 66547748, "records": [record]})
+
+    answers = [send(n, f"ZZ{n}") for n in range(5)]
+
+    assert [a.status_code for a in answers] == [200] * 5
+    # Every call is stored with the code Blu sent; only three codes joined the dictionary.
+    stored = dict(CallRecord.objects.values_list("call_id", "code"))
+    assert stored == {str(n): f"ZZ{n}" for n in range(5)}
+    learned = Conclusion.objects.filter(code__startswith="ZZ")
+    assert sorted(learned.values_list("code", flat=True)) == ["ZZ0", "ZZ1", "ZZ2"]
+    task = Task.objects.get()
+    assert task.code_counts == {f"ZZ{n}": 1 for n in range(5)}
+    assert verify.task_drift(task) == []
+    # A day later there is room again: the next call with a held-back code brings it in.
+    learned.update(learned_at=timezone.now() - timedelta(days=1, seconds=1))
+    assert send(9, "ZZ4").status_code == 200
+    assert Conclusion.objects.filter(code="ZZ4", classified=False).exists()
 
 
 def test_only_post_is_accepted(client, account):

@@ -10,7 +10,7 @@ import threading
 import pytest
 from django.db import connection, connections, transaction
 
-from calls.ingest import callbacks, summaries, verify
+from calls.ingest import callback_tasks, callbacks, summaries, verify
 from calls.models import CallRecord, Task
 from tests.helpers import BLU_EXAMPLE, a_session_waits_on_a_lock, add_account, wait_for
 
@@ -73,3 +73,20 @@ def test_a_reclassification_waits_for_a_cross_task_write_without_deadlock(postgr
 
     assert waited and not errors and not thread.is_alive()
     assert [line for task in Task.objects.all() for line in verify.task_drift(task)] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_callbacks_at_once_cannot_both_take_the_hours_last_new_task(postgresql_only, settings):
+    # Two connections stand for two web processes: the count they share is the database's.
+    settings.BLUDASH_CALLBACK_NEW_TASKS_PER_HOUR = 1
+    account = add_account("collections")
+    with transaction.atomic():
+        callbacks.receive(account, body("501"))  # not committed yet
+        thread, errors = in_a_thread(lambda: callbacks.receive(account, body("502", callId="x2")))
+        waited = wait_for(a_session_waits_on_a_lock, seconds=10, step=0.02)
+    thread.join(timeout=30)
+
+    assert waited and not thread.is_alive()
+    assert [type(error) for error in errors] == [callback_tasks.TooManyNewTasks]
+    assert list(Task.objects.values_list("blu_task_id", flat=True)) == ["501"]
+    assert list(CallRecord.objects.values_list("call_id", flat=True)) == ["x1"]

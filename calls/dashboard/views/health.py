@@ -6,7 +6,12 @@ from django.utils import timezone
 from django.views.generic import TemplateView
 
 from calls.dashboard import pagination
-from calls.dashboard.health_tables import AccountHealthTable, StuckTaskTable, TaskHealthTable
+from calls.dashboard.health_tables import (
+    AccountHealthTable,
+    StuckTaskTable,
+    TaskHealthTable,
+    UnknownTaskTable,
+)
 from calls.health import sync_health
 from calls.models import BluAccount, FigureCheck
 from calls.security import roles
@@ -14,6 +19,8 @@ from calls.security.access import DashboardView
 
 # Stuck tasks should be few; past this many the page says how many more there are.
 STUCK_SHOWN = 50
+# So should tasks Blu does not know; a flood of made-up ones is capped per hour, but adds up.
+UNKNOWN_SHOWN = 50
 
 
 def unpaged(table, request):
@@ -37,6 +44,8 @@ class HealthView(DashboardView, TemplateView):
         pagination.paginate(tasks, self.request, pagination.CountingPaginator)
         stuck = sync_health.stuck_tasks(now)
         stuck_count = stuck.count()
+        unknown = sync_health.stopped_unknown_tasks()
+        unknown_count = unknown.count()
         context.update(
             checked_at=now,
             accounts=unpaged(AccountHealthTable(sync_health.account_health(now)), self.request),
@@ -44,6 +53,10 @@ class HealthView(DashboardView, TemplateView):
             stuck=unpaged(StuckTaskTable(list(stuck[:STUCK_SHOWN]), now=now), self.request),
             stuck_count=stuck_count,
             stuck_shown=min(stuck_count, STUCK_SHOWN),
+            unknown=unpaged(UnknownTaskTable(list(unknown[:UNKNOWN_SHOWN])), self.request),
+            unknown_count=unknown_count,
+            unknown_shown=min(unknown_count, UNKNOWN_SHOWN),
+            unknown_tries=sync_health.unknown_task_tries(),
             alert_threshold=sync_health.alert_threshold(),
             behind_limit=sync_health.behind_limit(),
             stuck_limit=sync_health.stuck_limit(),

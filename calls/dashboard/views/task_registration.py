@@ -53,7 +53,7 @@ class TaskRegistrationView(DashboardView, FormView):
         account = form.cleaned_data["account"]
         with transaction.atomic():
             registration = polling.register_tasks(account, form.cleaned_data["task_ids"])
-            for task in registration.added:
+            for task in [*registration.added, *registration.revived]:
                 tasks.enqueue_sync_on_commit(task.pk, trigger="new")
                 trail.record(
                     trail.Action.TASK_REGISTERED,
@@ -66,6 +66,14 @@ class TaskRegistrationView(DashboardView, FormView):
                 self.request,
                 f"Registered {len(added)} task{pluralize(len(added))} of {account.name}, "
                 f"each syncing now: {_listed(added)}.",
+            )
+        revived = [task.blu_task_id for task in registration.revived]
+        if revived:
+            messages.success(
+                self.request,
+                f"Blu did not know {len(revived)} task{'s' if len(revived) != 1 else ''} of "
+                f"{account.name}; polling {'them' if len(revived) != 1 else 'it'} again, "
+                f"syncing now: {_listed(revived)}.",
             )
         if registration.known:
             messages.info(

@@ -23,7 +23,7 @@ from calls import operations, tasks
 from calls.audit import trail
 from calls.blu.client import BluError
 from calls.health import connection
-from calls.ingest import lease, polling, reread, summaries, sync, verify
+from calls.ingest import lease, polling, reread, summaries, sync, unknown_tasks, verify
 from calls.models import BluAccount, SyncRun, Task
 from calls.security import crypto
 from calls.security.crypto import AppKeyUnreadable
@@ -257,17 +257,24 @@ class Command(BaseCommand):
         blu_account = self._account(account)
         with transaction.atomic():
             task, created = polling.register_task(blu_account, task_id, name)
+            # Registering again a task Blu did not know says it may know it now.
+            revived = not created and unknown_tasks.revive(task)
             if created:
                 # As the Tasks page audits a registration.
                 trail.record(trail.Action.TASK_REGISTERED, target=f"{account}/{task_id}")
-                if not sync_now:
-                    tasks.enqueue_sync_on_commit(task.pk, trigger="new")
+            if (created or revived) and not sync_now:
+                tasks.enqueue_sync_on_commit(task.pk, trigger="new")
         if created and sync_now:
             self.stdout.write(f"Added task {task_id} to {account}; syncing it now.")
         elif created:
             self.stdout.write(
                 f"Added task {task_id} to {account}; it is queued for a sync (a worker runs it; "
                 "`--sync` syncs it here instead)."
+            )
+        elif revived:
+            self.stdout.write(
+                f"Blu did not know task {task_id} of {account}; it is polled again and "
+                + ("synced now." if sync_now else "queued for a sync.")
             )
         else:
             self.stdout.write(f"Task {task_id} of {account} is registered already.")
