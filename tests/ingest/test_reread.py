@@ -97,7 +97,7 @@ def test_saving_a_new_time_zone_in_the_admin_says_so_and_queues_the_reread(
 def test_the_reread_command_reports_what_it_changed(client, account, capsys):
     deliver(client, account, {"callId": "c1"})
     call_command("blu", "reread", "--account", account.name)
-    assert "re-read 1 calls in Asia/Colombo, 0 changed" in capsys.readouterr().out
+    assert "re-read 1 call in Asia/Colombo, 0 changed" in capsys.readouterr().out
 
 
 def test_a_zone_saved_while_a_reread_runs_starts_it_over_in_that_zone(client, account):

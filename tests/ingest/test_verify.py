@@ -40,10 +40,10 @@ def test_verify_fix_recounts_what_drifted(make_task, capsys):
 
     call_command("blu", "verify", "--fix")
 
-    assert "1 of 1 tasks had drifted: recounted." in capsys.readouterr().out
+    assert "1 of 1 task had drifted: recounted." in capsys.readouterr().out
     assert Task.objects.get().calls_total == 6
     call_command("blu", "verify")  # and now they agree
-    assert "The figures of all 1 tasks match their calls." in capsys.readouterr().out
+    assert "The figures of the 1 task match their calls." in capsys.readouterr().out
 
 
 def test_the_nightly_check_is_in_beats_schedule_and_repairs(make_task, db):
@@ -53,7 +53,7 @@ def test_the_nightly_check_is_in_beats_schedule_and_repairs(make_task, db):
     sync.sync_task(task)
     drifted(task)
 
-    assert tasks.verify_figures.run() == "1 tasks checked, 1 drifted"
+    assert tasks.verify_figures.run() == "1 task checked, 1 drifted"
     assert Task.objects.get().calls_total == 4 and FigureCheck.objects.get().fixed
 
 
