@@ -440,16 +440,20 @@ def call_rows(
 def seed(args: argparse.Namespace) -> None:
     from django.db import connection
 
-    from calls.models import BluAccount, CallRecord, SyncRun, Task, TaskDaySummary
+    from calls.models import BluAccount, CallRecord, Conclusion, SyncRun, Task, TaskDaySummary
 
     say(f"Seeding {args.calls:,} calls over {args.tasks:,} tasks ...")
     rng = random.Random(SEED)
     now = datetime.now(UTC).replace(microsecond=0)
     zone = ZoneInfo(ZONE)
     # A fresh database has nothing to clear; one --reuse refused is emptied here.
-    tables = [m._meta.db_table for m in (TaskDaySummary, SyncRun, CallRecord, Task, BluAccount)]
+    tables = [m._meta.db_table for m in (TaskDaySummary, SyncRun, CallRecord, Task)]
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+    # The seeded conclusion dictionary stays (it refers to accounts, so they cannot be
+    # truncated): only its link to the account that taught a code goes.
+    Conclusion.objects.exclude(learned_from=None).update(learned_from=None)
+    BluAccount.objects.all().delete()
 
     account = BluAccount(name="bench", base_url="https://api.blu.example", app_id="10001")
     account.time_zone = ZONE
