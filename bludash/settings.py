@@ -201,6 +201,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A sign-in the cache cannot count answers 503 saying why, not 500.
     "calls.security.signin_outage.SignInOutageMiddleware",
+    # A sign-in try that neither failed nor signed anyone in is taken back off its counts.
+    "calls.security.signin_throttle.UnfinishedTryMiddleware",
     # Last, so that the locked-out page it puts in place of the sign-in form gets every header.
     "axes.middleware.AxesMiddleware",
 ]
