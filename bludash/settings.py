@@ -115,6 +115,18 @@ def env_redis_url(name: str, default: str | None = None, *, unix: bool = False) 
 VAR_DIR = Path(env_str("BLUDASH_VAR_DIR") or BASE_DIR / "var")
 
 
+def var_dir(path: Path) -> Path:
+    """`path` (VAR_DIR or a directory in it), made if missing; one that cannot be made (a file's
+    path, a read-only disk) names BLUDASH_VAR_DIR instead of ending the start in a traceback."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"BLUDASH_VAR_DIR: cannot create {path}: {exc.strerror or exc}"
+        ) from None
+    return path
+
+
 DEBUG = env_bool("DJANGO_DEBUG", True)
 
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
@@ -192,6 +204,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A sign-in the cache cannot count answers 503 saying why, not 500.
     "calls.security.signin_outage.SignInOutageMiddleware",
+    # A sign-in try that neither failed nor signed anyone in is taken back off its counts.
+    "calls.security.signin_throttle.UnfinishedTryMiddleware",
     # Last, so that the locked-out page it puts in place of the sign-in form gets every header.
     "axes.middleware.AxesMiddleware",
 ]
@@ -221,7 +235,7 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL cannot be read: {exc}") from None
 if _database["ENGINE"] == "django.db.backends.sqlite3":
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    var_dir(VAR_DIR)
     # The web server, the worker and beat share one file: WAL lets readers go on while one writes,
     # IMMEDIATE transactions take the write lock up front (no deadlock on lock upgrade), and the
     # timeout makes a writer wait its turn instead of failing with "database is locked".
@@ -260,8 +274,7 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing one
+STATIC_ROOT = var_dir(VAR_DIR / "staticfiles")  # whitenoise warns about a missing one
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -527,7 +540,7 @@ else:
     # No server needed: kombu's filesystem transport under var/, for the demo and a laptop.
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+        var_dir(_broker_dir / _sub)
     CELERY_BROKER_URL = "filesystem://localhost//"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),

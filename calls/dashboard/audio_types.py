@@ -6,7 +6,8 @@ back through our origin as if it were a recording. Blu's contract does not say h
 are labelled (the sandbox sends audio/wav), so the rule is strict about labels and realistic
 about object stores:
 
-- an audio/* type, or application/ogg, is audio, served as labelled;
+- an audio/* type, or application/ogg, is audio, served as that type (its parameters dropped:
+  the browser is given the very type that was judged);
 - bytes labelled only as bytes (application/octet-stream, binary/octet-stream, or no type at
   all: what a file store sends for a file it has no type for) are audio only if the file begins
   as an audio format does, and are served as that format;
@@ -30,6 +31,10 @@ def essence(content_type: str) -> str:
 
 
 def is_labelled_audio(type_essence: str) -> bool:
+    """Whether the label is one audio type. A header holding two ("audio/wav, text/html", as a
+    server sending Content-Type twice reaches us) is not: browsers take the last of them."""
+    if not _TOKEN_TYPE.match(type_essence):
+        return False
     return type_essence.startswith("audio/") or type_essence == "application/ogg"
 
 

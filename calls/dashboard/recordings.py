@@ -115,7 +115,7 @@ def _audio(upstream: requests.Response, url: str) -> _Audio | HttpResponse:
     declared = audio_types.essence(upstream.headers.get("Content-Type", ""))
     chunks = upstream.iter_content(RECORDING_CHUNK)
     if audio_types.is_labelled_audio(declared):
-        return _Audio(upstream.headers["Content-Type"], chunks)
+        return _Audio(declared, chunks)
     if not audio_types.is_labelled_bytes_only(declared):
         upstream.close()
         return _not_audio(f"it is labelled {audio_types.described(declared)}")

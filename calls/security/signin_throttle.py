@@ -16,7 +16,10 @@ A try is counted before its password is checked (SignInTryBackend, first of the 
 after it failed: guesses sent in parallel, one per web worker, would otherwise all pass the lock
 check before any of them was counted. The count is one atomic increment, so of any number of
 parallel guesses at most the limit reach a password check; a try that succeeds is taken back off
-the address's count (and the username's count is forgotten, as after any sign-in).
+the address's count (and the username's count is forgotten, as after any sign-in). A try that
+ends in neither (the right password on a form that then refuses the user, as the admin's does
+whoever is not staff; a check an error cut short) is taken back off both when its request ends
+(UnfinishedTryMiddleware): it is no failure, and nothing would ever lock on it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -167,6 +171,13 @@ def try_succeeded(attempt: Try | None, username: str) -> None:
 
 
 @needs_cache
+def withdraw(attempt: Try) -> None:
+    """Takes a try that neither failed nor signed anyone in back off every count it added."""
+    for counter, _ in attempt.counted:
+        _uncount(counter)
+
+
+@needs_cache
 def record_failure(username: str | None, address: str | None) -> list[str]:
     """Counts a failed sign-in no try was begun for; returns which of USER and ADDRESS it
     locked (usually none)."""
@@ -208,6 +219,31 @@ def sign_in_succeeded(request: Any, username: str) -> None:
     # themselves and what the right password was for goes on.
     with contextlib.suppress(SignInUnavailable):
         try_succeeded(_take_try(request), username)
+
+
+def conclude_unfinished_try(request: Any) -> None:
+    """Withdraws the try this request began if nothing ended it: no failure was signalled and
+    nobody signed in. Left counted, such tries (a user the admin's form refuses, typing the right
+    password again and again) reached the limit with no failure to lock on: the username, then
+    the address, were refused on every form with no lock to end, each refusal keeping the count
+    alive."""
+    attempt = _take_try(request)
+    if attempt is not None:
+        with contextlib.suppress(SignInUnavailable):  # the counts then run out by themselves
+            withdraw(attempt)
+
+
+class UnfinishedTryMiddleware:
+    """Ends each request's sign-in try that neither failed nor succeeded
+    (conclude_unfinished_try), once the view has answered or raised."""
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        response = self.get_response(request)
+        conclude_unfinished_try(request)
+        return response
 
 
 class SignInTryBackend(AxesStandaloneBackend):

@@ -56,6 +56,8 @@ def test_a_file_that_begins_as_anything_else_is_not_audio(start):
         ("text/html", False, False),
         ("video/mp4", False, False),
         ("multipart/byteranges; boundary=x", False, False),
+        ("audio/wav, text/html", False, False),  # two types: a browser takes the last
+        ("audio/", False, False),
     ],
 )
 def test_audio_labels_and_bytes_only_labels_are_told_apart(content_type, audio, bytes_only):

@@ -265,6 +265,32 @@ def test_an_answer_that_is_not_audio_is_refused_with_a_clear_message(
     assert "alert" not in text and "SECRETTOKEN" not in text
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    # Two types in one header (a server that sends Content-Type twice reaches us so): browsers
+    # take the last one (the Fetch standard's "extract a MIME type") and would render the HTML.
+    ["audio/wav, text/html", "audio/mpeg,text/html;charset=utf-8", "audio/"],
+)
+@responses.activate
+def test_a_label_that_is_not_one_audio_type_is_refused(staff_client, bare_task, content_type):
+    call = make_call(bare_task, record_url=FAKE_BLU)
+    responses.get(FAKE_BLU, body=b"<h1>Your session expired</h1>", content_type=content_type)
+
+    response = staff_client.get(recording_url(call))
+
+    assert response.status_code == 502 and "is not audio" in response.content.decode()
+
+
+@responses.activate
+def test_audio_is_served_as_the_type_it_was_judged_by(staff_client, bare_task):
+    call = make_call(bare_task, record_url=FAKE_BLU)
+    responses.get(FAKE_BLU, body=wav_bytes(), content_type="Audio/WAV; charset=utf-8")
+
+    response = staff_client.get(recording_url(call))
+
+    assert response.status_code == 200 and response["Content-Type"] == "audio/wav"
+
+
 @responses.activate
 def test_bytes_blu_labels_only_as_bytes_play_when_they_are_audio(staff_client, bare_task):
     call = make_call(bare_task, record_url=FAKE_BLU)

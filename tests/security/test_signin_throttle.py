@@ -153,6 +153,22 @@ def test_sign_ins_that_succeed_count_nothing_against_their_address(client, manag
     assert sign_in(client, "manager", PASSWORD, "192.0.2.7").status_code == 302
 
 
+def test_the_right_password_on_a_form_that_refuses_the_user_counts_nothing(
+    client, staff_user, manager, settings
+):
+    # The admin's form checks the password, then refuses someone who is not staff: no sign-in
+    # and no failure. Those tries counted and stayed, until the username and then the address
+    # were refused everywhere, with no lock to end it (each refused try kept the count alive).
+    limit = settings.BLUDASH_LOGIN_FAILURES_PER_ADDRESS
+    for _ in range(limit + 1):
+        refused = sign_in(client, "agent", PASSWORD, "192.0.2.9", form="admin:login")
+        assert refused.status_code == 200 and "staff account" in refused.text
+
+    assert sign_in(client, "agent", PASSWORD, "192.0.2.9").status_code == 302
+    client.logout()
+    assert sign_in(client, "manager", PASSWORD, "192.0.2.9").status_code == 302
+
+
 def test_usernames_differing_only_in_case_share_a_count(client, manager):
     for name in ["manager", "Manager", "MANAGER", " manager", "mAnager"]:
         sign_in(client, name, WRONG_PASSWORD, "198.51.100.1")

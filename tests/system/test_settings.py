@@ -91,6 +91,7 @@ def test_a_fresh_clone_starts_with_no_settings_at_all():
         ({"BLUDASH_RECORDING_HOSTS": "cdn.blu.example/audio"}, "BLUDASH_RECORDING_HOSTS must"),
         ({"BLUDASH_RECORDING_HOSTS": "cdn.blu.example:0"}, "BLUDASH_RECORDING_HOSTS must"),
         ({"BLUDASH_VAR_DIR_FILE": "/nonexistent/var-dir"}, "BLUDASH_VAR_DIR_FILE: cannot read"),
+        ({"BLUDASH_VAR_DIR": "/dev/null/var"}, "BLUDASH_VAR_DIR: cannot create /dev/null/var"),
         ({"BLUDASH_SESSION_IDLE_HOURS": "0"}, "BLUDASH_SESSION_IDLE_HOURS must be at least 1"),
     ],
 )
@@ -119,6 +120,8 @@ ENTRY_POINTS = {
             {"DJANGO_EMAIL_USE_SSL": "true", "DJANGO_EMAIL_USE_TLS": "true"},
             "DJANGO_EMAIL_USE_SSL and DJANGO_EMAIL_USE_TLS are both on",
         ),
+        # A directory that cannot be made (a file's path, a read-only disk), not a traceback.
+        ({"BLUDASH_VAR_DIR": "/dev/null/var"}, "BLUDASH_VAR_DIR: cannot create"),
     ],
 )
 def test_a_bad_value_stops_every_entry_point_with_one_line_naming_it(entry_point, env, message):
