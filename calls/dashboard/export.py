@@ -28,6 +28,7 @@ from django_tables2 import A
 from django_tables2.columns.base import BoundColumn
 from django_tables2.export import TableExport
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,9 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def _inert(value: Any) -> Any:
+    """A CSV cell: text a spreadsheet would run, behind an apostrophe (OWASP's advice: CSV has
+    no other way to say "text", and the apostrophe also keeps "+94 77..." from becoming a
+    number)."""
     if isinstance(value, str) and runs_as_formula(value):
         return "'" + value
     return value
@@ -199,7 +203,7 @@ def table_values(table: tables.Table, chunk_size: int = CHUNK_SIZE) -> Iterator[
             chunk_table = type(table)(chunk, exclude=table.exclude, order_by=())
             rows = islice(chunk_table.as_values(exclude_columns=table.exclude), 1, None)
         for row in rows:
-            yield [_inert(force_str(value, strings_only=True)) for value in row]
+            yield [force_str(value, strings_only=True) for value in row]
 
 
 class _Line:
@@ -240,16 +244,28 @@ def _csv_pieces(rows: Iterable[list[Any]], done: Done | None = None) -> Iterator
 def csv_response(table: tables.Table, done: Done | None = None) -> StreamingHttpResponse:
     """A CSV streamed as the rows are read: the first bytes leave before the last row is read."""
     response = StreamingHttpResponse(
-        _csv_pieces(table_values(table), done), content_type=TableExport.FORMATS[CSV]
+        _csv_pieces(([_inert(value) for value in row] for row in table_values(table)), done),
+        content_type=TableExport.FORMATS[CSV],
     )
     response["Content-Disposition"] = f'attachment; filename="{filename(CSV)}"'
     return response
 
 
-def _xlsx_cell(value: Any) -> Any:
-    # openpyxl refuses control characters in text; a hostile name must not fail the export.
-    # Made inert again once they are gone: what they hid may be a formula sign.
-    return _inert(ILLEGAL_CHARACTERS_RE.sub("", value)) if isinstance(value, str) else value
+def _xlsx_cell(sheet: Any, value: Any) -> Any:
+    """An XLSX cell. openpyxl refuses control characters in text, and a hostile name must not
+    fail the export, so they go. Text that would run as a formula (looked for once they are
+    gone: what they hid may be a formula sign) is written as a text cell marked "quote prefix",
+    as Excel marks what is typed after an apostrophe: it stays text on every edit, and the reader
+    sees the text itself, with no apostrophe added."""
+    if not isinstance(value, str):
+        return value
+    value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    if not runs_as_formula(value):
+        return value
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.data_type = "s"  # openpyxl would otherwise write text starting with "=" as a formula
+    cell.quotePrefix = True
+    return cell
 
 
 def xlsx_response(
@@ -272,7 +288,7 @@ def xlsx_response(
         # Rows may arrive while we write; the limit holds all the same.
         if written > max_rows:
             raise TooManyRows(max_rows)
-        sheet.append([_xlsx_cell(value) for value in row])
+        sheet.append([_xlsx_cell(sheet, value) for value in row])
     # No `with`: FileResponse closes the file once sent, and closing deletes it.
     file = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115
     workbook.save(file)

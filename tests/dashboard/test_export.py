@@ -52,6 +52,17 @@ def xlsx_rows(response) -> list[list]:
         book.close()
 
 
+def xlsx_text_cells(response) -> dict[str, tuple[object, str, bool]]:
+    """The first row's cells by header: value, openpyxl's type ("f": a formula) and whether the
+    cell is marked to stay text (its "quote prefix", which shows no apostrophe)."""
+    book = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
+    header, row = list(book.active.iter_rows())[:2]
+    return {
+        h.value: (cell.value, cell.data_type, bool(cell.quotePrefix))
+        for h, cell in zip(header, row, strict=True)
+    }
+
+
 def table_for(params: dict) -> CallTable:
     """The table the calls page would export for these query parameters."""
     request = RequestFactory().get(URL, params)
@@ -142,11 +153,12 @@ def test_text_a_spreadsheet_would_run_as_a_formula_is_made_inert(manager_client,
     make_calls(bare_task, 1, name='=HYPERLINK("http://evil.example","x")', desc="@SUM(A1)")
 
     csv_row = csv_rows(manager_client.get(URL, {"_export": "csv"}))[1]
-    xlsx_row = xlsx_rows(manager_client.get(URL, {"_export": "xlsx"}))[1]
+    assert csv_row[HEADER.index("Name")] == '\'=HYPERLINK("http://evil.example","x")'
+    assert csv_row[HEADER.index("Description")] == "'@SUM(A1)"
 
-    for row in (csv_row, xlsx_row):
-        assert row[HEADER.index("Name")] == '\'=HYPERLINK("http://evil.example","x")'
-        assert row[HEADER.index("Description")] == "'@SUM(A1)"
+    cells = xlsx_text_cells(manager_client.get(URL, {"_export": "xlsx"}))
+    assert cells["Name"] == ('=HYPERLINK("http://evil.example","x")', "s", True)
+    assert cells["Description"] == ("@SUM(A1)", "s", True)
 
 
 # What spreadsheets skip before a formula sign, and the signs' full-width forms.
@@ -171,11 +183,27 @@ def test_a_formula_hidden_behind_what_spreadsheets_skip_is_made_inert(
     make_calls(bare_task, 1, name=hostile, desc=hostile)
 
     csv_row = csv_rows(manager_client.get(URL, {"_export": "csv"}))[1]
-    xlsx_row = xlsx_rows(manager_client.get(URL, {"_export": "xlsx"}))[1]
+    cells = xlsx_text_cells(manager_client.get(URL, {"_export": "xlsx"}))
 
-    for row in (csv_row, xlsx_row):
-        for column in ("Name", "Description"):
-            assert row[HEADER.index(column)].startswith("'"), (column, row[HEADER.index(column)])
+    for column in ("Name", "Description"):
+        assert csv_row[HEADER.index(column)].startswith("'"), (
+            column,
+            csv_row[HEADER.index(column)],
+        )
+        value, kind, stays_text = cells[column]
+        assert kind == "s" and stays_text, (column, value)
+
+
+def test_ordinary_text_in_the_xlsx_is_the_text_itself_and_a_formula_sign_stays_text(
+    manager_client, bare_task
+):
+    # What collections staff filter and sort by: no apostrophe added to a phone or a "-5".
+    make_calls(bare_task, 1, phone="+94 77 123 4567", name="Ana Silva", desc="-5 days overdue")
+    cells = xlsx_text_cells(manager_client.get(URL, {"_export": "xlsx"}))
+
+    assert cells["Phone"] == ("+94 77 123 4567", "s", True)
+    assert cells["Description"] == ("-5 days overdue", "s", True)
+    assert cells["Name"] == ("Ana Silva", "s", False)
 
 
 def test_text_with_a_semicolon_is_quoted_so_no_locale_splits_it_into_a_formula(
