@@ -551,6 +551,23 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # A sync needs no broker to finish; cancelling it on a broker blip would only leave its lease to
 # run out. (Celery 6 makes this the default.)
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# One queue per kind of work, so that a large export never holds up a sync, nor a sync the
+# admins' email: a worker started without -Q consumes every queue declared here, and an operator
+# may give a queue workers of its own (`celery -A bludash worker -Q exports`). The poll, the
+# nightly check and re-reads stay on Celery's default queue.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES: dict[str, dict[str, str]] = {
+    "syncs": {},
+    "exports": {},
+    "mail": {},
+    CELERY_TASK_DEFAULT_QUEUE: {},
+}
+CELERY_TASK_ROUTES = {
+    "calls.tasks.sync_task": {"queue": "syncs"},
+    "calls.tasks.email_failure_alert": {"queue": "mail"},
+    # Every export job is named calls.tasks.export_...: none is yet.
+    "calls.tasks.export_*": {"queue": "exports"},
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 # Retry delays stay far below Redis's visibility timeout (1 hour by default), so a delayed
