@@ -85,21 +85,20 @@ def _process_state() -> dict[str, Any]:
         return _state
 
 
-def _client(url: str) -> redis.Redis:
+def _client(url: str) -> tuple[redis.Redis, Any]:
+    """This process's client of the Redis at `url`, and the slot-taking script on it."""
     state = _process_state()
     with _state_lock:
         if url not in state["clients"]:
             # Short timeouts: a Redis that stopped answering must not hold the request longer
             # than Blu itself would.
-            state["clients"][url] = redis.Redis.from_url(
-                url, socket_timeout=2, socket_connect_timeout=2
-            )
+            client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+            state["clients"][url] = (client, client.register_script(_TAKE))
         return state["clients"][url]
 
 
 def _take_shared(url: str, key: str, limit: int, wait: float) -> Callable[[], None]:
-    client = _client(url)
-    take = client.register_script(_TAKE)
+    client, take = _client(url)
     token = uuid.uuid4().hex
     lifetime_ms = int(settings.BLUDASH_BLU_SLOT_SECONDS * 1000)
     deadline = time.monotonic() + wait
