@@ -473,10 +473,30 @@ BLUDASH_QUIET_POLL_SECONDS = env_int("BLUDASH_QUIET_POLL_SECONDS", 3600, minimum
 # this many times in a row: registering it again (or `blu sync --task`) starts over.
 BLUDASH_UNKNOWN_TASK_RETRY_SECONDS = env_int("BLUDASH_UNKNOWN_TASK_RETRY_SECONDS", 900, minimum=1)
 BLUDASH_UNKNOWN_TASK_TRIES = env_int("BLUDASH_UNKNOWN_TASK_TRIES", 4, minimum=1)
+# Blu is one service per account: at most this many requests to one account at once, from every
+# worker and thread on every machine (calls/blu/slots.py). A request waits this many seconds for
+# a free slot, then fails as a temporary error ("Blu busy for this account"), which is retried.
+BLUDASH_BLU_MAX_CONCURRENT = env_int("BLUDASH_BLU_MAX_CONCURRENT", 4, minimum=1)
+BLUDASH_BLU_SLOT_WAIT_SECONDS = env_float("BLUDASH_BLU_SLOT_WAIT_SECONDS", 10.0)
+# Where the slots are counted: the cache's Redis, which every process shares. Without Redis (the
+# SQLite demo) each process counts its own, so the limit holds per process only.
+BLUDASH_BLU_SLOTS_URL = CACHE_URL
+# A slot covers one request, so it is never renewed: it ends with the request, or after this long
+# if its holder died mid-request. It must outlast a request that times out.
+_SLOWEST_REQUEST = BLUDASH_BLU_CONNECT_TIMEOUT + BLUDASH_BLU_READ_TIMEOUT
+BLUDASH_BLU_SLOT_SECONDS = env_int(
+    "BLUDASH_BLU_SLOT_SECONDS", int(2 * _SLOWEST_REQUEST) + 1, minimum=1
+)
+if BLUDASH_BLU_SLOT_SECONDS <= _SLOWEST_REQUEST:
+    raise ImproperlyConfigured(
+        f"BLUDASH_BLU_SLOT_SECONDS must exceed a request that times out ({_SLOWEST_REQUEST:g}s: "
+        "BLUDASH_BLU_CONNECT_TIMEOUT + BLUDASH_BLU_READ_TIMEOUT)"
+    )
 # A sync renews its lease once per page; one that has not for this long is taken as dead and its
-# task may be synced again. It must outlast the slowest page: every attempt timing out.
+# task may be synced again. It must outlast the slowest page: every attempt waiting for a slot,
+# then timing out.
 _SLOWEST_PAGE = BLUDASH_BLU_RETRIES * (
-    BLUDASH_BLU_CONNECT_TIMEOUT + BLUDASH_BLU_READ_TIMEOUT + BLUDASH_BLU_BACKOFF_MAX
+    BLUDASH_BLU_SLOT_WAIT_SECONDS + _SLOWEST_REQUEST + BLUDASH_BLU_BACKOFF_MAX
 )
 BLUDASH_SYNC_LEASE_SECONDS = env_int(
     "BLUDASH_SYNC_LEASE_SECONDS", max(300, int(2 * _SLOWEST_PAGE)), minimum=5
@@ -484,7 +504,8 @@ BLUDASH_SYNC_LEASE_SECONDS = env_int(
 if BLUDASH_SYNC_LEASE_SECONDS <= _SLOWEST_PAGE:
     raise ImproperlyConfigured(
         f"BLUDASH_SYNC_LEASE_SECONDS must exceed the slowest page fetch ({_SLOWEST_PAGE:.0f}s: "
-        "BLUDASH_BLU_RETRIES x (connect + read timeouts + BLUDASH_BLU_BACKOFF_MAX))"
+        "BLUDASH_BLU_RETRIES x (BLUDASH_BLU_SLOT_WAIT_SECONDS + connect + read timeouts + "
+        "BLUDASH_BLU_BACKOFF_MAX))"
     )
 # A large first load outgrows the planner's statistics long before autovacuum notices (and some
 # servers run without it): the sync refreshes them itself after this many new calls.
@@ -564,6 +585,23 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # A sync needs no broker to finish; cancelling it on a broker blip would only leave its lease to
 # run out. (Celery 6 makes this the default.)
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# One queue per kind of work, so that a large export never holds up a sync, nor a sync the
+# admins' email: a worker started without -Q consumes every queue declared here, and an operator
+# may give a queue workers of its own (`celery -A bludash worker -Q exports`). The poll, the
+# nightly check and re-reads stay on Celery's default queue.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES: dict[str, dict[str, str]] = {
+    "syncs": {},
+    "exports": {},
+    "mail": {},
+    CELERY_TASK_DEFAULT_QUEUE: {},
+}
+CELERY_TASK_ROUTES = {
+    "calls.tasks.sync_task": {"queue": "syncs"},
+    "calls.tasks.email_failure_alert": {"queue": "mail"},
+    # Every export job is named calls.tasks.export_...: none is yet.
+    "calls.tasks.export_*": {"queue": "exports"},
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 # Retry delays stay far below Redis's visibility timeout (1 hour by default), so a delayed

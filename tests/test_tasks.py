@@ -100,3 +100,50 @@ def test_a_real_worker_on_redis_runs_the_periodic_poll_until_records_appear(make
 
     assert CallRecord.objects.filter(task=first).count() == 15
     assert CallRecord.objects.filter(task=second).count() == 11
+
+
+# --- queues: one per kind of work ---------------------------------------------------------------
+
+
+def queue_of(task_name: str) -> str:
+    """The queue a job of this name is sent to, as the web, beat or a worker would send it."""
+    return app.amqp.router.route({}, task_name, (), {})["queue"].name
+
+
+@pytest.mark.parametrize(
+    ("task_name", "queue"),
+    [
+        ("calls.tasks.sync_task", "syncs"),
+        ("calls.tasks.email_failure_alert", "mail"),
+        ("calls.tasks.export_calls_xlsx", "exports"),  # the export jobs to come: any export_*
+        ("calls.tasks.poll_due_tasks", "celery"),
+        ("calls.tasks.verify_figures", "celery"),
+        ("calls.tasks.reread_account", "celery"),
+    ],
+)
+def test_each_kind_of_job_goes_to_its_own_queue(task_name, queue):
+    assert queue_of(task_name) == queue
+
+
+def test_a_worker_started_without_a_queue_list_consumes_every_queue_a_job_is_sent_to():
+    # Procfile.demo's worker, the tests' and faultkit's name no -Q: a job routed to a queue
+    # missing from CELERY_TASK_QUEUES would wait there for a worker that never comes.
+    consumed = set(app.amqp.queues.consume_from)
+    routed = {queue_of(name) for name in [*app.tasks, "calls.tasks.export_calls_xlsx"]}
+    assert consumed == {"syncs", "exports", "mail", "celery"}
+    assert routed <= consumed
+
+
+@pytest.mark.redis
+def test_a_sync_queued_on_redis_waits_in_the_syncs_queue_not_behind_other_work(db):
+    import redis
+    from django.conf import settings
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    app.control.purge()
+    tasks.enqueue_sync(123456)
+    tasks.email_failure_alert.apply_async((1, "2026-01-01T00:00:00+00:00"), retry=False)
+    try:
+        assert (broker.llen("syncs"), broker.llen("mail"), broker.llen("celery")) == (1, 1, 0)
+    finally:
+        app.control.purge()

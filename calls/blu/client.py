@@ -1,7 +1,9 @@
 """The Blu V2.0 client: plain functions around one private request function, `_post`.
 
-`_post` alone signs, sets the timeouts and sorts every answer into success, a temporary error
-(worth retrying) or a permanent one (stop and show it). Endpoint functions name the section of
+`_post` alone signs, sets the timeouts, holds one of the account's request slots for the
+request (slots.py: at most BLUDASH_BLU_MAX_CONCURRENT at once, across every worker) and sorts
+every answer into success, a temporary error (worth retrying) or a permanent one (stop and show
+it). Endpoint functions name the section of
 docs/blu-api.md they implement. Only the query is retried automatically: uploading or cancelling
 twice is not harmless, so those surface their first failure.
 """
@@ -22,7 +24,7 @@ from typing import Any
 import requests
 from django.conf import settings
 
-from calls.blu import network_errors
+from calls.blu import network_errors, slots
 from calls.blu.signing import signed_headers
 
 logger = logging.getLogger(__name__)
@@ -114,6 +116,11 @@ class BluUnreachable(BluTemporaryError):
     message names the host and the cause (calls/blu/network_errors.py)."""
 
 
+class BluSlotsBusy(BluTemporaryError):
+    """Every one of the account's request slots stayed taken for the whole wait: the request
+    was not sent. Our own limit speaks, not Blu."""
+
+
 class BluPermanentError(BluError):
     """Bad appId or sign, a bad request, anything retrying will not fix."""
 
@@ -140,7 +147,21 @@ def _session() -> requests.Session:
 def _post(creds: Credentials, path: str, body: dict[str, Any]) -> dict[str, Any]:
     """POST one signed request and return Blu's JSON answer, or raise a classified BluError."""
     endpoint = path.rsplit("/", 1)[-1]
-    url = creds.base_url.rstrip("/") + path
+    try:
+        with slots.held(slots.account_key(creds.app_id, creds.base_url)):
+            return _exchange(creds, endpoint, creds.base_url.rstrip("/") + path, body)
+    except slots.AllTaken:
+        raise BluSlotsBusy(
+            creds.account,
+            endpoint,
+            f"Blu busy for this account: {settings.BLUDASH_BLU_MAX_CONCURRENT} requests to it "
+            f"were under way for {settings.BLUDASH_BLU_SLOT_WAIT_SECONDS:g} s "
+            "(BLUDASH_BLU_MAX_CONCURRENT); nothing was sent",
+        ) from None
+
+
+def _exchange(creds: Credentials, endpoint: str, url: str, body: dict[str, Any]) -> dict[str, Any]:
+    """`_post`'s request, in the slot it holds."""
     try:
         response = _session().post(
             url,
@@ -305,6 +326,12 @@ def upload_records(creds: Credentials, task_id: str, records: Sequence[dict[str,
         body = {"taskId": _as_written(task_id), "records": chunk}
         try:
             _post(creds, "/rest/v1/uploadAndStartJob", body)
+        except BluSlotsBusy as exc:
+            exc.blu_message = (
+                f"{exc.blu_message} ({sent} records accepted; records from {start + 1} on were "
+                "not sent)"
+            )
+            raise
         except BluTemporaryError as exc:
             exc.blu_message = (
                 f"{exc.blu_message} ({sent} records accepted; whether Blu took records "

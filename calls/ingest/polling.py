@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -49,12 +50,24 @@ def take_due_tasks() -> list[int]:
 
     The mark (next_poll_at pushed ahead) is replaced when the sync finishes; if the job is lost
     on the way, the task is due again once the mark runs out.
+
+    Two polls at once (a second beat started by mistake) take each task once: the due rows are
+    locked as they are read, so the second poll waits for the first to commit its marks and
+    then finds those tasks no longer due. Reading first and marking after would let both read
+    the same tasks and both queue them. (SQLite's IMMEDIATE transactions take turns anyway.)
     """
-    now = db_now()
-    due = due_task_ids()
-    if due:
-        queued_until = now + timedelta(seconds=settings.BLUDASH_QUEUED_SECONDS)
-        Task.objects.filter(_due(now), pk__in=due).update(next_poll_at=queued_until)
+    with transaction.atomic():
+        now = db_now()
+        due = list(
+            Task.objects.filter(_due(now))
+            # Only the tasks' rows: the accounts' stay free for the syncs recording outcomes.
+            .select_for_update(of=("self",))
+            .order_by(F("last_sync_at").asc(nulls_first=True))
+            .values_list("pk", flat=True)
+        )
+        if due:
+            queued_until = now + timedelta(seconds=settings.BLUDASH_QUEUED_SECONDS)
+            Task.objects.filter(pk__in=due).update(next_poll_at=queued_until)
     return due
 
 

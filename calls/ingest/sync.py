@@ -100,9 +100,11 @@ def sync_task(
         # Only Blu's own answers and silences are the account's failures: a lost lease, an
         # unreadable key or our database failing says nothing about Blu. Nor does Blu saying it
         # knows no such task: that is the task's id at fault (made up, mistyped, not made yet),
-        # and a callback can name any number of those.
+        # and a callback can name any number of those. Nor our own limit on requests at once
+        # (no slot came free: nothing was sent).
         unknown = isinstance(exc, client.BluTaskUnknown)
         blu_failed = isinstance(exc, client.BluError) and not unknown
+        blu_failed = blu_failed and not isinstance(exc, client.BluSlotsBusy)
         _record_failure(
             task,
             run,

@@ -276,6 +276,29 @@ def test_page_delay_slows_every_query(sb):
     assert time.monotonic() - began >= 0.2
 
 
+def test_the_sandbox_counts_the_requests_of_an_app_id_it_answers_at_once(sb):
+    ended_task(sb, 3)
+    sb.page_delay = 0.3  # each answer takes this long: three sent together overlap
+    start = threading.Barrier(3)
+    answers: list[dict] = []
+
+    def ask() -> None:
+        start.wait(timeout=10)
+        answers.append(page(sb))
+
+    threads = [threading.Thread(target=ask) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert [answer["count"] for answer in answers] == [3, 3, 3]
+    page(sb)  # alone: the peak stays
+
+    assert sb.peak_concurrent_requests(APP_ID) == 3
+    assert sb.peak_concurrent_requests(OTHER_APP_ID) == 0
+    assert sb.state()["peakConcurrentRequests"] == {APP_ID: 3}
+
+
 # --- the calls ---------------------------------------------------------------------------------
 
 

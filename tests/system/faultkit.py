@@ -136,7 +136,8 @@ def service_env(broker_url: str, **overrides: object) -> dict[str, str]:
             "BLUDASH_BLU_READ_TIMEOUT": "5",
             "BLUDASH_BLU_BACKOFF": "0.01",
             "BLUDASH_BLU_BACKOFF_MAX": "0.05",
-            "BLUDASH_SYNC_LEASE_SECONDS": "8",  # > 1 x (1 + 5 + 0.05)
+            "BLUDASH_BLU_SLOT_WAIT_SECONDS": "1",
+            "BLUDASH_SYNC_LEASE_SECONDS": "8",  # > 1 x (1 + 1 + 5 + 0.05)
             "BLUDASH_QUEUED_SECONDS": "5",
             "BLUDASH_TASK_RETRY_MAX_DELAY": "2",
             "BLUDASH_LOG_LEVEL": "INFO",

@@ -70,6 +70,8 @@ def test_a_fresh_clone_starts_with_no_settings_at_all():
         ({"BLUDASH_PUBLIC_URL": "bludash.example.com"}, "BLUDASH_PUBLIC_URL must be the site"),
         ({"BLUDASH_LOG_LEVEL": "LOUD"}, "BLUDASH_LOG_LEVEL must be DEBUG, INFO"),
         ({"BLUDASH_SYNC_LEASE_SECONDS": "60"}, "BLUDASH_SYNC_LEASE_SECONDS must exceed"),
+        ({"BLUDASH_BLU_SLOT_SECONDS": "30"}, "BLUDASH_BLU_SLOT_SECONDS must exceed a request"),
+        ({"BLUDASH_BLU_MAX_CONCURRENT": "0"}, "BLUDASH_BLU_MAX_CONCURRENT must be at least 1"),
         ({"DJANGO_SECURE_PROXY_SSL_HEADER": '"X-Forwarded-Proto"'}, "must be a header name"),
         ({"BLUDASH_ADMIN_EMAILS": "ops@example.com,ops"}, "BLUDASH_ADMIN_EMAILS must be email"),
         ({"BLUDASH_LOGIN_FAILURES_PER_USER": "0"}, "BLUDASH_LOGIN_FAILURES_PER_USER must be at"),

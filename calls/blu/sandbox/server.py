@@ -130,6 +130,10 @@ class Sandbox:
         self._uploads: list[dict[str, Any]] = []
         self._cancels: list[dict[str, Any]] = []
         self._retries: list[_Delivery] = []
+        # Requests being answered now, and the most at once, per appId: what Blu would see of
+        # our workers together (observed only; the sandbox limits nothing).
+        self._in_flight: dict[str, int] = {}
+        self._peak_in_flight: dict[str, int] = {}
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._threads: list[threading.Thread] = []
@@ -203,6 +207,7 @@ class Sandbox:
             state = self.world.state(self.world.now_ts())
             state["faults"] = self.faults.snapshot()
             state["pendingCallbacks"] = len(self._retries)
+            state["peakConcurrentRequests"] = dict(self._peak_in_flight)
             return state
 
     # --- what happened -------------------------------------------------------------------------
@@ -227,6 +232,11 @@ class Sandbox:
     def cancels(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self._cancels)
+
+    def peak_concurrent_requests(self, app_id: str) -> int:
+        """The most API requests naming this appId that were being answered at once."""
+        with self._lock:
+            return self._peak_in_flight.get(app_id, 0)
 
     @property
     def pending_callbacks(self) -> int:
@@ -289,6 +299,18 @@ class Sandbox:
     # --- Blu's endpoints -----------------------------------------------------------------------
 
     def handle_api(self, path: str, headers: Any, raw: bytes) -> Reply:
+        app_id = str(headers.get("appId") or "")
+        with self._lock:
+            self._in_flight[app_id] = self._in_flight.get(app_id, 0) + 1
+            peak = max(self._peak_in_flight.get(app_id, 0), self._in_flight[app_id])
+            self._peak_in_flight[app_id] = peak
+        try:
+            return self._answer_api(path, headers, raw)
+        finally:
+            with self._lock:
+                self._in_flight[app_id] -= 1
+
+    def _answer_api(self, path: str, headers: Any, raw: bytes) -> Reply:
         try:
             body: Any = json.loads(raw)
         except ValueError:
