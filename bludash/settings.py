@@ -564,3 +564,10 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 3
 # /readyz/ waits at most this long for the broker, and as long again for a worker's ping: a load
 # balancer's probe times out after a few seconds.
 BLUDASH_READY_TIMEOUT = 1.0
+# Prometheus sends it as a bearer token to /metrics; unset, /metrics answers 404.
+BLUDASH_METRICS_TOKEN = env_str("BLUDASH_METRICS_TOKEN") or ""
+if BLUDASH_METRICS_TOKEN and len(BLUDASH_METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured(
+        "BLUDASH_METRICS_TOKEN must be at least 32 characters (e.g. python -c "
+        '"import secrets; print(secrets.token_urlsafe(32))")'
+    )

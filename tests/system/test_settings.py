@@ -92,6 +92,7 @@ def test_a_fresh_clone_starts_with_no_settings_at_all():
         ({"BLUDASH_RECORDING_HOSTS": "cdn.blu.example:0"}, "BLUDASH_RECORDING_HOSTS must"),
         ({"BLUDASH_VAR_DIR_FILE": "/nonexistent/var-dir"}, "BLUDASH_VAR_DIR_FILE: cannot read"),
         ({"BLUDASH_SESSION_IDLE_HOURS": "0"}, "BLUDASH_SESSION_IDLE_HOURS must be at least 1"),
+        ({"BLUDASH_METRICS_TOKEN": "short"}, "BLUDASH_METRICS_TOKEN must be at least 32"),
     ],
 )
 def test_a_bad_or_missing_value_stops_the_start_naming_the_variable(env, message):
