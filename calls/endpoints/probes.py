@@ -11,11 +11,15 @@ answers build no URL from the Host and hold nothing secret, so the checks skippe
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 
 from calls.health import readiness
+
+logger = logging.getLogger(__name__)
 
 LIVE_PATH = "/healthz/"
 READY_PATH = "/readyz/"
@@ -23,6 +27,9 @@ READY_PATH = "/readyz/"
 
 def _answer(body: dict, status: int = 200) -> HttpResponse:
     response = JsonResponse(body, status=status)
+    # Django logs every 5xx as an error and emails it to the admins: once per probe, every few
+    # seconds while a worker is down. _log_change says it once per outage instead.
+    response._has_been_logged = True  # type: ignore[attr-defined]
     # A cached "ready" would hide an outage from the next probe.
     response["Cache-Control"] = "no-store"
     response["X-Content-Type-Options"] = "nosniff"
@@ -33,9 +40,28 @@ def live() -> HttpResponse:
     return _answer({"status": "ok"})
 
 
+class _LastAnswer:
+    """What this process last answered, so that the log says when it changes, not every time."""
+
+    lock = threading.Lock()
+    failing: list[str] = []
+
+
+def _log_change(failing: list[str], details: dict[str, str]) -> None:
+    with _LastAnswer.lock:
+        if failing == _LastAnswer.failing:
+            return
+        _LastAnswer.failing = failing
+    if failing:
+        logger.warning("Not ready: %s", "; ".join(f"{name}: {details[name]}" for name in failing))
+    else:
+        logger.info("Ready again: database, broker, beat and a worker answer")
+
+
 def ready() -> HttpResponse:
     checks = readiness.readiness()
     failing = [check.name for check in checks if not check.ok]
+    _log_change(failing, {check.name: check.detail for check in checks})
     body = {
         "ready": not failing,
         "failing": failing,

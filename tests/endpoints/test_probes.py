@@ -4,11 +4,13 @@ and a worker). Production's plain-HTTP answers are in tests/system/test_settings
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import timedelta
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.core import mail
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
@@ -133,3 +135,21 @@ def test_with_a_worker_on_redis_and_beat_on_time_readyz_answers_200(client, sett
     }
     # The ping returns at the first worker's answer, well before its timeout.
     assert took < 1.5
+
+
+def test_a_failing_probe_is_logged_once_per_outage_and_never_emailed(client, db, settings, caplog):
+    # A load balancer probes every few seconds: an error line (and the email Django sends the
+    # admins for every 5xx) per probe would bury everything else.
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    assert client.get("/readyz/").status_code == 503  # beat has not run: another outage
+    beat_sent_the_poll()
+    caplog.clear()
+
+    with caplog.at_level(logging.INFO):
+        statuses = [client.get("/readyz/").status_code for _ in range(3)]
+
+    assert statuses == [503, 503, 503]
+    assert mail.outbox == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "Not ready: worker" in warning.getMessage()
