@@ -107,7 +107,7 @@ class BludashCollector(Collector):
         )
         names = {task.pk: (task.account.name, task.blu_task_id) for task in _polled_tasks()}
         rows = (
-            SyncRun.objects.filter(task_id__in=names)
+            SyncRun.objects.filter(task__is_polled=True)
             .exclude(outcome=SyncRun.Outcome.RUNNING)
             .values("task_id", "outcome")
             .annotate(runs=Count("pk"), created_sum=Sum("created"), changed_sum=Sum("changed"))
@@ -115,6 +115,8 @@ class BludashCollector(Collector):
         )
         totals: dict[int, list[int]] = {pk: [0, 0] for pk in names}
         for row in rows:
+            if row["task_id"] not in names:  # polled since the first query: next scrape
+                continue
             syncs.add_metric([*names[row["task_id"]], row["outcome"]], row["runs"])
             totals[row["task_id"]][0] += row["created_sum"] or 0
             totals[row["task_id"]][1] += row["changed_sum"] or 0
