@@ -20,6 +20,7 @@ from celery import current_app
 from celery.beat import Scheduler
 from django.conf import settings
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 
 # The seeded poll, by name (calls/seed.py; the top floor, so not imported from here).
@@ -73,7 +74,8 @@ def check_beat() -> Check:
         poll = (
             PeriodicTask.objects.select_related("interval")
             .filter(task=POLL_TASK, enabled=True, interval__isnull=False)
-            .order_by("-last_run_at")
+            # The poll beat sent last (PostgreSQL would put a never-sent copy first).
+            .order_by(F("last_run_at").desc(nulls_last=True))
             .first()
         )
     except Exception as exc:

@@ -153,3 +153,15 @@ def test_a_failing_probe_is_logged_once_per_outage_and_never_emailed(client, db,
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert "Not ready: worker" in warning.getMessage()
+
+
+def test_a_second_poll_row_that_never_ran_does_not_hide_the_one_beat_sends(client, db):
+    # An admin's copy of the poll in beat's schedule, not yet sent: PostgreSQL sorts a missing
+    # time first when newest-first is asked for.
+    poll = PeriodicTask.objects.get(name=POLL_TASK_NAME)
+    PeriodicTask.objects.create(name="Poll again", task=poll.task, interval=poll.interval)
+    beat_sent_the_poll()
+
+    _, body = readiness(client)
+
+    assert body["checks"]["beat"]["ok"], body
