@@ -124,3 +124,20 @@ def test_the_scrape_names_no_secret(client, token, make_task, account):
     sync.sync_task(make_task(calls=3))
     text = scrape(client).content.decode()
     assert APP_KEY not in text and account.callback_token not in text and TOKEN not in text
+
+
+def test_callbacks_refused_are_counted_by_reason(client, token, account, settings):
+    # Over the size limit, then accepted, then over the rate (every callback counts toward it).
+    settings.BLUDASH_CALLBACK_RATE_PER_MINUTE = 2
+    body = {"taskId": 66547748, "records": [RECORD]}
+    assert post_callback(client, account, b"x" * 300_000).status_code == 413
+    assert post_callback(client, account, body).status_code == 200
+    assert post_callback(client, account, body).status_code == 429
+
+    found = samples(client)
+
+    acct = labels(account="collections")
+    assert found["bludash_callbacks_received_total", acct] == 3
+    assert found["bludash_callbacks_refused_total", acct | labels(reason="too_large")] == 1
+    assert found["bludash_callbacks_refused_total", acct | labels(reason="rate_limited")] == 1
+    assert ("bludash_callbacks_refused_total", acct | labels(reason="bad_body")) not in found
