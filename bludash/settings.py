@@ -191,6 +191,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz/ and /readyz/ answer over plain HTTP, to any Host, with no session.
+    "calls.endpoints.probes.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -610,3 +612,13 @@ BLUDASH_TASK_RETRY_MAX_DELAY = env_int("BLUDASH_TASK_RETRY_MAX_DELAY", 300, mini
 # A task queued by the poll is not queued again for this long, unless its sync finishes first.
 BLUDASH_QUEUED_SECONDS = env_int("BLUDASH_QUEUED_SECONDS", 900, minimum=1)
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
+# /readyz/ waits at most this long for the broker, and as long again for a worker's ping: a load
+# balancer's probe times out after a few seconds.
+BLUDASH_READY_TIMEOUT = 1.0
+# Prometheus sends it as a bearer token to /metrics; unset, /metrics answers 404.
+BLUDASH_METRICS_TOKEN = env_str("BLUDASH_METRICS_TOKEN") or ""
+if BLUDASH_METRICS_TOKEN and len(BLUDASH_METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured(
+        "BLUDASH_METRICS_TOKEN must be at least 32 characters (e.g. python -c "
+        '"import secrets; print(secrets.token_urlsafe(32))")'
+    )

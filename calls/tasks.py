@@ -17,7 +17,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.dispatch import receiver
 from django.template.defaultfilters import pluralize
 
-from calls.blu.client import BluPermanentError, BluTemporaryError
+from calls.blu.client import BluPermanentError, BluTaskUnknown, BluTemporaryError
 from calls.health import alerts
 from calls.ingest import lease, polling, reread, sync, verify
 from calls.models import BluAccount, Task
@@ -58,9 +58,35 @@ def sync_task(self, task_pk: int, trigger: str = "poll") -> str:
         # The retry does not inherit a broken connection: Celery's Django fixup closes the
         # database connections before and after every task.
         raise self.retry(exc=exc, countdown=retry_delay(self.request.retries)) from None
-    except (BluPermanentError, AppKeyUnreadable):
+    except (BluPermanentError, AppKeyUnreadable) as exc:
+        assert task is not None  # only the sync raises these
+        _log_refusal(task, exc)
         return "failed"  # recorded on the run and the task for people to see
     return f"ok: {run.pages} page{pluralize(run.pages)}, {run.created} new, {run.changed} changed"
+
+
+def _log_refusal(task: Task, exc: BluPermanentError | AppKeyUnreadable) -> None:
+    """Celery logs a job that returned as a success: say in the worker's log that the sync failed
+    for good, and why (Blu's words, or which account's key would not open; never the key)."""
+    reason = str(exc)  # Blu's endpoint, HTTP status, code and message; or the account's name
+    if isinstance(exc, BluTaskUnknown):
+        # Asked again later, then no longer polled (calls/ingest/unknown_tasks.py): a callback
+        # may name any number of such tasks, and none needs anyone to act.
+        logger.warning(
+            "Sync of task %s (%s) of account %s: Blu does not know it: %s",
+            task.blu_task_id,
+            task,
+            task.account,
+            reason,
+        )
+        return
+    logger.error(
+        "Sync of task %s (%s) of account %s failed and will not be retried: %s",
+        task.blu_task_id,
+        task,
+        task.account,
+        reason,
+    )
 
 
 @shared_task

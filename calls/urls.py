@@ -8,7 +8,7 @@ from calls.dashboard.views import (
     task_registration,
     tasks,
 )
-from calls.endpoints import blu_callback
+from calls.endpoints import blu_callback, metrics
 
 app_name = "calls"
 
@@ -23,6 +23,7 @@ urlpatterns = [
     path("calls/<int:pk>/recording/", calls.call_recording, name="call_recording"),
     path("health/", health.HealthView.as_view(), name="health"),
     path("conclusions/", conclusions.ConclusionListView.as_view(), name="conclusions"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("blu/callback/<str:token>/", blu_callback.blu_callback, name="blu_callback"),
     # Blu's console may be given the URL without its slash: a POST that a redirect cannot carry
     # would be lost, so that form is the same endpoint.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from calls.blu.client import BluTemporaryError
 from calls.ingest import polling
 from calls.models import CallRecord, SyncRun, Task
 from calls.seed import POLL_TASK_NAME
-from tests.helpers import wait_for
+from tests.helpers import APP_KEY, WRONG_KEY, wait_for
 
 
 def test_the_poll_is_in_beats_schedule_after_migrate(db):
@@ -147,3 +148,36 @@ def test_a_sync_queued_on_redis_waits_in_the_syncs_queue_not_behind_other_work(d
         assert (broker.llen("syncs"), broker.llen("mail"), broker.llen("celery")) == (1, 1, 0)
     finally:
         app.control.purge()
+
+
+def test_a_permanent_blu_failure_is_logged_as_an_error_naming_account_task_and_message(
+    make_task, caplog
+):
+    task = make_task(calls=9)
+    # Blu refuses a request signed with a key it does not know: a permanent failure.
+    task.account.set_app_key(WRONG_KEY)
+    task.account.save()
+
+    with caplog.at_level(logging.ERROR, logger="calls.tasks"):
+        assert tasks.sync_task.run(task.pk, "poll") == "failed"
+
+    [line] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    text = line.getMessage()
+    assert "collections" in text and task.blu_task_id in text and "sign error" in text
+    assert WRONG_KEY not in text and APP_KEY not in text
+
+
+def test_a_task_blu_does_not_know_is_a_warning_not_an_error(make_task, sandbox, caplog):
+    # Callbacks may name any number of made-up tasks: each is asked again later, then dropped
+    # (calls/ingest/unknown_tasks.py), which is no error for anyone to act on.
+    task = make_task(calls=9)
+    sandbox.inject(
+        "code", task_id=task.blu_task_id, times=None, code=4006, message="task not found"
+    )
+
+    with caplog.at_level(logging.WARNING, logger="calls.tasks"):
+        assert tasks.sync_task.run(task.pk, "poll") == "failed"
+
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    [line] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert task.blu_task_id in line.getMessage() and "task not found" in line.getMessage()

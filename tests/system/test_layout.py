@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "ingest": {"blu", "conclusions", "models", "security", "health"},
     "tasks": {"blu", "models", "security", "health", "ingest"},
     "dashboard": {"blu", "conclusions", "models", "security", "audit", "health", "ingest"},
-    "endpoints": {"blu", "models", "security", "ingest", "tasks"},
+    "endpoints": {"blu", "models", "security", "health", "ingest", "tasks"},
 }
 ROOMS = set(ALLOWED)
 

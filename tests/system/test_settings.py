@@ -95,6 +95,7 @@ def test_a_fresh_clone_starts_with_no_settings_at_all():
         ({"BLUDASH_VAR_DIR_FILE": "/nonexistent/var-dir"}, "BLUDASH_VAR_DIR_FILE: cannot read"),
         ({"BLUDASH_VAR_DIR": "/dev/null/var"}, "BLUDASH_VAR_DIR: cannot create /dev/null/var"),
         ({"BLUDASH_SESSION_IDLE_HOURS": "0"}, "BLUDASH_SESSION_IDLE_HOURS must be at least 1"),
+        ({"BLUDASH_METRICS_TOKEN": "short"}, "BLUDASH_METRICS_TOKEN must be at least 32"),
     ],
 )
 def test_a_bad_or_missing_value_stops_the_start_naming_the_variable(env, message):
@@ -370,3 +371,64 @@ def test_with_ssl_on_the_mail_connection_is_tls_from_its_first_byte():
     # Port 465 servers expect a TLS handshake at once (record type 22); STARTTLS would wait.
     assert first_bytes_of_a_mail_connection(DJANGO_EMAIL_USE_SSL="true")[:1] == b"\x16"
     assert first_bytes_of_a_mail_connection() == b""
+
+
+# --- production: the load balancer's probes over plain HTTP ------------------------------------
+
+PROBES = textwrap.dedent(
+    """
+    import json, django
+    django.setup()
+    from django.test import Client
+    # A load balancer inside the network: plain HTTP to the machine's own address.
+    inside = Client(HTTP_HOST="10.0.0.5:8000")
+    site = Client(HTTP_HOST="bludash.example.com")
+    answers = {
+        "healthz": inside.get("/healthz/"),
+        "readyz": inside.get("/readyz/"),
+        "page": site.get("/"),
+        "login": site.get("/accounts/login/"),
+        "metrics": site.get("/metrics"),
+        "callback": site.get("/blu/callback/some-token/"),
+    }
+    print(json.dumps({
+        name: [r.status_code, r.headers.get("Location", ""), r.content.decode()]
+        for name, r in answers.items()
+    }))
+    """
+)
+
+
+def probes(tmp_path: Path, **env: str) -> dict[str, list]:
+    result = run(["-c", PROBES], production(BLUDASH_VAR_DIR=str(tmp_path), **env))
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_in_production_the_probes_answer_plain_http_and_every_other_url_goes_to_https(tmp_path):
+    answers = probes(tmp_path)
+
+    assert answers["healthz"][:2] == [200, ""]
+    assert json.loads(answers["healthz"][2]) == {"status": "ok"}
+    status, location, body = answers["readyz"]
+    # Not ready (nothing is migrated here, no worker runs), but answered, and saying why.
+    assert status == 503 and location == ""
+    assert "beat" in json.loads(body)["failing"]
+    for name in ("page", "login", "metrics", "callback"):
+        status, location, _ = answers[name]
+        assert status == 301 and location.startswith("https://bludash.example.com/"), name
+
+
+def test_readyz_names_what_is_down_without_its_address_or_password(tmp_path):
+    answers = probes(
+        tmp_path,
+        DATABASE_URL="postgres://bludash:db-pass-2f9c@127.0.0.1:9/bludash",
+        REDIS_URL="redis://:broker-pass-8e1d@127.0.0.1:9/0",
+    )
+
+    status, _, body = answers["readyz"]
+    assert status == 503
+    failing = json.loads(body)["failing"]
+    assert failing == ["database", "broker", "beat", "worker"]
+    for secret in ("db-pass-2f9c", "broker-pass-8e1d", "127.0.0.1", ":9", "bludash@"):
+        assert secret not in body
