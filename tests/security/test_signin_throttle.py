@@ -249,6 +249,7 @@ class GatedPasswordChecks:
     not os.environ.get("BLUDASH_CACHE_URL"), reason="needs BLUDASH_CACHE_URL, a Redis of its own"
 )
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("role_groups")  # a transactional test before it emptied the groups
 def test_parallel_guesses_never_get_more_password_checks_than_the_limit(client, settings, manager):
     configured = settings.AUTHENTICATION_BACKENDS
     # The throttle's backend as configured, then the gate in place of the password backend.
