@@ -1164,7 +1164,9 @@ def explain_slowest(page: Page, queries: list[dict[str, str]], top: int = 3) -> 
     from django.db import connection
 
     print(f"\n{page.name} is over {AIM_MS:.0f} ms; its slowest queries:")
-    slowest = sorted(queries, key=lambda q: float(q["time"]), reverse=True)[:top]
+    # Only what EXPLAIN can explain: a page's SAVEPOINTs and COMMIT have no plan.
+    explainable = [q for q in queries if q["sql"].lstrip().upper().startswith(("SELECT", "WITH"))]
+    slowest = sorted(explainable, key=lambda q: float(q["time"]), reverse=True)[:top]
     for query in slowest:
         print(f"\n-- {float(query['time']) * 1000:.0f} ms in the warm-up: {query['sql'][:600]}")
         with connection.cursor() as cursor:
