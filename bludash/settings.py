@@ -112,8 +112,10 @@ def env_redis_url(name: str, default: str | None = None, *, unix: bool = False) 
     return value
 
 
-# Where the SQLite database, the filesystem broker, the file cache and demo files live.
-VAR_DIR = Path(env_str("BLUDASH_VAR_DIR") or BASE_DIR / "var")
+# Where the SQLite database, the collected static files, the filesystem broker, the file cache
+# and demo files live.
+_var_dir = env_str("BLUDASH_VAR_DIR")
+VAR_DIR = Path(_var_dir or BASE_DIR / "var")
 
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
@@ -138,6 +140,13 @@ if not BLUDASH_FERNET_KEYS:
 ALLOWED_HOSTS = env_list(
     "DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
 )
+if _var_dir is None and not DEBUG:
+    # The repository's var/ is the demo's, which `make clean-demo` deletes: production's
+    # database (SQLite by default) and static files never live there by accident.
+    raise ImproperlyConfigured(
+        "BLUDASH_VAR_DIR must be set when DJANGO_DEBUG is off (e.g. /var/lib/bludash): the "
+        "default var/ in the repository is the demo's, which make clean-demo deletes"
+    )
 if not ALLOWED_HOSTS:
     # Django would start and answer 400 to every request, Blu's callbacks included.
     raise ImproperlyConfigured(

@@ -34,10 +34,16 @@ def start(**env: str) -> subprocess.CompletedProcess:
     return run(["-c", "import django; django.setup()"], env)
 
 
+# Production keeps its files out of the repository's var/ (the demo's, which make clean-demo
+# deletes); these tests keep theirs in a folder of their own.
+PRODUCTION_VAR_DIR = ROOT / "var" / "production-settings-tests"
+
+
 def production(**env: str) -> dict[str, str]:
     """What a production deployment sets (see .env.example), with `env` on top."""
     return {
         "DJANGO_DEBUG": "0",
+        "BLUDASH_VAR_DIR": str(PRODUCTION_VAR_DIR),
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "BLUDASH_FERNET_KEYS": Fernet.generate_key().decode(),
         "DJANGO_ALLOWED_HOSTS": "bludash.example.com",
@@ -64,6 +70,7 @@ def test_a_fresh_clone_starts_with_no_settings_at_all():
         (production(DJANGO_ALLOWED_HOSTS=""), "DJANGO_ALLOWED_HOSTS must be set"),
         (production(DJANGO_ALLOWED_HOSTS=" , "), "DJANGO_ALLOWED_HOSTS must be set"),
         (production(BLUDASH_PUBLIC_URL=""), "BLUDASH_PUBLIC_URL must be set"),
+        (production(BLUDASH_VAR_DIR=""), "BLUDASH_VAR_DIR must be set"),
         ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG must be true or false"),
         ({"BLUDASH_POLL_SECONDS": "often"}, "BLUDASH_POLL_SECONDS must be a whole number"),
         ({"BLUDASH_TIME_ZONE": "Mars/Base"}, "BLUDASH_TIME_ZONE must be an IANA time zone"),
