@@ -4,90 +4,24 @@ token."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
-from cryptography.fernet import Fernet
 
+from tests.deploy.servers import GUNICORN, HOST, ROOT, gunicorn, http, production_env
 from tests.helpers import free_port, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).with_name("gunicorn")
-HOST = "bludash.example.com"
-
-
-def production_env(var_dir: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "BLUDASH_"))}
-    for name in ("DATABASE_URL", "REDIS_URL"):  # SQLite and files of its own, under var_dir
-        env.pop(name, None)
-    env.update(
-        DJANGO_SETTINGS_MODULE="bludash.settings",
-        DJANGO_DEBUG="0",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
-        BLUDASH_FERNET_KEYS=Fernet.generate_key().decode(),
-        DJANGO_ALLOWED_HOSTS=HOST,
-        BLUDASH_PUBLIC_URL=f"https://{HOST}",
-        DJANGO_SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto",
-        BLUDASH_VAR_DIR=str(var_dir),
-        BLUDASH_WEB_BIND=f"127.0.0.1:{port}",
-        BLUDASH_WEB_WORKERS="1",
-        BLUDASH_WEB_THREADS="2",
-    )
-    return env
-
-
-# Straight to 127.0.0.1, whatever proxy the environment names.
-http = requests.Session()
-http.trust_env = False
-
-
-def answers(port: int) -> bool:
-    try:
-        http.get(
-            f"http://127.0.0.1:{port}/", headers={"Host": HOST}, allow_redirects=False, timeout=5
-        )
-    except requests.RequestException:  # not listening yet, or still loading the app
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[tuple[int, Path]]:
-    """gunicorn started as the Procfile starts it; its output (both logs) in a file."""
     var_dir = tmp_path_factory.mktemp("var")
     port = free_port()
-    env = production_env(var_dir, port)
-    # What the README has an operator run before the first start.
-    for command in (["migrate"], ["collectstatic"]):
-        subprocess.run(  # noqa: S603 (this interpreter, with arguments written here)
-            [sys.executable, "manage.py", *command, "--noinput", "-v0"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            timeout=120,
-        )
     log = var_dir / "gunicorn.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(  # noqa: S603
-            [str(GUNICORN), "-c", "deploy/gunicorn.conf.py"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            assert wait_for(lambda: answers(port) or process.poll() is not None, seconds=60)
-            assert process.poll() is None, log.read_text()
-            yield port, log
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    with gunicorn(production_env(var_dir, port), port, log):
+        yield port, log
 
 
 def test_gunicorn_serves_bludash_with_production_settings(server):
