@@ -206,6 +206,7 @@ def run(args: argparse.Namespace, created: bool, var_dir: str) -> None:
             "DJANGO_SECRET_KEY": "bench-only-secret-key-for-a-throwaway-database",
             "BLUDASH_FERNET_KEYS": FERNET_KEY,
             "DJANGO_ALLOWED_HOSTS": "testserver",
+            "BLUDASH_PUBLIC_URL": "https://testserver",
             "BLUDASH_TIME_ZONE": ZONE,
             "BLUDASH_LOG_LEVEL": "WARNING",
             # One connection for the whole run, as a long-lived worker holds one: a reconnect

@@ -219,6 +219,8 @@ def run_child(
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": "bench-only-secret-key-for-a-throwaway-database",
         "BLUDASH_FERNET_KEYS": FERNET_KEY,
+        "DJANGO_ALLOWED_HOSTS": "localhost",
+        "BLUDASH_PUBLIC_URL": "https://localhost",
         "BLUDASH_PAGE_SIZE": str(args.page_size),
         "BLUDASH_LOG_LEVEL": "WARNING",
     }

@@ -7,6 +7,7 @@ without its secrets. A value that cannot be read fails loudly and names its vari
 
 import base64
 import hashlib
+import ipaddress
 import logging
 import os
 import re
@@ -111,8 +112,10 @@ def env_redis_url(name: str, default: str | None = None, *, unix: bool = False) 
     return value
 
 
-# Where the SQLite database, the filesystem broker, the file cache and demo files live.
-VAR_DIR = Path(env_str("BLUDASH_VAR_DIR") or BASE_DIR / "var")
+# Where the SQLite database, the collected static files, the filesystem broker, the file cache
+# and demo files live.
+_var_dir = env_str("BLUDASH_VAR_DIR")
+VAR_DIR = Path(_var_dir or BASE_DIR / "var")
 
 
 def var_dir(path: Path) -> Path:
@@ -149,6 +152,19 @@ if not BLUDASH_FERNET_KEYS:
 ALLOWED_HOSTS = env_list(
     "DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
 )
+if _var_dir is None and not DEBUG:
+    # The repository's var/ is the demo's, which `make clean-demo` deletes: production's
+    # database (SQLite by default) and static files never live there by accident.
+    raise ImproperlyConfigured(
+        "BLUDASH_VAR_DIR must be set when DJANGO_DEBUG is off (e.g. /var/lib/bludash): the "
+        "default var/ in the repository is the demo's, which make clean-demo deletes"
+    )
+if not ALLOWED_HOSTS:
+    # Django would start and answer 400 to every request, Blu's callbacks included.
+    raise ImproperlyConfigured(
+        "DJANGO_ALLOWED_HOSTS must be set when DJANGO_DEBUG is off (the site's host names, "
+        "comma-separated)"
+    )
 
 for _position, _key in enumerate(BLUDASH_FERNET_KEYS, 1):
     try:
@@ -313,6 +329,24 @@ if _proxy_header := env_str("DJANGO_SECURE_PROXY_SSL_HEADER"):
             f"like X-Forwarded-Proto or X-Forwarded-Ssl: on, not {_proxy_header!r}"
         )
     SECURE_PROXY_SSL_HEADER = ("HTTP_" + _name.upper().replace("-", "_"), _value or "https")
+# Behind that proxy every request comes from its address: the proxy names the client in
+# BLUDASH_CLIENT_IP_HEADER, read only on requests from these addresses or networks, so that
+# sign-in limits and the audit log see people, not the proxy (calls/security/client_address.py).
+BLUDASH_TRUSTED_PROXIES = env_list("BLUDASH_TRUSTED_PROXIES", [])
+for _proxy in BLUDASH_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "BLUDASH_TRUSTED_PROXIES must be addresses or networks like 127.0.0.1 or 10.0.0.0/8, "
+            f"not {_proxy!r}"
+        ) from None
+BLUDASH_CLIENT_IP_HEADER = env_str("BLUDASH_CLIENT_IP_HEADER", "X-Forwarded-For") or ""
+if not re.fullmatch(r"[A-Za-z0-9-]+", BLUDASH_CLIENT_IP_HEADER):
+    raise ImproperlyConfigured(
+        "BLUDASH_CLIENT_IP_HEADER must be a header name like X-Forwarded-For or X-Real-IP, "
+        f"not {BLUDASH_CLIENT_IP_HEADER!r}"
+    )
 
 # Every page works under this: scripts and styles are files of ours, charts are SVG with classes,
 # recordings are streamed from our own URL. Templates added to the admin keep to it too.
@@ -346,7 +380,8 @@ SESSION_COOKIE_AGE = BLUDASH_SESSION_IDLE_HOURS * 3600
 # counts by.
 AXES_HANDLER = "calls.security.signin_throttle.LoginThrottle"
 AXES_LOCKOUT_CALLABLE = "calls.security.lockout_view.locked_out"
-AXES_CLIENT_IP_CALLABLE = "calls.audit.trail.client_ip"  # the address the audit log records
+# The address the audit log records too: the client's, behind a trusted proxy.
+AXES_CLIENT_IP_CALLABLE = "calls.security.client_address.client_ip"
 AXES_ENABLE_ADMIN = False  # its tables stay empty: the counts live in the cache
 AXES_VERBOSE = False
 
@@ -531,7 +566,14 @@ for _host in BLUDASH_RECORDING_HOSTS:
             f"(like cdn.blu.example or cdn.blu.example:8443), not {_host!r}"
         )
 # Where callback URLs printed for Blu's console point.
-BLUDASH_PUBLIC_URL = (env_str("BLUDASH_PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/")
+_public_url = env_str("BLUDASH_PUBLIC_URL")
+if _public_url is None and not DEBUG:
+    # The development default would be printed as the callback URL to paste into Blu's console.
+    raise ImproperlyConfigured(
+        "BLUDASH_PUBLIC_URL must be set when DJANGO_DEBUG is off (the site's https:// address, "
+        "where Blu sends callbacks)"
+    )
+BLUDASH_PUBLIC_URL = (_public_url or "http://127.0.0.1:8000").rstrip("/")
 _public = urlsplit(BLUDASH_PUBLIC_URL)
 if _public.scheme not in {"http", "https"} or not _public.netloc:
     raise ImproperlyConfigured(

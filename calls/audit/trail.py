@@ -11,16 +11,9 @@ from typing import Any
 from django.http import HttpRequest
 
 from calls.models import AuditEvent
+from calls.security.client_address import client_ip
 
 Action = AuditEvent.Action
-
-
-def client_ip(request: HttpRequest | None) -> str | None:
-    # REMOTE_ADDR only: a forwarded header is whatever the client wrote, unless a proxy we run
-    # sets it, and the deployment's proxy sets REMOTE_ADDR through the WSGI server instead.
-    if request is None:
-        return None
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def account_added(account: Any, request: HttpRequest | None = None) -> AuditEvent:

@@ -34,10 +34,16 @@ def start(**env: str) -> subprocess.CompletedProcess:
     return run(["-c", "import django; django.setup()"], env)
 
 
+# Production keeps its files out of the repository's var/ (the demo's, which make clean-demo
+# deletes); these tests keep theirs in a folder of their own.
+PRODUCTION_VAR_DIR = ROOT / "var" / "production-settings-tests"
+
+
 def production(**env: str) -> dict[str, str]:
     """What a production deployment sets (see .env.example), with `env` on top."""
     return {
         "DJANGO_DEBUG": "0",
+        "BLUDASH_VAR_DIR": str(PRODUCTION_VAR_DIR),
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "BLUDASH_FERNET_KEYS": Fernet.generate_key().decode(),
         "DJANGO_ALLOWED_HOSTS": "bludash.example.com",
@@ -61,6 +67,10 @@ def test_a_fresh_clone_starts_with_no_settings_at_all():
     [
         ({"DJANGO_DEBUG": "0"}, "DJANGO_SECRET_KEY must be set"),
         ({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "s" * 50}, "BLUDASH_FERNET_KEYS must be set"),
+        (production(DJANGO_ALLOWED_HOSTS=""), "DJANGO_ALLOWED_HOSTS must be set"),
+        (production(DJANGO_ALLOWED_HOSTS=" , "), "DJANGO_ALLOWED_HOSTS must be set"),
+        (production(BLUDASH_PUBLIC_URL=""), "BLUDASH_PUBLIC_URL must be set"),
+        (production(BLUDASH_VAR_DIR=""), "BLUDASH_VAR_DIR must be set"),
         ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG must be true or false"),
         ({"BLUDASH_POLL_SECONDS": "often"}, "BLUDASH_POLL_SECONDS must be a whole number"),
         ({"BLUDASH_TIME_ZONE": "Mars/Base"}, "BLUDASH_TIME_ZONE must be an IANA time zone"),
@@ -96,6 +106,8 @@ def test_a_fresh_clone_starts_with_no_settings_at_all():
         ({"BLUDASH_VAR_DIR": "/dev/null/var"}, "BLUDASH_VAR_DIR: cannot create /dev/null/var"),
         ({"BLUDASH_SESSION_IDLE_HOURS": "0"}, "BLUDASH_SESSION_IDLE_HOURS must be at least 1"),
         ({"BLUDASH_METRICS_TOKEN": "short"}, "BLUDASH_METRICS_TOKEN must be at least 32"),
+        ({"BLUDASH_TRUSTED_PROXIES": "10.0.0.2,proxy.lan"}, "BLUDASH_TRUSTED_PROXIES must be"),
+        ({"BLUDASH_CLIENT_IP_HEADER": "X-Real-IP:"}, "BLUDASH_CLIENT_IP_HEADER must be a header"),
     ],
 )
 def test_a_bad_or_missing_value_stops_the_start_naming_the_variable(env, message):
@@ -147,7 +159,12 @@ def test_secrets_can_come_from_files(tmp_path):
     key = tmp_path / "fernet"
     key.write_text("2V8c0Qm0f0nHxYQH7bV7c0Jr6cXn0hY1m9K3bq7Z9jE=")
     result = start(
-        DJANGO_DEBUG="0", DJANGO_SECRET_KEY_FILE=str(secret), BLUDASH_FERNET_KEYS_FILE=str(key)
+        **production(
+            DJANGO_SECRET_KEY="",
+            BLUDASH_FERNET_KEYS="",
+            DJANGO_SECRET_KEY_FILE=str(secret),
+            BLUDASH_FERNET_KEYS_FILE=str(key),
+        )
     )
     assert result.returncode == 0, result.stderr
 
@@ -166,6 +183,10 @@ def test_a_redis_password_is_never_shown_in_the_message():
         {"REDIS_URL": "redis://127.0.0.1:6379/0", "BLUDASH_CACHE_URL": "unix:///run/redis.sock"},
         {"REDIS_URL": "rediss://:secret@redis.example:6380"},
         {"BLUDASH_RECORDING_HOSTS": "CDN.blu.example, cdn2.blu.example:8443, [::1]:8080, 10.0.0.7"},
+        {
+            "BLUDASH_TRUSTED_PROXIES": "127.0.0.1, ::1, 10.0.0.0/8",
+            "BLUDASH_CLIENT_IP_HEADER": "X-Real-IP",
+        },
     ],
 )
 def test_good_values_of_the_checked_settings_start(env):
