@@ -315,7 +315,7 @@ def test_pages_follow_each_other_without_counting_the_table(staff_client, bare_t
 
     with CaptureQueriesContext(connection) as queries:
         first = staff_client.get(URL)
-    following = re.search(r'<a href="\?([^"]*)" rel="next"', first.content.decode())
+    following = re.search(r'<a href="[^"?]*\?([^"]*)" rel="next"', first.content.decode())
     second = staff_client.get(f"{URL}?{html.unescape(following.group(1))}")
     # An old link by page number still finds its page.
     by_number = staff_client.get(URL, {"page": "2"})

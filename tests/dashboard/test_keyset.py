@@ -24,7 +24,7 @@ ALL_DATES = {"started_after": "", "per_page": "20"}
 
 def link(response, rel: str) -> QueryDict | None:
     """The query of the page's `first`, `previous` or `next` link, or None when it has none."""
-    match = re.search(rf'<a href="\?([^"]*)"[^>]*id="calls-{rel}"', response.content.decode())
+    match = re.search(rf'<a href="[^"?]*\?([^"]*)"[^>]*id="calls-{rel}"', response.content.decode())
     return QueryDict(html.unescape(match.group(1))) if match else None
 
 
