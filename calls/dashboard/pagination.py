@@ -14,6 +14,8 @@ from django.core.paginator import EmptyPage, Paginator
 from django.http import HttpRequest
 from django_tables2 import LazyPaginator, SingleTableMixin
 
+from calls.dashboard import keyset
+
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 # Far beyond any table's last page (200 million rows at the largest page size), and small enough
@@ -100,9 +102,17 @@ class PagedTableMixin(SingleTableMixin):
 
     table_paginator_class: type[Paginator] = CallPaginator
     table_page_size = PAGE_SIZE
+    # Tables of calls page by keyset in their default order (calls.dashboard.keyset).
+    table_keyset = False
 
     def get_table(self, **kwargs):
         table = self.get_table_class()(data=self.get_table_data(), **kwargs)
-        sort(table, self.request)
-        paginate(table, self.request, self.table_paginator_class, self.table_page_size)
+        request = self.request
+        sort(table, request)
+        if self.table_keyset and keyset.applies(table, request):
+            table.request = request
+            size = page_size(request.GET.get(table.prefixed_per_page_field), self.table_page_size)
+            keyset.paginate(table, request, size)
+        else:
+            paginate(table, request, self.table_paginator_class, self.table_page_size)
         return table

@@ -182,6 +182,8 @@ class CallTable(tables.Table):
         model = CallRecord
         fields: list[str] = []
         order_by = "-start_time"
+        # Keyset pages link by cursor, offset pages by number (calls.dashboard.keyset).
+        template_name = "calls/_calls_table.html"
         attrs = {"class": "table calls-table"}
         empty_text = "No calls yet."
 

@@ -48,12 +48,14 @@ FILTERS_OF_CALLS = [
 ]
 FILTERS_OF_TASKS = ["q", "account", "started_after", "started_before", "polled", "sync"]
 TABLE = ["sort", "page", "per_page"]
+# The calls tables page by cursor in their default order (calls.dashboard.keyset).
+KEYSET = ["after", "before", "on_or_before"]
 PAGES = {
     "overview": ["fragment"],
     "sync_health": ["fragment"],
     "task_list": FILTERS_OF_TASKS + TABLE,
-    "task_detail": TABLE,
-    "call_list": FILTERS_OF_CALLS + TABLE + ["_export"],
+    "task_detail": TABLE + KEYSET,
+    "call_list": FILTERS_OF_CALLS + TABLE + KEYSET + ["_export"],
     "call_detail": ["page"],
     "conclusions": ["page"],
 }

@@ -20,7 +20,7 @@ from django.views.generic import DetailView
 from django_filters.views import FilterView
 
 from calls.audit import trail
-from calls.dashboard import call_details, export, pagination, recordings
+from calls.dashboard import call_details, export, keyset, pagination, recordings
 from calls.dashboard.filters import CALLS_DEFAULT_DAYS, CallFilter, filter_errors
 from calls.dashboard.recordings import is_recording_url
 from calls.dashboard.tables import CallTable
@@ -40,7 +40,7 @@ MAX_BACK_QUERY = 8000
 def _query(data: QueryDict, **changes: str) -> str:
     """The filters as a query string, without paging or export, with `changes` applied."""
     query = data.copy()
-    for name in ("page", EXPORT_PARAM):
+    for name in (*keyset.PAGING_PARAMS, EXPORT_PARAM):
         query.pop(name, None)
     for name, value in changes.items():
         query[name] = value
@@ -51,7 +51,12 @@ def _recorded_filter(data: QueryDict, table: CallTable) -> str:
     """The filters an export applied, as a query string: no paging or sorting, which change
     neither which calls nor how many."""
     query = data.copy()
-    noise = ("page", EXPORT_PARAM, table.prefixed_order_by_field, table.prefixed_per_page_field)
+    noise = (
+        *keyset.PAGING_PARAMS,
+        EXPORT_PARAM,
+        table.prefixed_order_by_field,
+        table.prefixed_per_page_field,
+    )
     for name in noise:
         query.pop(name, None)
     return query.urlencode()
@@ -91,6 +96,7 @@ class CallListView(DashboardView, pagination.PagedTableMixin, FilterView):
     # Paginator, which counts every matching row. The table pages itself, never counting.
     paginate_by = None
     table_paginator_class = pagination.CallPaginator
+    table_keyset = True
 
     def get_queryset(self):
         return CallRecord.objects.all()

@@ -68,6 +68,7 @@ class TaskDetailView(DashboardView, LiveFragmentMixin, pagination.PagedTableMixi
     template_name = "calls/task_detail.html"
     # The calls table walks the (task, -start_time) index and never counts.
     table_paginator_class = pagination.CallPaginator
+    table_keyset = True
 
     def get_queryset(self):
         return Task.objects.select_related("account")
