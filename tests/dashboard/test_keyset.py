@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from calls.models import CallRecord, Task
-from tests.helpers import calls_table_ids
+from tests.helpers import calls_table_ids, make_call
 
 URL = reverse("calls:call_list")
 ALL_DATES = {"started_after": "", "per_page": "20"}
@@ -153,6 +153,19 @@ def test_a_date_jump_lands_on_the_newest_call_started_on_or_before_that_day(
     newer = staff_client.get(URL, link(jumped, "previous"))
     assert calls_table_ids(newer) == [f"16th-{n:02d}" for n in range(19, -1, -1)]
     assert link(newer, "previous") is not None
+
+
+def test_a_date_jump_past_the_default_week_shows_that_day_and_says_all_dates(
+    staff_client, bare_task
+):
+    old = make_call(bare_task, "a-month-ago", timezone.now() - timedelta(days=30))
+    make_call(bare_task, "today", timezone.now())
+    day = timezone.localtime(old.start_time).date().isoformat()
+
+    jumped = staff_client.get(URL, {"on_or_before": day}, follow=True)
+
+    assert calls_table_ids(jumped) == ["a-month-ago"]
+    assert 'name="started_after" value=""' in jumped.content.decode()  # the form says so
 
 
 @pytest.mark.parametrize(

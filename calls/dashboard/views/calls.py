@@ -104,6 +104,12 @@ class CallListView(DashboardView, pagination.PagedTableMixin, FilterView):
     def get(self, request, *args, **kwargs):
         export_format = request.GET.get(EXPORT_PARAM)
         if export_format is None:
+            if keyset.ON_OR_BEFORE in request.GET and "started_after" not in request.GET:
+                # A jump to a date looks back: the default range (the last week) would hide
+                # what it jumps to. Said in the URL, so the form and every link keep it.
+                query = request.GET.copy()
+                query["started_after"] = ""
+                return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
             return super().get(request, *args, **kwargs)
         return self.exported(export_format)
 
