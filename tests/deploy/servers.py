@@ -85,6 +85,13 @@ def gunicorn(env: dict[str, str], port: int, log: Path) -> Iterator[None]:
     `log`. Static files are collected and the database migrated first, as the README says."""
     manage(env, "migrate", "--noinput", "-v0")
     manage(env, "collectstatic", "--noinput", "-v0")
+    with serving(env, port, log):
+        yield
+
+
+@contextmanager
+def serving(env: dict[str, str], port: int, log: Path) -> Iterator[None]:
+    """gunicorn as the Procfile starts it, on a database made ready already."""
     with log.open("w") as output:
         process = subprocess.Popen(  # noqa: S603
             [str(GUNICORN), "-c", "deploy/gunicorn.conf.py"],
