@@ -8,15 +8,12 @@ import configparser
 import re
 import shutil
 import subprocess
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from django.conf import settings
+
+from tests.deploy import servers
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -123,37 +120,11 @@ def test_the_proxy_logs_callback_urls_without_their_token():
     assert "$request " not in SITE.read_text()  # the raw request line would hold the token
 
 
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bludash.example.com")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "fullchain.pem", folder / "privkey.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 @pytest.mark.skipif(
     shutil.which("nginx") is None, reason="nginx is not installed (apt-get install nginx; CI does)"
 )
 def test_nginx_accepts_the_site(tmp_path):
-    cert, key = self_signed(tmp_path)
+    cert, key = servers.certificate(tmp_path)
     # The machine's paths (certificate, logs) made this run's; nothing else of the site changes.
     site = (
         SITE.read_text()

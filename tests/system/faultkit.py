@@ -168,3 +168,41 @@ def send_task(broker_url: str, name: str, *args: object) -> None:
         client.send_task(name, args=args)
     finally:
         client.close()
+
+
+class Services:
+    """A test's own redis-server and the Celery processes started against it; `overrides` go
+    into every process's environment (service_env)."""
+
+    def __init__(self, workdir: Path, **overrides: object) -> None:
+        self.workdir = workdir
+        self.redis = RedisServer(workdir)
+        self.overrides = overrides
+        self.processes: list[CeleryProcess] = []
+
+    @property
+    def broker(self) -> str:
+        return self.redis.url(0)
+
+    def env(self) -> dict[str, str]:
+        return service_env(self.broker, **self.overrides)
+
+    def worker(self, name: str) -> CeleryProcess:
+        process = start_worker(name, self.env(), self.workdir)
+        self.processes.append(process)
+        return process
+
+    def beat(self) -> CeleryProcess:
+        process = start_beat(self.env(), self.workdir)
+        self.processes.append(process)
+        return process
+
+    def logs(self, lines: int = 15) -> str:
+        return "\n".join(process.log_tail(lines) for process in self.processes)
+
+    def stop(self) -> None:
+        # No warm shutdown: nothing they do is needed any more, and it costs seconds a process.
+        for process in self.processes:
+            process.kill_group()
+            print(process.log_tail())  # shown when the test fails
+        self.redis.kill()

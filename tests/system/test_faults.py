@@ -14,7 +14,6 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -43,42 +42,9 @@ pytestmark = [
 POLL = "calls.tasks.poll_due_tasks"
 
 
-class Services:
-    """The test's own redis-server and the Celery processes started against it."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.redis = faultkit.RedisServer(workdir)
-        self.processes: list[faultkit.CeleryProcess] = []
-
-    @property
-    def broker(self) -> str:
-        return self.redis.url(0)
-
-    def env(self) -> dict[str, str]:
-        return faultkit.service_env(self.broker)
-
-    def worker(self, name: str) -> faultkit.CeleryProcess:
-        process = faultkit.start_worker(name, self.env(), self.workdir)
-        self.processes.append(process)
-        return process
-
-    def beat(self) -> faultkit.CeleryProcess:
-        process = faultkit.start_beat(self.env(), self.workdir)
-        self.processes.append(process)
-        return process
-
-    def stop(self) -> None:
-        # No warm shutdown: nothing they do is needed any more, and it costs seconds a process.
-        for process in self.processes:
-            process.kill_group()
-            print(process.log_tail())  # shown when the test fails
-        self.redis.kill()
-
-
 @pytest.fixture
-def services(transactional_db, tmp_path) -> Iterator[Services]:
-    running = Services(tmp_path)
+def services(transactional_db, tmp_path) -> Iterator[faultkit.Services]:
+    running = faultkit.Services(tmp_path)
     running.redis.start()
     try:
         yield running

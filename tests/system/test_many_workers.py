@@ -15,7 +15,6 @@ import shutil
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import requests
@@ -45,39 +44,9 @@ FIRST_TASK_ID = 70_000_000
 BLU_ANSWERS_IN = 0.1  # seconds, each page
 
 
-class Deployment:
-    """The test's own redis-server and the processes started against it."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.redis = faultkit.RedisServer(workdir)
-        self.processes: list[faultkit.CeleryProcess] = []
-
-    def env(self) -> dict[str, str]:
-        return faultkit.service_env(self.redis.url(0), BLUDASH_BLU_MAX_CONCURRENT=LIMIT)
-
-    def worker(self, name: str) -> faultkit.CeleryProcess:
-        process = faultkit.start_worker(name, self.env(), self.workdir)
-        self.processes.append(process)
-        return process
-
-    def beat(self) -> faultkit.CeleryProcess:
-        process = faultkit.start_beat(self.env(), self.workdir)
-        self.processes.append(process)
-        return process
-
-    def logs(self) -> str:
-        return "\n".join(process.log_tail(15) for process in self.processes)
-
-    def stop(self) -> None:
-        for process in self.processes:
-            process.kill_group()
-        self.redis.kill()
-
-
 @pytest.fixture
-def deployment(transactional_db, tmp_path) -> Iterator[Deployment]:
-    running = Deployment(tmp_path)
+def deployment(transactional_db, tmp_path) -> Iterator[faultkit.Services]:
+    running = faultkit.Services(tmp_path, BLUDASH_BLU_MAX_CONCURRENT=LIMIT)
     running.redis.start()
     try:
         yield running
@@ -99,7 +68,7 @@ def sign_in(web: requests.Session, base: str, username: str) -> None:
 
 
 def node_syncing(
-    deployment: Deployment, workers: list[faultkit.CeleryProcess], task: Task
+    deployment: faultkit.Services, workers: list[faultkit.CeleryProcess], task: Task
 ) -> faultkit.CeleryProcess:
     """The worker whose pool is running the sync of `task` now, as `celery inspect` says."""
     client = Celery("many-workers-client", broker=deployment.redis.url(0), set_as_current=False)
