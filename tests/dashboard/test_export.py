@@ -29,6 +29,7 @@ HEADER = [
     "Call",
     "Task",
     "Account",
+    "Borrower",
     "Started (UTC)",
     "Name",
     "Phone",

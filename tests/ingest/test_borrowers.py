@@ -205,3 +205,25 @@ def test_a_reread_links_calls_to_the_borrower_their_raw_record_names(make_task):
     call = CallRecord.objects.get()
     assert call.borrower is not None and call.borrower.key == "U1"
     assert call.borrower.last_call_at == call.start_time
+
+
+def test_the_backfill_command_links_every_accounts_calls_and_says_so(bare_task):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    make_call(bare_task, "c1", ext_vars={"uniqueId": "U1"})
+    make_call(bare_task, "c2", ext_vars={"uniqueId": "U1"})
+    out = StringIO()
+    call_command("blu", "borrowers", "backfill", stdout=out)
+
+    assert "collections: read 2 calls; 2 linked to 1 borrowers" in out.getvalue()
+    call_command("blu", "borrowers", "refresh", stdout=out)
+    assert "Recounted 0 borrowers." in out.getvalue()
+
+
+def test_every_database_recounts_borrowers_every_few_minutes(db):
+    from django_celery_beat.models import PeriodicTask
+
+    job = PeriodicTask.objects.get(task="calls.tasks.refresh_borrower_counts")
+    assert job.enabled and job.interval.every <= 600
