@@ -154,14 +154,6 @@ class CallTable(tables.Table):
     account = tables.Column(
         "Account", accessor="account__name", order_by=_sorted_with_id("account__name")
     )
-    borrower = tables.Column(
-        "Borrower",
-        accessor="borrower__key",
-        linkify=lambda record: reverse(
-            "calls:borrower_detail", kwargs={"key": record.borrower.key}
-        ),
-        orderable=False,
-    )
     start_time = tables.DateTimeColumn(
         verbose_name=lazy(_started_header, str)(),
         format="Y-m-d H:i:s",
@@ -184,6 +176,14 @@ class CallTable(tables.Table):
     # Blu's recording links are bearer links: the page links our own checked view instead.
     recording = tables.Column(
         "Recording", accessor="record_url", orderable=False, exclude_from_export=True
+    )
+    borrower = tables.Column(
+        "Borrower",
+        accessor="borrower__key",
+        linkify=lambda record: reverse(
+            "calls:borrower_detail", kwargs={"key": record.borrower.key}
+        ),
+        order_by=_sorted_with_id("borrower__key"),
     )
 
     class Meta:

@@ -29,7 +29,6 @@ HEADER = [
     "Call",
     "Task",
     "Account",
-    "Borrower",
     "Started (UTC)",
     "Name",
     "Phone",
@@ -37,6 +36,7 @@ HEADER = [
     "Code",
     "Description",
     "Talk seconds",
+    "Borrower",
 ]
 
 
