@@ -115,6 +115,18 @@ def test_a_sync_links_every_call_it_stores(make_task):
     assert set(Borrower.objects.values_list("key_source", flat=True)) <= {"uniqueId", "userId"}
 
 
+def test_a_sandbox_borrower_called_in_two_tasks_is_one_borrower_with_both_tasks_calls(make_task):
+    first = make_task("5001", calls=40, borrowers=10)
+    second = make_task("5002", calls=40, minutes_ago=60, borrowers=10)
+    sync.sync_task(first)
+    sync.sync_task(second)
+
+    keyed = Borrower.objects.filter(key_source="uniqueId")
+    assert 0 < keyed.count() <= 10
+    busiest = max(keyed, key=lambda b: b.calls.count())
+    assert set(busiest.calls.values_list("task_id", flat=True)) == {first.pk, second.pk}
+
+
 def test_a_replayed_callback_changes_no_borrower(make_task):
     task = make_task("5001", calls=0)
     record = _record(task, "a1", {"uniqueId": "U42"})
