@@ -322,7 +322,9 @@ class Borrower(models.Model):
         ]
         indexes = [
             # Found by key (the page) and by prefix (the search): LIKE 'x%' needs pattern ops.
-            models.Index(fields=["key"], opclasses=["varchar_pattern_ops"], name="borrower_key_idx"),
+            models.Index(
+                fields=["key"], opclasses=["varchar_pattern_ops"], name="borrower_key_idx"
+            ),
             models.Index(fields=["-last_call_at", "-id"], name="borrower_last_call_idx"),
             models.Index(fields=["-calls_7d", "-id"], name="borrower_calls_7d_idx"),
             models.Index(

@@ -1,6 +1,6 @@
 """What every database starts with, seeded after migrate (and after a test flush): the periodic
-poll, the nightly check of the figures and the borrowers' recount in django-celery-beat's schedule, Blu's conclusion
-dictionaries and the labels of the call statuses Blu is known to send.
+poll, the nightly check of the figures and the borrowers' recount in django-celery-beat's
+schedule, Blu's conclusion dictionaries and the labels of the call statuses Blu is known to send.
 
 Each is added only where missing: what admins and managers changed is never overridden.
 """

@@ -201,6 +201,8 @@ def enqueue_borrower_relink_on_commit(account_pk: int) -> None:
         try:
             relink_borrowers.apply_async((account_pk,), retry=False)
         except Exception as exc:  # broker down: `manage.py blu borrowers backfill --relink`
-            logger.warning("Could not queue relinking the borrowers of account %s (%s)", account_pk, exc)
+            logger.warning(
+                "Could not queue relinking the borrowers of account %s (%s)", account_pk, exc
+            )
 
     transaction.on_commit(enqueue)

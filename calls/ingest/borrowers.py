@@ -39,7 +39,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Left, Lower
 from django.utils import timezone
 
-from calls.models import Borrower, BluAccount, CallRecord
+from calls.models import BluAccount, Borrower, CallRecord
 
 WINDOW = timedelta(days=7)
 KEY_CHARS = Borrower._meta.get_field("key").max_length or 200
@@ -101,7 +101,8 @@ def link_calls(account: BluAccount, rows: Iterable[Mapping[str, Any]]) -> set[in
         )
         ids = {borrower.key: borrower.pk for borrower in made}
     _set_borrowers(
-        account.pk, [(call_id, ids[found[0]] if found else None) for call_id, found in keyed.items()]
+        account.pk,
+        [(call_id, ids[found[0]] if found else None) for call_id, found in keyed.items()],
     )
     touched = before | set(ids.values())
     recount(touched)

@@ -47,7 +47,9 @@ def world(bare_task):
         **answered,
     )
     make_call(elsewhere, "u1-other", now - timedelta(days=1), ext_vars={"uniqueId": "U1"})
-    make_call(bare_task, "u2", now - timedelta(hours=1), ext_vars={"uniqueId": "U2"}, name="Bob Lee")
+    make_call(
+        bare_task, "u2", now - timedelta(hours=1), ext_vars={"uniqueId": "U2"}, name="Bob Lee"
+    )
     make_call(bare_task, "nobody", now, ext_vars={})
     borrowers.backfill(bare_task.account)
     borrowers.backfill(other)
