@@ -19,7 +19,7 @@ from django.template.defaultfilters import pluralize
 
 from calls.blu.client import BluPermanentError, BluTaskUnknown, BluTemporaryError
 from calls.health import alerts
-from calls.ingest import borrowers, lease, polling, reread, sync, verify
+from calls.ingest import borrower_backfill, borrowers, lease, polling, reread, sync, verify
 from calls.models import BluAccount, Task
 from calls.security.crypto import AppKeyUnreadable
 
@@ -190,7 +190,7 @@ def relink_borrowers(account_pk: int) -> str:
     account = BluAccount.objects.filter(pk=account_pk).first()
     if account is None:
         return "account gone"
-    result = borrowers.backfill(account, relink=True)
+    result = borrower_backfill.backfill(account, relink=True)
     return f"{result.read} calls read, {result.borrowers} borrowers touched"
 
 

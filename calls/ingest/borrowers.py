@@ -5,6 +5,8 @@ A borrower is one account's (account, key): the first of the account's extVars k
 the call (BluAccount.borrower_key_list), else Blu's userId, kept apart by a prefix since Blu's
 upload-row ids are not the lender's borrower ids. Phones are masked by Blu and never a key.
 
+The one-time link of calls stored before borrowers existed is calls/ingest/borrower_backfill.py.
+
 Set-based per page: one upsert of the page's borrowers, one UPDATE linking its calls, one UPDATE
 recounting the borrowers it touched (and those its calls left) from the calls' (borrower, start)
 index. A recount of a few borrowers' calls, not an applied delta: a re-read that moves a start
@@ -18,8 +20,7 @@ once its oldest counted call leaves the window (calls_7d_until).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -181,45 +182,3 @@ def refresh_expired(*, batch_size: int = 1000, now: datetime | None = None) -> i
         done += len(batch)
         if len(batch) < batch_size:
             return done
-
-
-@dataclass
-class BackfillResult:
-    read: int = 0
-    borrowers: int = 0
-
-
-def backfill(
-    account: BluAccount,
-    *,
-    relink: bool = False,
-    batch_size: int = 2000,
-    progress: Callable[[BackfillResult], None] | None = None,
-) -> BackfillResult:
-    """Link the account's stored calls to their borrowers, in batches of calls in id order, each
-    in its own transaction under the account's write turn; a run stopped part way loses only its
-    open batch, and a second run changes nothing. `relink` reads every call again (after the
-    account's borrower keys changed); otherwise only calls not linked yet."""
-    from calls.ingest.page_writer import lock_account_writes  # page_writer imports this module
-
-    result = BackfillResult()
-    calls = CallRecord.objects.filter(account_id=account.pk)
-    if not relink:
-        calls = calls.filter(borrower__isnull=True)
-    position = 0
-    while True:
-        batch = list(
-            calls.filter(pk__gt=position)
-            .order_by("pk")
-            .values("pk", "call_id", "ext_vars", "user_id")[:batch_size]
-        )
-        if not batch:
-            return result
-        with transaction.atomic():
-            lock_account_writes(account.pk)
-            account.refresh_from_db(fields=["borrower_keys"])
-            result.borrowers += len(link_calls(account, batch))
-        result.read += len(batch)
-        position = batch[-1]["pk"]
-        if progress:
-            progress(result)

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from calls.dashboard import borrowers as borrower_pages
-from calls.ingest import borrowers
+from calls.ingest import borrower_backfill
 from calls.models import Task
 from tests.helpers import FAKE_BLU, account_without_blu, html_text, make_call
 
@@ -51,8 +51,8 @@ def world(bare_task):
         bare_task, "u2", now - timedelta(hours=1), ext_vars={"uniqueId": "U2"}, name="Bob Lee"
     )
     make_call(bare_task, "nobody", now, ext_vars={})
-    borrowers.backfill(bare_task.account)
-    borrowers.backfill(other)
+    borrower_backfill.backfill(bare_task.account)
+    borrower_backfill.backfill(other)
     return bare_task
 
 

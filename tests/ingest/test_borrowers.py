@@ -10,7 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from calls.ingest import borrowers, callbacks, reread, sync
+from calls.ingest import borrower_backfill, borrowers, callbacks, reread, sync
 from calls.models import Borrower, CallRecord, validate_borrower_keys
 from tests.helpers import BLU_EXAMPLE, add_account, callback_body, make_call
 
@@ -152,7 +152,7 @@ def test_calls_in_seven_days_count_only_the_last_seven_days(bare_task):
     now = timezone.now()
     for n, days in enumerate([0, 3, 6.9, 8, 20]):
         make_call(bare_task, f"c{n}", now - timedelta(days=days), ext_vars={"uniqueId": "U1"})
-    borrowers.backfill(bare_task.account)
+    borrower_backfill.backfill(bare_task.account)
 
     borrower = Borrower.objects.get()
     assert borrower.calls_7d == 3
@@ -165,7 +165,7 @@ def test_the_refresh_recounts_borrowers_whose_oldest_counted_call_left_the_windo
     make_call(bare_task, "c1", now - timedelta(days=6), ext_vars={"uniqueId": "U1"})
     make_call(bare_task, "c2", now - timedelta(days=1), ext_vars={"uniqueId": "U1"})
     make_call(bare_task, "c3", now - timedelta(days=1), ext_vars={"uniqueId": "U2"})
-    borrowers.backfill(bare_task.account)
+    borrower_backfill.backfill(bare_task.account)
 
     later = now + timedelta(days=2)
     assert borrowers.refresh_expired(now=later) == 1
@@ -179,25 +179,25 @@ def test_the_backfill_links_stored_calls_in_batches_and_a_second_run_changes_not
         make_call(bare_task, f"c{n}", now - timedelta(hours=n), ext_vars={"uniqueId": f"U{n % 3}"})
     make_call(bare_task, "nobody", now, ext_vars={})
 
-    result = borrowers.backfill(bare_task.account, batch_size=2)
+    result = borrower_backfill.backfill(bare_task.account, batch_size=2)
     assert result.read == 8
     assert Borrower.objects.count() == 3
     assert CallRecord.objects.filter(borrower__isnull=True).count() == 1
     before = list(Borrower.objects.order_by("pk").values())
 
-    again = borrowers.backfill(bare_task.account, batch_size=2)
+    again = borrower_backfill.backfill(bare_task.account, batch_size=2)
     assert again.read == 1  # only the call that names nobody is looked at again
     assert list(Borrower.objects.order_by("pk").values()) == before
 
 
 def test_a_relink_after_the_keys_changed_moves_calls_to_the_new_keys(bare_task):
     make_call(bare_task, "c1", ext_vars={"uniqueId": "U1", "customerNo": "C1"})
-    borrowers.backfill(bare_task.account)
+    borrower_backfill.backfill(bare_task.account)
     account = bare_task.account
     account.borrower_keys = "customerNo"
     account.save()
 
-    borrowers.backfill(account, relink=True)
+    borrower_backfill.backfill(account, relink=True)
 
     assert CallRecord.objects.get().borrower.key == "C1"
     assert Borrower.objects.get(key="U1").last_call_at is None

@@ -24,6 +24,7 @@ from calls.audit import trail
 from calls.blu.client import BluError
 from calls.health import connection
 from calls.ingest import (
+    borrower_backfill,
     borrowers,
     lease,
     polling,
@@ -489,7 +490,7 @@ class Command(BaseCommand):
                 if self.verbosity >= 2:
                     self.stdout.write(f"{name}: {result.read} call{pluralize(result.read)} read")
 
-            result = borrowers.backfill(each, relink=relink, progress=report)
+            result = borrower_backfill.backfill(each, relink=relink, progress=report)
             linked = each.calls.filter(borrower__isnull=False).count()
             self.stdout.write(
                 f"{each.name}: read {result.read} call{pluralize(result.read)}; "
