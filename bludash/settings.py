@@ -489,6 +489,15 @@ LOGGING = {
 
 # --- Blu ---------------------------------------------------------------------------------------
 # Blu publishes no maximum pageSize and may quietly return fewer records than asked for.
+# The extVars keys that name a borrower, tried in order (an account may list its own); Blu's
+# userId is the fallback. Phones are masked by Blu and never a key.
+BLUDASH_BORROWER_KEYS = env_list("BLUDASH_BORROWER_KEYS", ["uniqueId"])
+for _key_name in BLUDASH_BORROWER_KEYS:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", _key_name):
+        raise ImproperlyConfigured(
+            "BLUDASH_BORROWER_KEYS must be extVars key names separated by commas, like "
+            f"uniqueId,customerNo, not {_key_name[:40]!r}"
+        )
 BLUDASH_PAGE_SIZE = env_int("BLUDASH_PAGE_SIZE", 200, minimum=1)
 # A guard against a Blu that ignores pageNo and never returns an empty page.
 BLUDASH_MAX_PAGES = env_int("BLUDASH_MAX_PAGES", 100_000, minimum=1)

@@ -57,7 +57,15 @@ class BluAccountForm(forms.ModelForm):
 
     class Meta:
         model = BluAccount
-        fields = ["name", "base_url", "app_id", "app_key", "time_zone", "is_polled"]
+        fields = [
+            "name",
+            "base_url",
+            "app_id",
+            "app_key",
+            "time_zone",
+            "is_polled",
+            "borrower_keys",
+        ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -95,6 +103,7 @@ class BluAccountAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "base_url", "app_id", "time_zone", "is_polled"]}),
         ("App key", {"fields": ["stored_app_key", "app_key_changed_at", "app_key"]}),
         ("Callbacks", {"fields": ["callback_url", "created_at"]}),
+        ("Borrowers", {"fields": ["borrower_keys"]}),
     ]
     actions = [
         "test_connection",
@@ -149,6 +158,13 @@ class BluAccountAdmin(admin.ModelAdmin):
                 f"The stored calls of {obj.name} will be re-read in {obj.time_zone}: their times "
                 "and every figure built on them change as the re-read goes (minutes for a "
                 "large account).",
+            )
+        if "borrower_keys" in changed:
+            tasks.enqueue_borrower_relink_on_commit(obj.pk)
+            messages.info(
+                request,
+                f"The stored calls of {obj.name} will be linked to borrowers by the new keys "
+                "(minutes for a large account).",
             )
         details: dict[str, Any] = {"fields": changed}
         if "name" in changed:

@@ -6,6 +6,7 @@ deleted or blanked because Blu stopped returning it.
 
 from __future__ import annotations
 
+import re
 import secrets
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,6 +35,30 @@ def validate_time_zone(value: str) -> None:
 
 def default_time_zone() -> str:
     return settings.TIME_ZONE
+
+
+# An extVars key name as lenders name them (uniqueId, customer_no, id.card): no spaces, no quotes.
+BORROWER_KEY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+MAX_BORROWER_KEYS = 8
+
+
+def borrower_key_names(value: str) -> list[str]:
+    """The extVars key names in a comma-separated list, in order, blanks dropped."""
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def validate_borrower_keys(value: str) -> None:
+    names = borrower_key_names(value)
+    bad = [name for name in names if not BORROWER_KEY_NAME.fullmatch(name)]
+    if bad:
+        raise ValidationError(
+            f"{bad[0][:40]!r} is not an extVars key name: letters, digits, '_', '.' or '-', "
+            "names separated by commas (e.g. uniqueId, customerNo)"
+        )
+    if len(names) > MAX_BORROWER_KEYS:
+        raise ValidationError(f"At most {MAX_BORROWER_KEYS} key names.")
+    if len(set(names)) != len(names):
+        raise ValidationError("A key name is listed twice.")
 
 
 def normalized_base_url(url: str) -> str:
@@ -88,6 +113,16 @@ class BluAccount(models.Model):
     # changed: the next call id to re-read, or None when nothing is pending. A re-read that
     # stops goes on from here.
     reread_from_pk = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
+    # Which extVars keys name the borrower on this account's calls (calls/ingest/borrowers.py).
+    borrower_keys = models.CharField(
+        "borrower keys",
+        max_length=300,
+        blank=True,
+        validators=[validate_borrower_keys],
+        help_text="extVars keys that identify the borrower, tried in order, separated by commas "
+        "(e.g. uniqueId, customerNo). Empty: BLUDASH_BORROWER_KEYS. Blu's userId is the "
+        "fallback when none is present. After a change, run `blu borrowers backfill --relink`.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -152,6 +187,10 @@ class BluAccount(models.Model):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
+
+    def borrower_key_list(self) -> list[str]:
+        """The extVars keys tried in order: this account's own, else the setting's."""
+        return borrower_key_names(self.borrower_keys) or list(settings.BLUDASH_BORROWER_KEYS)
 
     def callback_url(self) -> str:
         path = reverse("calls:blu_callback", kwargs={"token": self.callback_token})
@@ -248,6 +287,69 @@ TALKED = models.Q(answer_time__isnull=False, duration__isnull=False) & (
 )
 
 
+class Borrower(models.Model):
+    """A person who owes, as one account's calls name them: by the first extVars key of the
+    account's list present on a call, else Blu's userId (which names an upload row, so such a
+    borrower is one row of one task's list, not a person across tasks). Kept current by every
+    write of calls (calls/ingest/borrowers.py): what the newest call said, the first and last
+    call, and the sort value of the calls in the last 7 days."""
+
+    USER_ID = "userId"
+    # The fallback's keys are kept apart from the lender's: Blu's upload-row id 17 is not the
+    # lender's borrower 17.
+    USER_ID_PREFIX = "userId:"
+
+    account = models.ForeignKey(BluAccount, on_delete=models.PROTECT, related_name="borrowers")
+    key = models.CharField(max_length=200)
+    key_source = models.CharField(max_length=64, help_text="The extVars key, or userId")
+    name = models.TextField(blank=True)
+    order_id = models.CharField("orderId", max_length=200, blank=True)
+    phone = models.TextField(blank=True, help_text="Masked by Blu, as Blu sent it")
+    # The name in lower case: what a search by the start of a name compares, through its index.
+    search_name = models.TextField(blank=True, editable=False)
+    first_call_at = models.DateTimeField(null=True, blank=True)
+    last_call_at = models.DateTimeField(null=True, blank=True)
+    # What the borrower list sorts by: the pages show the count made at read from the calls'
+    # index. Recounted when a write touches the borrower, and by `blu borrowers refresh` once
+    # the oldest call counted leaves the window (calls_7d_until).
+    calls_7d = models.PositiveIntegerField(default=0)
+    calls_7d_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_call_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "key"], name="borrower_unique_per_account")
+        ]
+        indexes = [
+            # Found by key (the page) and by prefix (the search): LIKE 'x%' needs pattern ops.
+            models.Index(
+                fields=["key"], opclasses=["varchar_pattern_ops"], name="borrower_key_idx"
+            ),
+            models.Index(fields=["-last_call_at", "-id"], name="borrower_last_call_idx"),
+            models.Index(fields=["-calls_7d", "-id"], name="borrower_calls_7d_idx"),
+            models.Index(
+                fields=["calls_7d_until"],
+                condition=models.Q(calls_7d_until__isnull=False),
+                name="borrower_7d_until_idx",
+            ),
+            models.Index(
+                fields=["order_id"], opclasses=["varchar_pattern_ops"], name="borrower_order_idx"
+            ),
+            models.Index(
+                fields=["phone"], opclasses=["text_pattern_ops"], name="borrower_phone_idx"
+            ),
+            models.Index(
+                fields=["search_name"], opclasses=["text_pattern_ops"], name="borrower_name_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.key
+
+    def get_absolute_url(self) -> str:
+        return reverse("calls:borrower_detail", kwargs={"key": self.key})
+
+
 class CallRecord(models.Model):
     """One call as Blu reported it last, with the raw record kept whole."""
 
@@ -279,6 +381,15 @@ class CallRecord(models.Model):
     content_hash = models.CharField(max_length=64)
     first_seen_at = models.DateTimeField(default=timezone.now)
     last_changed_at = models.DateTimeField(default=timezone.now)
+    # Set by every write path (calls/ingest/borrowers.py), not by the call upsert itself.
+    borrower = models.ForeignKey(
+        Borrower,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="calls",
+        db_index=False,  # the timeline index below leads with it
+    )
 
     class Meta:
         ordering = ["-start_time", "-id"]
@@ -290,6 +401,8 @@ class CallRecord(models.Model):
             models.Index(fields=["code", "-start_time"], name="call_code_start_idx"),
             models.Index(fields=["-start_time"], name="call_start_idx"),
             models.Index(fields=["account", "-start_time"], name="call_account_start_idx"),
+            # A borrower's timeline, their calls in a window, their last right-party contact.
+            models.Index(fields=["borrower", "-start_time"], name="call_borrower_start_idx"),
             # A task's oldest call still in progress (health's "stuck"), found after every write
             # without reading the task's finished calls.
             models.Index(

@@ -1,6 +1,6 @@
 """What every database starts with, seeded after migrate (and after a test flush): the periodic
-poll and the nightly check of the figures in django-celery-beat's schedule, Blu's conclusion
-dictionaries and the labels of the call statuses Blu is known to send.
+poll, the nightly check of the figures and the borrowers' recount in django-celery-beat's
+schedule, Blu's conclusion dictionaries and the labels of the call statuses Blu is known to send.
 
 Each is added only where missing: what admins and managers changed is never overridden.
 """
@@ -13,6 +13,10 @@ from calls.ingest import summaries
 
 POLL_TASK_NAME = "Poll Blu tasks"
 VERIFY_TASK_NAME = "Verify the figures"
+BORROWERS_TASK_NAME = "Recount borrowers' calls in 7 days"
+# How far behind the borrower list's sort by calls in 7 days may fall (the counts shown are
+# made at read).
+BORROWERS_EVERY_SECONDS = 300
 # The nightly check runs when calls are fewest, in the company's own night.
 VERIFY_HOUR = 3
 
@@ -48,6 +52,19 @@ def ensure_verify_schedule() -> None:
     )
 
 
+def ensure_borrowers_schedule() -> None:
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    if PeriodicTask.objects.filter(name=BORROWERS_TASK_NAME).exists():
+        return
+    interval, _ = IntervalSchedule.objects.get_or_create(
+        every=BORROWERS_EVERY_SECONDS, period=IntervalSchedule.SECONDS
+    )
+    PeriodicTask.objects.create(
+        name=BORROWERS_TASK_NAME, task="calls.tasks.refresh_borrower_counts", interval=interval
+    )
+
+
 def ensure_conclusions() -> None:
     from calls.conclusions.dictionary import DICTIONARY
     from calls.models import Conclusion
@@ -76,6 +93,7 @@ def _seed(sender, app_config, **kwargs) -> None:
     if app_config.label == "calls":
         ensure_poll_schedule()
         ensure_verify_schedule()
+        ensure_borrowers_schedule()
         ensure_conclusions()
         ensure_status_labels()
         # A data migration may have reclassified codes: the flag counts follow (no call is read).

@@ -19,7 +19,7 @@ from django.template.defaultfilters import pluralize
 
 from calls.blu.client import BluPermanentError, BluTaskUnknown, BluTemporaryError
 from calls.health import alerts
-from calls.ingest import lease, polling, reread, sync, verify
+from calls.ingest import borrower_backfill, borrowers, lease, polling, reread, sync, verify
 from calls.models import BluAccount, Task
 from calls.security.crypto import AppKeyUnreadable
 
@@ -117,6 +117,13 @@ def verify_figures() -> str:
 
 
 @shared_task
+def refresh_borrower_counts() -> int:
+    """Every few minutes: the borrowers whose calls in the last 7 days dropped since their last
+    count (calls/ingest/borrowers.py), recounted for the list's sort."""
+    return borrowers.refresh_expired()
+
+
+@shared_task
 def poll_due_tasks() -> int:
     """The periodic job: retire tasks beyond Blu's window, queue a sync of every polled task."""
     retired = polling.retire_old_tasks()
@@ -173,5 +180,29 @@ def enqueue_reread_on_commit(account_pk: int) -> None:
             reread_account.apply_async((account_pk,), retry=False)
         except Exception as exc:  # broker down: `manage.py blu reread` does the same by hand
             logger.warning("Could not queue the re-read of account %s (%s)", account_pk, exc)
+
+    transaction.on_commit(enqueue)
+
+
+@shared_task
+def relink_borrowers(account_pk: int) -> str:
+    """After an account's borrower keys changed: its stored calls linked by the new keys."""
+    account = BluAccount.objects.filter(pk=account_pk).first()
+    if account is None:
+        return "account gone"
+    result = borrower_backfill.backfill(account, relink=True)
+    return f"{result.read} calls read, {result.borrowers} borrowers touched"
+
+
+def enqueue_borrower_relink_on_commit(account_pk: int) -> None:
+    """Queue relinking an account's calls to borrowers once the caller's transaction commits."""
+
+    def enqueue() -> None:
+        try:
+            relink_borrowers.apply_async((account_pk,), retry=False)
+        except Exception as exc:  # broker down: `manage.py blu borrowers backfill --relink`
+            logger.warning(
+                "Could not queue relinking the borrowers of account %s (%s)", account_pk, exc
+            )
 
     transaction.on_commit(enqueue)

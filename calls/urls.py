@@ -1,6 +1,7 @@
 from django.urls import path
 
 from calls.dashboard.views import (
+    borrowers,
     calls,
     conclusions,
     health,
@@ -21,6 +22,9 @@ urlpatterns = [
     path("calls/", calls.CallListView.as_view(), name="call_list"),
     path("calls/<int:pk>/", calls.CallDetailView.as_view(), name="call_detail"),
     path("calls/<int:pk>/recording/", calls.call_recording, name="call_recording"),
+    path("borrowers/", borrowers.BorrowerListView.as_view(), name="borrower_list"),
+    # A key is the lender's text: any character but none, so the path converter.
+    path("borrowers/<path:key>/", borrowers.BorrowerDetailView.as_view(), name="borrower_detail"),
     path("health/", health.HealthView.as_view(), name="health"),
     path("conclusions/", conclusions.ConclusionListView.as_view(), name="conclusions"),
     path("metrics", metrics.metrics, name="metrics"),

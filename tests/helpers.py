@@ -237,6 +237,8 @@ DASHBOARD_PAGES = [
     "calls:call_detail",
     "calls:call_recording",
     "calls:conclusions",
+    "calls:borrower_list",
+    "calls:borrower_detail",
 ]
 
 
@@ -248,6 +250,9 @@ def dashboard_url(name: str, task: Task | None = None, call: CallRecord | None =
     if name in ("calls:call_detail", "calls:call_recording"):
         assert call is not None
         return reverse(name, args=[call.pk])
+    if name == "calls:borrower_detail":
+        assert call is not None and call.borrower is not None
+        return reverse(name, kwargs={"key": call.borrower.key})
     return reverse(name)
 
 

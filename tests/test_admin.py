@@ -531,3 +531,27 @@ def test_admins_may_not_delete_a_code_a_call_has_nor_one_of_blus_own(
         assert Conclusion.objects.filter(code=code).exists()
     changelist = admin_client_.get(reverse("admin:calls_conclusion_changelist"))
     assert b"delete_selected" not in changelist.content  # no bulk delete of codes in use
+
+
+def test_an_admin_names_the_accounts_borrower_keys_and_its_calls_are_linked_again(
+    admin_client_, account, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as queued:
+        response = admin_client_.post(
+            change_url(account),
+            form_data(account, borrower_keys="customerNo, uniqueId"),
+            follow=True,
+        )
+    account.refresh_from_db()
+    assert account.borrower_key_list() == ["customerNo", "uniqueId"]
+    assert b"will be linked to borrowers by the new keys" in response.content
+    assert len(queued) == 1  # the relink job, queued once the change is committed
+
+
+def test_borrower_keys_that_are_not_extvars_key_names_are_refused(admin_client_, account):
+    response = admin_client_.post(
+        change_url(account), form_data(account, borrower_keys="unique id")
+    )
+    assert response.status_code == 200 and b"is not an extVars key name" in response.content
+    account.refresh_from_db()
+    assert account.borrower_keys == ""

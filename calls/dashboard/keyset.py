@@ -192,3 +192,13 @@ def paginate(table, request: HttpRequest, size: int) -> None:
         day=day,
     )
     table.keyset = True
+
+
+def older_than(cursor: Cursor) -> Q:
+    """The calls after `cursor` in the default order (newest first, the id breaking ties): the
+    next page of any list of calls so ordered, such as a borrower's timeline."""
+    return _past(cursor, forward=True)
+
+
+def cursor_of(call) -> Cursor:
+    return _cursor_of(call)

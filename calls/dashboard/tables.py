@@ -12,11 +12,11 @@ from django.utils.functional import lazy
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from calls.dashboard import kpis
+from calls.dashboard import borrowers, kpis
 from calls.dashboard.charts import outcome_bar
 from calls.dashboard.formatting import rate, talk_time
 from calls.dashboard.recordings import is_recording_url
-from calls.models import CallRecord, StatusLabel, Task
+from calls.models import Borrower, CallRecord, StatusLabel, Task
 
 _TASK_NUM = {"td": {"class": "num"}, "th": {"class": "num"}}
 _TASK_TIME = "Y-m-d H:i"
@@ -177,6 +177,14 @@ class CallTable(tables.Table):
     recording = tables.Column(
         "Recording", accessor="record_url", orderable=False, exclude_from_export=True
     )
+    borrower = tables.Column(
+        "Borrower",
+        accessor="borrower__key",
+        linkify=lambda record: reverse(
+            "calls:borrower_detail", kwargs={"key": record.borrower.key}
+        ),
+        order_by=_sorted_with_id("borrower__key"),
+    )
 
     class Meta:
         model = CallRecord
@@ -191,7 +199,7 @@ class CallTable(tables.Table):
         if isinstance(data, QuerySet):
             # Each page's tasks and accounts in one query apiece: a join would be paid for every
             # row an OFFSET skips, and deep pages skip tens of thousands.
-            data = data.prefetch_related("task", "account")
+            data = data.prefetch_related("task", "account", "borrower")
         super().__init__(data, *args, **kwargs)
 
     def _status_label(self, value: int) -> str:
@@ -219,3 +227,57 @@ class CallTable(tables.Table):
             return "—"
         url = reverse("calls:call_recording", kwargs={"pk": record.pk})
         return format_html('<a href="{}">listen</a>', url)
+
+
+class BorrowerTable(tables.Table):
+    """Borrowers, by last call or by calls in the last 7 days. The sort reads the stored values
+    (Borrower.calls_7d); the counts shown and the last right-party contact are counted for the
+    page's rows at read (calls.dashboard.borrowers)."""
+
+    key = tables.Column(
+        "Borrower",
+        linkify=lambda record: reverse("calls:borrower_detail", kwargs={"key": record.key}),
+        orderable=False,
+    )
+    name = tables.Column("Name", orderable=False)
+    order_id = tables.Column("orderId", orderable=False)
+    phone = tables.Column("Phone", orderable=False)
+    account = tables.Column("Account", accessor="account__name", orderable=False)
+    last_call_at = tables.DateTimeColumn(
+        verbose_name="Last call",
+        format="Y-m-d H:i",
+        order_by=("last_call_at", "id"),
+        attrs={"td": {"class": "time"}},
+    )
+    calls_7d = tables.Column(
+        "Calls in 7 days", order_by=("calls_7d", "id"), attrs=_TASK_NUM, empty_values=()
+    )
+    last_right_party = tables.Column(
+        "Last right-party contact", accessor="pk", orderable=False, empty_values=()
+    )
+
+    class Meta:
+        model = Borrower
+        fields: list[str] = []
+        order_by = "-last_call_at"
+        attrs = {"class": "table borrowers-table"}
+        empty_text = "No borrowers match."
+
+    def __init__(self, data=None, *args, **kwargs):
+        if isinstance(data, QuerySet):
+            data = data.prefetch_related("account")
+        super().__init__(data, *args, **kwargs)
+
+    def _page_pks(self) -> list[int]:
+        return [row.record.pk for row in self.page.object_list]
+
+    def render_calls_7d(self, record: Borrower) -> str:
+        if not hasattr(self, "_recent"):
+            self._recent = borrowers.recent_counts(self._page_pks())
+        return f"{self._recent.get(record.pk, 0):,}"
+
+    def render_last_right_party(self, record: Borrower) -> str:
+        if not hasattr(self, "_right_party"):
+            self._right_party = borrowers.last_right_party(self._page_pks())
+        when = self._right_party.get(record.pk)
+        return timezone.localtime(when).strftime("%Y-%m-%d %H:%M") if when else "—"

@@ -1,6 +1,7 @@
 """Getting Blu's records in: the sync run and its lease, which tasks are due, tasks Blu does not
 know, the page write (one bulk upsert), the callback receiver and the share of new tasks its
-callbacks may add, and the task summaries kept current from what was written.
+callbacks may add, the task summaries and the borrowers kept current from what was written, and the
+borrowers' one-time backfill.
 
 May import: `calls.blu`, `calls.conclusions`, `calls.models`, `calls.security` and
 `calls.health` (a sync's outcome feeds the failure counts). Never `calls.dashboard`, never the

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from calls.blu.records import UnstorableRecord, problem_kind, read_record
-from calls.ingest import summaries, upsert
+from calls.ingest import borrowers, summaries, upsert
 from calls.ingest.upsert import upsert_calls
 from calls.models import BluAccount, CallRecord, Conclusion, Task
 
@@ -183,6 +183,7 @@ def write_records(
             learn_codes(task.account_id, confirmed, capped=False)
             return
         upsert_calls(to_write)
+        borrowers.link_calls(task.account, to_write)
         # In the write's transaction: a page's calls and their new codes come in together.
         if from_query:
             learn_codes(task.account_id, confirmed, capped=False)

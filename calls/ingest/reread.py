@@ -16,7 +16,7 @@ from typing import Any
 from django.db import transaction
 
 from calls.blu.records import problem_kind, read_record
-from calls.ingest import page_writer, summaries
+from calls.ingest import borrowers, page_writer, summaries
 from calls.ingest.page_writer import KEPT_WHEN_BLANK, is_final
 from calls.models import BluAccount, CallRecord
 
@@ -97,10 +97,11 @@ def _reread_batch(account: BluAccount, pks: list[int]) -> int:
         rows = list(
             CallRecord.objects.filter(pk__in=pks)
             .order_by("pk")
-            .values("pk", "task_id", "raw", *READ_FIELDS)
+            .values("pk", "call_id", "task_id", "raw", *READ_FIELDS)
         )
         page_writer.lock_tasks({row["task_id"] for row in rows})
         changed: list[CallRecord] = []
+        reread_calls: list[dict[str, Any]] = []
         removed: dict[int, list[dict[str, Any]]] = {}
         added: dict[int, list[dict[str, Any]]] = {}
         for old in rows:
@@ -108,9 +109,12 @@ def _reread_batch(account: BluAccount, pks: list[int]) -> int:
             if all(new[name] == old[name] for name in READ_FIELDS):
                 continue
             changed.append(CallRecord(pk=old["pk"], **{name: new[name] for name in READ_FIELDS}))
+            reread_calls.append({**new, "call_id": old["call_id"]})
             removed.setdefault(old["task_id"], []).append(old)
             added.setdefault(old["task_id"], []).append(new)
         CallRecord.objects.bulk_update(changed, READ_FIELDS, batch_size=500)
+        # A new reading may name another borrower (extVars) or move a start time.
+        borrowers.link_calls(account, reread_calls)
         # Stored records may have come by callback: their new codes are capped as then.
         page_writer.learn_codes(
             account.pk, [(call.code, call.desc) for call in changed if call.code], capped=True

@@ -11,13 +11,12 @@ from calls.security import roles
 
 
 def no_access(request: HttpRequest, permission: str = roles.VIEW_DASHBOARD) -> HttpResponse:
-    """The polite page for a signed-in user who lacks a right: what to ask for, nothing else."""
-    return render(
-        request,
-        "calls/no_access.html",
-        {"needs_dashboard": permission == roles.VIEW_DASHBOARD},
-        status=403,
+    """The polite page for a signed-in user who lacks a right: what to ask for, nothing else.
+    Someone who may not even see the dashboard is told to ask for a group, whatever the page."""
+    needs_dashboard = permission == roles.VIEW_DASHBOARD or not request.user.has_perm(
+        roles.VIEW_DASHBOARD
     )
+    return render(request, "calls/no_access.html", {"needs_dashboard": needs_dashboard}, status=403)
 
 
 class DashboardView(LoginRequiredMixin, PermissionRequiredMixin):

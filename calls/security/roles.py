@@ -13,6 +13,7 @@ _VIEW = [
     "calls.view_conclusion",
     "calls.view_statuslabel",
     "calls.view_syncrun",
+    "calls.view_borrower",
 ]
 _MANAGE = ["calls.export_callrecord", "calls.change_conclusion", "calls.add_task"]
 _ADMIN = [
@@ -45,3 +46,4 @@ EDIT_CONCLUSIONS = "calls.change_conclusion"
 VIEW_RAW = "calls.view_raw_callrecord"
 MANAGE_ACCOUNTS = "calls.change_bluaccount"
 REGISTER_TASKS = "calls.add_task"
+VIEW_BORROWERS = "calls.view_borrower"

@@ -366,6 +366,23 @@ def test_names_are_varied_without_emoji_and_ext_vars_are_sometimes_messy(sb):
     assert sum(parses(value) for value in ext_vars) > 900
 
 
+def test_a_pool_of_borrowers_is_called_again_in_other_tasks_with_the_same_details(sb):
+    ended_task(sb, 200, borrowers=30)
+    ended_task(sb, 200, task_id="66547749", borrowers=30, seed=5)
+
+    def people(task_id: str) -> dict[str, tuple[str, str, str]]:
+        found = {}
+        for r in sb.records(task_id):
+            if r["extVars"].startswith("{"):
+                ext = json.loads(r["extVars"])
+                found[ext["uniqueId"]] = (r["name"], r["phone"], str(ext["orderId"]))
+        return found
+
+    first, second = people(TASK_ID), people("66547749")
+    assert len(first) <= 30 and len(set(first) & set(second)) >= 20
+    assert all(first[key] == second[key] for key in set(first) & set(second))
+
+
 def test_times_are_in_the_accounts_time_zone(sb):
     ended_task(sb, 5)
     in_colombo = sb.records(TASK_ID)

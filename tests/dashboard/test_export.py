@@ -36,6 +36,7 @@ HEADER = [
     "Code",
     "Description",
     "Talk seconds",
+    "Borrower",
 ]
 
 

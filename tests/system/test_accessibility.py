@@ -34,6 +34,8 @@ def pages(task: Task) -> list[str]:
         reverse("calls:call_detail", args=[call.pk]),
         reverse("calls:conclusions"),
         reverse("calls:health"),
+        reverse("calls:borrower_list"),
+        reverse("calls:borrower_detail", kwargs={"key": call.borrower.key}),
     ]
 
 

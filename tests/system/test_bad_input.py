@@ -58,6 +58,8 @@ PAGES = {
     "call_list": FILTERS_OF_CALLS + TABLE + KEYSET + ["_export"],
     "call_detail": ["page"],
     "conclusions": ["page"],
+    "borrower_list": ["q", *TABLE],
+    "borrower_detail": ["older"],
 }
 CASES = [(page, param) for page, params in PAGES.items() for param in params]
 

@@ -22,7 +22,8 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import BrowserContext, Page, expect
 
-from calls.models import AuditEvent, CallRecord, Task
+from calls.ingest import sync
+from calls.models import AuditEvent, Borrower, CallRecord, Task
 from tests.helpers import (
     APP_ID,
     APP_KEY,
@@ -214,6 +215,49 @@ def test_a_call_page_plays_its_recording_and_only_playing_it_is_audited(
     assert (event.username, event.target) == ("agent", f"call {call.call_id}")
 
 
+# --- borrowers ---------------------------------------------------------------------------------
+
+
+def test_staff_search_a_borrower_open_their_calls_across_tasks_and_play_a_recording(
+    page, live_server, staff_user, make_task
+):
+    for task_id, minutes_ago in (("66547748", 3000), ("66547749", 120)):
+        sync.sync_task(make_task(task_id, calls=30, minutes_ago=minutes_ago, borrowers=4))
+    # A borrower called in both tasks, one of whose calls has a recording.
+    borrower = next(
+        b
+        for b in Borrower.objects.filter(key_source="uniqueId").order_by("key")
+        if b.calls.values("task").distinct().count() == 2 and b.calls.exclude(record_url="")
+    )
+    browser_sign_in(page, "agent", then=reverse("calls:borrower_list"))
+
+    page.get_by_role("searchbox").fill(borrower.key)
+    page.get_by_role("button", name="Search").click()
+    page.locator("table.borrowers-table").get_by_role("link", name=borrower.key).click()
+
+    expect(page).to_have_url(
+        live_server.url + reverse("calls:borrower_detail", kwargs={"key": borrower.key})
+    )
+    rows = page.locator("#borrower-calls tbody tr")
+    expect(rows).to_have_count(borrower.calls.count())
+    expect(page.locator("#borrower-calls")).to_contain_text("66547748")
+    expect(page.locator("#borrower-calls")).to_contain_text("66547749")
+    played = page.evaluate(
+        '() => document.querySelector("audio.recording").play().then(() => "playing")'
+    )
+    assert played == "playing"
+    page.wait_for_function(
+        """() => {
+            const audio = document.querySelector("audio.recording");
+            return audio.readyState >= 1 && Number.isFinite(audio.duration) && audio.duration > 0;
+        }"""
+    )
+    duration = page.evaluate('() => document.querySelector("audio.recording").duration')
+    assert duration == pytest.approx(RECORDING_SECONDS, abs=0.1)
+    [event] = AuditEvent.objects.filter(action=AuditEvent.Action.RECORDING_PLAYED)
+    assert event.username == "agent"
+
+
 # --- the admin ---------------------------------------------------------------------------------
 
 
@@ -248,12 +292,14 @@ def test_screenshots_saves_a_full_width_png_of_every_page(synced_calls, tmp_path
         "05-task.png",
         "06-calls.png",
         "07-call.png",
-        "08-conclusions.png",
-        "09-health.png",
-        "10-admin.png",
-        "11-account.png",
-        "12-audit.png",
-        "13-no-access.png",
+        "08-borrowers.png",
+        "09-borrower.png",
+        "10-conclusions.png",
+        "11-health.png",
+        "12-admin.png",
+        "13-account.png",
+        "14-audit.png",
+        "15-no-access.png",
     ]
     for name in pages:
         png = (tmp_path / name).read_bytes()
@@ -285,7 +331,7 @@ def test_screenshots_of_the_demo_go_on_when_a_task_fails_to_sync_and_name_it(
             "screenshots", "--out", str(tmp_path / "shots"), "--sync-demo", stdout=out, stderr=out
         )
 
-    assert len(list((tmp_path / "shots").glob("*.png"))) == 13  # every page, all the same
+    assert len(list((tmp_path / "shots").glob("*.png"))) == 15  # every page, all the same
     assert "1 of 2 tasks failed to sync: demo/66547002" in str(caught.value)
     assert "demo/66547002: failed: " in out.getvalue() and "task locked" in out.getvalue()
     assert "Ctrl-C" not in out.getvalue()

@@ -8,7 +8,7 @@ import json
 import pytest
 from django.utils import timezone
 
-from calls.ingest import summaries
+from calls.ingest import borrower_backfill, summaries
 from calls.models import CallRecord, Conclusion, Task
 from tests.helpers import DASHBOARD_PAGES, dashboard_url, post_callback
 
@@ -41,13 +41,15 @@ def hostile_world(account):
         answer_time=now,
         end_time=now,
         duration=12,
-        ext_vars={"note": HOSTILE},
+        ext_vars={"note": HOSTILE, "uniqueId": f"B{HOSTILE}", "orderId": HOSTILE},
         script=[{"role": "person", "text": HOSTILE, "time": "2024-01-01 10:00:00"}],
         slots={"paymentTime": None, "other": HOSTILE},
         raw={"callId": "h-call", "name": HOSTILE},
         content_hash="h",
     )
     summaries.refresh_task_summary(task)
+    borrower_backfill.backfill(account)
+    call.refresh_from_db()
     return {"task": task, "call": call}
 
 
@@ -65,7 +67,14 @@ def test_hostile_text_from_blu_is_shown_as_text_on_every_page(
 
     assert "<script>alert(1)" not in page
     assert "<img src=x" not in page and "<svg onload" not in page
-    if name in ("calls:task_list", "calls:task_detail", "calls:call_list", "calls:call_detail"):
+    if name in (
+        "calls:task_list",
+        "calls:task_detail",
+        "calls:call_list",
+        "calls:call_detail",
+        "calls:borrower_list",
+        "calls:borrower_detail",
+    ):
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # shown, as text
 
 

@@ -161,10 +161,12 @@ class Sandbox:
         pace_seconds: float = 30.0,
         seed: int = 0,
         with_script: bool = False,
+        borrowers: int = 0,
     ) -> SandboxTask:
-        """Adds a task whose calls start at started_at (default: now), one per pace_seconds."""
+        """Adds a task whose calls start at started_at (default: now), one per pace_seconds;
+        with `borrowers`, they go to that many borrowers of the account, again and again."""
         return self.world.add_task(
-            app_id, task_id, calls, started_at, pace_seconds, seed, with_script
+            app_id, task_id, calls, started_at, pace_seconds, seed, with_script, borrowers
         )
 
     def task(self, task_id: str | int) -> SandboxTask:

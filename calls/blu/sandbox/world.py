@@ -239,6 +239,9 @@ class SandboxTask:
     pace_seconds: float
     seed: int
     with_script: bool
+    # How many borrowers the account's generated calls go to (0: a new person every call). The
+    # pool is the account's, so one borrower is called in many tasks on many days.
+    borrowers: int = 0
     uploaded: list[UploadedPerson] = field(default_factory=list)
     cancelled: set[int] = field(default_factory=set)
     # Sandbox-clock time up to which calls that ended were handed to the callback dispatcher.
@@ -290,6 +293,8 @@ class SandboxTask:
         user_id = rng.randint(1_000_000, 9_999_999)
         bot_id = rng.choice(self.constants.bot_ids)
         name, phone, ext_vars = _person(rng, i)
+        if self.borrowers:
+            name, phone, ext_vars = _pooled(self.app_id, rng.randrange(self.borrowers), ext_vars)
         job_id = self.constants.job_base + i // 500  # Blu splits a list into batches
         answer = start + ring
         end = answer + talk if answered else answer
@@ -339,6 +344,17 @@ def _person(rng: random.Random, i: int) -> tuple[str, str, str]:
     else:
         ext_vars = json.dumps({"uniqueId": f"U{rng.randrange(10**8):08d}", "orderId": order_id})
     return name, mask_mobile(mobile), ext_vars
+
+
+def _pooled(app_id: str, k: int, ext_vars: str) -> tuple[str, str, str]:
+    """Borrower k of the account's pool: the same name, phone, uniqueId and orderId on every
+    call, whatever the task. Messy extVars (not JSON, empty) stay messy."""
+    rng = random.Random(f"{app_id}:borrower:{k}")
+    name, phone, _ = _person(rng, k)
+    if not ext_vars.startswith("{"):
+        return name, phone, ext_vars
+    own = {"uniqueId": f"U{rng.randrange(10**8):08d}", "orderId": 10_000 + k}
+    return name, phone, json.dumps(own)
 
 
 def mask_mobile(mobile: str) -> str:
@@ -465,6 +481,7 @@ class World:
         pace_seconds: float = 30.0,
         seed: int = 0,
         with_script: bool = False,
+        borrowers: int = 0,
     ) -> SandboxTask:
         task_id = str(task_id)
         if not task_id:
@@ -473,6 +490,8 @@ class World:
             raise ValueError(f"calls must be an integer from 0 to {CALL_ID_SPAN - 1}")
         if not pace_seconds > 0:
             raise ValueError("pace_seconds must be positive")
+        if isinstance(borrowers, bool) or not isinstance(borrowers, int) or borrowers < 0:
+            raise ValueError("borrowers must be a whole number, 0 or more")
         if started_at is not None and started_at.utcoffset() is None:
             raise ValueError("started_at must be an aware datetime")
         with self.lock:
@@ -488,6 +507,7 @@ class World:
                 pace_seconds=float(pace_seconds),
                 seed=int(seed),
                 with_script=bool(with_script),
+                borrowers=borrowers,
                 callbacks_through=now,
             )
             self.tasks[task_id] = task
@@ -714,6 +734,7 @@ class World:
                         "paceSeconds": task.pace_seconds,
                         "seed": task.seed,
                         "withScript": task.with_script,
+                        "borrowers": task.borrowers,
                         "started": task.started_count(now),
                         "final": self.final_count(task, now),
                         "queryable": len(self.queryable(task, now)),
@@ -773,6 +794,7 @@ def task_kwargs(data: dict[str, Any], now: datetime) -> dict[str, Any]:
         "pace_seconds": float(data.get("paceSeconds", 30.0)),
         "seed": int(data.get("seed", 0)),
         "with_script": bool(data.get("withScript", False)),
+        "borrowers": int(data.get("borrowers", 0)),
     }
 
 
@@ -787,7 +809,7 @@ def load_world(sandbox: Any, path: str | Path) -> None:
 
     {"maxPageSize": 100, "accounts": [{appId, appKey, timeZone, callbackUrl}],
      "tasks": [{appId, taskId, calls, startedAt | startedMinutesAgo, paceSeconds, seed,
-     withScript}]}. Raises ValueError (or OSError) with a message that names the problem.
+     withScript, borrowers}]}. Raises ValueError (or OSError) with a message that names the problem.
     """
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))

@@ -174,7 +174,7 @@ class CallDetailView(DashboardView, DetailView):
     context_object_name = "call"
 
     def get_queryset(self):
-        return CallRecord.objects.select_related("task", "account")
+        return CallRecord.objects.select_related("task", "account", "borrower")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

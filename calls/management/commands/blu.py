@@ -23,7 +23,17 @@ from calls import operations, tasks
 from calls.audit import trail
 from calls.blu.client import BluError
 from calls.health import connection
-from calls.ingest import lease, polling, reread, summaries, sync, unknown_tasks, verify
+from calls.ingest import (
+    borrower_backfill,
+    borrowers,
+    lease,
+    polling,
+    reread,
+    summaries,
+    sync,
+    unknown_tasks,
+    verify,
+)
 from calls.models import BluAccount, SyncRun, Task
 from calls.security import crypto
 from calls.security.crypto import AppKeyUnreadable
@@ -150,6 +160,25 @@ class Command(BaseCommand):
             "account's current time zone (resumes where a stopped re-read left off)",
         )
         reread_parser.add_argument("--account")
+        borrower_parser = groups.add_parser("borrowers", help="Borrowers named by the calls")
+        borrower_actions = borrower_parser.add_subparsers(dest="action", required=True)
+        backfill_parser = borrower_actions.add_parser(
+            "backfill",
+            help="Link stored calls to their borrowers, in batches (once after the upgrade "
+            "that added borrowers; safe to stop and run again)",
+        )
+        backfill_parser.add_argument("--account")
+        backfill_parser.add_argument(
+            "--relink",
+            action="store_true",
+            help="Read every call again, not only unlinked ones (after an account's borrower "
+            "keys changed)",
+        )
+        borrower_actions.add_parser(
+            "refresh",
+            help="Recount the borrowers whose calls in the last 7 days have dropped since "
+            "(the list's sort; the beat job runs it every few minutes)",
+        )
         verify_parser = groups.add_parser(
             "verify",
             help="Recount every task's figures from its stored calls and print any drift",
@@ -452,6 +481,25 @@ class Command(BaseCommand):
                 f"{each.time_zone}, "
                 f"{result.changed} changed"
             )
+
+    def _borrowers_backfill(self, account=None, relink=False, **_):
+        accounts = [self._account(account)] if account else list(BluAccount.objects.all())
+        for each in accounts:
+
+            def report(result, name=each.name):
+                if self.verbosity >= 2:
+                    self.stdout.write(f"{name}: {result.read} call{pluralize(result.read)} read")
+
+            result = borrower_backfill.backfill(each, relink=relink, progress=report)
+            linked = each.calls.filter(borrower__isnull=False).count()
+            self.stdout.write(
+                f"{each.name}: read {result.read} call{pluralize(result.read)}; "
+                f"{linked} linked to {each.borrowers.count()} borrowers"
+            )
+
+    def _borrowers_refresh(self, **_):
+        done = borrowers.refresh_expired()
+        self.stdout.write(f"Recounted {done} borrower{pluralize(done)}.")
 
     def _verify(self, fix=False, **_):
         check = verify.verify_figures(fix=fix, report=self.stdout.write)

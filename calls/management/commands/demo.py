@@ -36,6 +36,9 @@ PAST_TASKS = [
     ("Overdue 8-30 days", 12, 800, 12.0),
     ("Pre-due reminder", 3, 400, 20.0),
 ]
+# The borrowers the demo's calls go to: a few thousand calls over a month reach each several
+# times, in several tasks on several days.
+DEMO_BORROWERS = 600
 TODAY_TASKS = [("Today: overdue 1-7 days", 1500, 3.0), ("Today: pre-due reminder", 900, 5.0)]
 
 
@@ -100,6 +103,7 @@ class Command(BaseCommand):
                     "paceSeconds": pace,
                     "seed": number,
                     "withScript": True,
+                    "borrowers": DEMO_BORROWERS,
                 }
                 for number, (name, days, calls, pace) in enumerate(PAST_TASKS, 1)
             ],
@@ -128,6 +132,7 @@ class Command(BaseCommand):
                     "paceSeconds": pace,
                     "seed": next_id + offset,
                     "withScript": True,
+                    "borrowers": DEMO_BORROWERS,
                 }
             )
 

@@ -32,7 +32,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
 from calls.blu.sandbox import Sandbox, load_world
-from calls.models import BluAccount, CallRecord, Task
+from calls.models import BluAccount, Borrower, CallRecord, Task
 from calls.security import roles
 
 if TYPE_CHECKING:
@@ -120,6 +120,21 @@ class Command(BaseCommand):
         )
         task = Task.objects.order_by("-calls_total", "pk").first()
         assert call is not None and task is not None  # handle() checked that calls exist
+        # The borrower called most in the last week: a timeline across tasks and days.
+        borrower = Borrower.objects.order_by("-calls_7d", "pk").first()
+        borrower_shots = (
+            [
+                Shot("borrowers", reverse("calls:borrower_list"), "admin", 200),
+                Shot(
+                    "borrower",
+                    reverse("calls:borrower_detail", kwargs={"key": borrower.key}),
+                    "admin",
+                    200,
+                ),
+            ]
+            if borrower is not None
+            else []
+        )
         return [
             Shot("login", reverse("login"), None, 200),
             Shot("overview", reverse("calls:overview"), "admin", 200),
@@ -128,6 +143,7 @@ class Command(BaseCommand):
             Shot("task", reverse("calls:task_detail", args=[task.pk]), "admin", 200),
             Shot("calls", reverse("calls:call_list"), "admin", 200),
             Shot("call", reverse("calls:call_detail", args=[call.pk]), "admin", 200),
+            *borrower_shots,
             Shot("conclusions", reverse("calls:conclusions"), "admin", 200),
             Shot("health", reverse("calls:health"), "admin", 200),
             Shot("admin", reverse("admin:index"), "admin", 200),

@@ -1,0 +1,119 @@
+"""What the borrower pages read: a borrower's calls across tasks and accounts, their recent
+counts and last right-party contact, and the borrower search. Every query goes through an index
+(the calls' (borrower, start) index, the borrowers' key, name, orderId, phone and sort indexes)
+and reads a bounded number of rows; nothing counts every borrower or every call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Max, Q, QuerySet
+from django.utils import timezone
+
+from calls.dashboard import keyset
+from calls.models import Borrower, CallRecord, Conclusion
+
+TIMELINE_PAGE = 100
+# Shorter than this, a name prefix matches too many borrowers to be worth an answer.
+MIN_NAME_CHARS = 2
+MAX_TERM_CHARS = 100
+
+
+def right_party_codes() -> list[str]:
+    """The codes managers classified as reaching the borrower (calls/conclusions/categories.py)."""
+    return list(
+        Conclusion.objects.filter(classified=True, right_party=True).values_list("code", flat=True)
+    )
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A borrower's recent contact, counted at read from their calls."""
+
+    calls: int
+    calls_7d: int
+    calls_30d: int
+    last_right_party_at: datetime | None
+
+
+def contact(borrower_pks: list[int], now: datetime | None = None) -> Contact:
+    now = now or timezone.now()
+    calls = CallRecord.objects.filter(borrower_id__in=borrower_pks)
+    counts = calls.aggregate(
+        calls=Count("pk"),
+        calls_7d=Count("pk", filter=Q(start_time__gte=now - timedelta(days=7))),
+        calls_30d=Count("pk", filter=Q(start_time__gte=now - timedelta(days=30))),
+    )
+    last = (
+        calls.filter(code__in=right_party_codes(), start_time__isnull=False)
+        .order_by("-start_time")
+        .values_list("start_time", flat=True)
+        .first()
+    )
+    return Contact(last_right_party_at=last, **counts)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    calls: list[CallRecord]
+    older: str | None  # the cursor of the next page, when there is one
+
+
+def timeline(borrower_pks: list[int], older_than: str = "") -> Timeline:
+    """A page of the borrowers' calls, newest first, each with its task and account; `older_than`
+    is a cursor from the previous page (an unreadable one starts from the newest)."""
+    calls = (
+        CallRecord.objects.filter(borrower_id__in=borrower_pks)
+        .select_related("task", "account")
+        .order_by("-start_time", "-id")
+    )
+    if cursor := keyset.Cursor.parse(older_than):
+        calls = calls.filter(keyset.older_than(cursor))
+    page = list(calls[: TIMELINE_PAGE + 1])
+    more = len(page) > TIMELINE_PAGE
+    page = page[:TIMELINE_PAGE]
+    return Timeline(page, str(keyset.cursor_of(page[-1])) if more else None)
+
+
+def search(term: str) -> QuerySet[Borrower]:
+    """Borrowers whose key, orderId or masked phone starts with `term`, or whose name does
+    (any case); every borrower with a call when the term is empty."""
+    term = term.strip()[:MAX_TERM_CHARS]
+    borrowers = Borrower.objects.filter(last_call_at__isnull=False)
+    if not term:
+        return borrowers
+    found = Q(key__startswith=term) | Q(order_id__startswith=term) | Q(phone__startswith=term)
+    if len(term) >= MIN_NAME_CHARS:
+        found |= Q(search_name__startswith=term.lower())
+    return borrowers.filter(found)
+
+
+def recent_counts(borrower_pks: Iterable[int], now: datetime | None = None) -> dict[int, int]:
+    """Calls in the last 7 days of each borrower on a page, counted from the calls' index."""
+    since = (now or timezone.now()) - timedelta(days=7)
+    rows = (
+        CallRecord.objects.filter(borrower_id__in=list(borrower_pks), start_time__gte=since)
+        .order_by()
+        .values("borrower_id")
+        .annotate(n=Count("pk"))
+        .values_list("borrower_id", "n")
+    )
+    return dict(rows)
+
+
+def last_right_party(borrower_pks: Iterable[int]) -> dict[int, datetime]:
+    """The last right-party contact of each borrower on a page."""
+    rows = (
+        CallRecord.objects.filter(
+            borrower_id__in=list(borrower_pks),
+            code__in=right_party_codes(),
+            start_time__isnull=False,
+        )
+        .order_by()
+        .values("borrower_id")
+        .annotate(last=Max("start_time"))
+        .values_list("borrower_id", "last")
+    )
+    return dict(rows)

@@ -1,0 +1,184 @@
+"""Who each call was to: the borrower named by the call's extVars, kept current by every write
+of calls (a sync's page, a callback, a re-read) and by the one-time backfill.
+
+A borrower is one account's (account, key): the first of the account's extVars keys present on
+the call (BluAccount.borrower_key_list), else Blu's userId, kept apart by a prefix since Blu's
+upload-row ids are not the lender's borrower ids. Phones are masked by Blu and never a key.
+
+The one-time link of calls stored before borrowers existed is calls/ingest/borrower_backfill.py.
+
+Set-based per page: one upsert of the page's borrowers, one UPDATE linking its calls, one UPDATE
+recounting the borrowers it touched (and those its calls left) from the calls' (borrower, start)
+index. A recount of a few borrowers' calls, not an applied delta: a re-read that moves a start
+time or a key, or a call replayed, leaves nothing to drift, and no borrower is rebuilt from all
+calls.
+
+"Calls in 7 days" moves as time passes, with no write: the pages count it at read from the
+index; the list sorts by Borrower.calls_7d, recounted by a write and again by refresh_expired()
+once its oldest counted call leaves the window (calls_7d_until).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import (
+    CharField,
+    Count,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Subquery,
+    Value,
+)
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce, Left, Lower
+from django.utils import timezone
+
+from calls.models import BluAccount, Borrower, CallRecord
+
+WINDOW = timedelta(days=7)
+KEY_CHARS = Borrower._meta.get_field("key").max_length or 200
+
+
+def key_text(value: Any) -> str:
+    """An extVars value as a key: text or a whole number; '' for anything else (null, true,
+    an object, a string too long to be an id)."""
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    elif isinstance(value, str):
+        text = value.strip()
+    else:
+        return ""
+    return text if len(text) <= KEY_CHARS - len(Borrower.USER_ID_PREFIX) else ""
+
+
+def borrower_key(ext_vars: Any, user_id: str, key_names: list[str]) -> tuple[str, str] | None:
+    """(key, where it came from) for a call, or None when it names nobody."""
+    if isinstance(ext_vars, dict):
+        for name in key_names:
+            if text := key_text(ext_vars.get(name)):
+                return text, name
+    if user_id := (user_id or "").strip():
+        return Borrower.USER_ID_PREFIX + user_id, Borrower.USER_ID
+    return None
+
+
+def link_calls(account: BluAccount, rows: Iterable[Mapping[str, Any]]) -> set[int]:
+    """Link the account's calls given as field values (call_id, ext_vars, user_id) to their
+    borrowers, adding borrowers not seen before, and recount every borrower touched. Runs in
+    the caller's transaction, under the account's write turn. Returns the borrowers touched."""
+    names = account.borrower_key_list()
+    keyed = {row["call_id"]: borrower_key(row["ext_vars"], row["user_id"], names) for row in rows}
+    if not keyed:
+        return set()
+    # A re-read or a corrected record may take a call from one borrower to another.
+    before = set(
+        CallRecord.objects.filter(
+            account_id=account.pk, call_id__in=list(keyed), borrower__isnull=False
+        ).values_list("borrower_id", flat=True)
+    )
+    sources = dict(found for found in keyed.values() if found)
+    ids: dict[str, int] = {}
+    if sources:
+        # update_conflicts, not ignore_conflicts: it returns the ids of the rows already there.
+        made = Borrower.objects.bulk_create(
+            [
+                Borrower(account_id=account.pk, key=key, key_source=source)
+                for key, source in sorted(sources.items())
+            ],
+            update_conflicts=True,
+            unique_fields=["account", "key"],
+            update_fields=["key_source"],
+        )
+        ids = {borrower.key: borrower.pk for borrower in made}
+    _set_borrowers(
+        account.pk,
+        [(call_id, ids[found[0]] if found else None) for call_id, found in keyed.items()],
+    )
+    touched = before | set(ids.values())
+    recount(touched)
+    return touched
+
+
+def _set_borrowers(account_pk: int, pairs: list[tuple[str, int | None]]) -> None:
+    """One UPDATE of the calls whose borrower differs from the one given (call_id, borrower)."""
+    calls = connection.ops.quote_name(CallRecord._meta.db_table)
+    values = ", ".join(["(%s, CAST(%s AS bigint))"] * len(pairs))
+    sql = (
+        f"WITH page(call_id, borrower_id) AS (VALUES {values}) "
+        f"UPDATE {calls} SET borrower_id = page.borrower_id FROM page "
+        f"WHERE {calls}.account_id = %s AND {calls}.call_id = page.call_id "
+        f"AND {calls}.borrower_id IS DISTINCT FROM page.borrower_id"
+    )
+    params: list[Any] = [value for pair in pairs for value in pair]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, account_pk])
+
+
+def recount(borrower_pks: Iterable[int], now: datetime | None = None) -> None:
+    """Recount borrowers from their calls in one UPDATE: the newest call's name, orderId and
+    phone, the first and last call, and the calls in the last 7 days with when that count next
+    drops. Each borrower's calls are read through the (borrower, start) index."""
+    pks = sorted(set(borrower_pks))
+    if not pks:
+        return
+    since = (now or timezone.now()) - WINDOW
+    calls = CallRecord.objects.filter(borrower_id=OuterRef("pk")).order_by()
+    dated = calls.filter(start_time__isnull=False)
+    newest = calls.order_by(F("start_time").desc(nulls_last=True), "-pk")
+    recent = dated.filter(start_time__gte=since)
+
+    name = Coalesce(Subquery(newest.values("name")[:1]), Value(""))
+    order_id = Subquery(
+        newest.annotate(
+            v=Left(Cast(KeyTextTransform("orderId", "ext_vars"), CharField()), 200)
+        ).values("v")[:1]
+    )
+    oldest_recent = Subquery(recent.order_by("start_time").values("start_time")[:1])
+    Borrower.objects.filter(pk__in=pks).update(
+        name=name,
+        search_name=Lower(name),
+        phone=Coalesce(Subquery(newest.values("phone")[:1]), Value("")),
+        order_id=Coalesce(order_id, Value("")),
+        first_call_at=Subquery(dated.order_by("start_time").values("start_time")[:1]),
+        last_call_at=Subquery(dated.order_by("-start_time").values("start_time")[:1]),
+        calls_7d=Coalesce(
+            Subquery(
+                recent.values("borrower_id").annotate(n=Count("pk")).values("n"),
+                output_field=IntegerField(),
+            ),
+            Value(0),
+        ),
+        calls_7d_until=ExpressionWrapper(
+            oldest_recent + Value(WINDOW), output_field=DateTimeField()
+        ),
+    )
+
+
+def refresh_expired(*, batch_size: int = 1000, now: datetime | None = None) -> int:
+    """Recount the borrowers whose oldest call counted in calls_7d has left the window since,
+    in batches; returns how many. Run every few minutes (`blu borrowers refresh`, the beat job),
+    it keeps the list's sort by calls in 7 days within that interval of the truth."""
+    done = 0
+    while True:
+        moment = now or timezone.now()
+        with transaction.atomic():
+            batch = list(
+                Borrower.objects.filter(calls_7d_until__lte=moment)
+                .order_by("calls_7d_until")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            recount(batch, moment)
+        done += len(batch)
+        if len(batch) < batch_size:
+            return done
