@@ -1,5 +1,6 @@
 """What every database starts with, seeded after migrate (and after a test flush): the periodic
-poll and the nightly check of the figures in django-celery-beat's schedule, Blu's conclusion
+poll, the nightly check of the figures and the hourly clean-up of expired exports in
+django-celery-beat's schedule, Blu's conclusion
 dictionaries and the labels of the call statuses Blu is known to send.
 
 Each is added only where missing: what admins and managers changed is never overridden.
@@ -13,6 +14,10 @@ from calls.ingest import summaries
 
 POLL_TASK_NAME = "Poll Blu tasks"
 VERIFY_TASK_NAME = "Verify the figures"
+EXPIRE_EXPORTS_TASK_NAME = "Remove expired exports"
+# Files are kept for hours: an hourly clean-up removes each within an hour of its expiry (its
+# page says "expired" from the moment itself).
+EXPIRE_EXPORTS_SECONDS = 3600
 # The nightly check runs when calls are fewest, in the company's own night.
 VERIFY_HOUR = 3
 
@@ -48,6 +53,19 @@ def ensure_verify_schedule() -> None:
     )
 
 
+def ensure_export_expiry_schedule() -> None:
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    if PeriodicTask.objects.filter(name=EXPIRE_EXPORTS_TASK_NAME).exists():
+        return
+    hourly, _ = IntervalSchedule.objects.get_or_create(
+        every=EXPIRE_EXPORTS_SECONDS, period=IntervalSchedule.SECONDS
+    )
+    PeriodicTask.objects.create(
+        name=EXPIRE_EXPORTS_TASK_NAME, task="calls.tasks.expire_exports", interval=hourly
+    )
+
+
 def ensure_conclusions() -> None:
     from calls.conclusions.dictionary import DICTIONARY
     from calls.models import Conclusion
@@ -76,6 +94,7 @@ def _seed(sender, app_config, **kwargs) -> None:
     if app_config.label == "calls":
         ensure_poll_schedule()
         ensure_verify_schedule()
+        ensure_export_expiry_schedule()
         ensure_conclusions()
         ensure_status_labels()
         # A data migration may have reclassified codes: the flag counts follow (no call is read).

@@ -3,6 +3,7 @@ from django.urls import path
 from calls.dashboard.views import (
     calls,
     conclusions,
+    exports,
     health,
     overview,
     task_registration,
@@ -21,6 +22,9 @@ urlpatterns = [
     path("calls/", calls.CallListView.as_view(), name="call_list"),
     path("calls/<int:pk>/", calls.CallDetailView.as_view(), name="call_detail"),
     path("calls/<int:pk>/recording/", calls.call_recording, name="call_recording"),
+    path("exports/<int:pk>/", exports.export_job, name="export_job"),
+    path("exports/<int:pk>/status/", exports.export_status, name="export_status"),
+    path("exports/<int:pk>/download/", exports.export_download, name="export_download"),
     path("health/", health.HealthView.as_view(), name="health"),
     path("conclusions/", conclusions.ConclusionListView.as_view(), name="conclusions"),
     path("metrics", metrics.metrics, name="metrics"),
