@@ -15,13 +15,16 @@ from io import StringIO
 
 import pytest
 import requests
+from celery.contrib.testing.worker import start_worker
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import timezone
+from openpyxl import load_workbook
 from playwright.sync_api import BrowserContext, Page, expect
 
+from bludash.celery import app
 from calls.models import AuditEvent, CallRecord, Task
 from tests.helpers import (
     APP_ID,
@@ -179,6 +182,40 @@ def test_a_manager_exports_the_filtered_calls_as_csv(page, manager, synced_calls
     assert len(body) == len(expected)
     assert {row[header.index("Call")] for row in body} == expected
     assert {row[header.index("Code")] for row in body} == {code}
+
+
+def test_a_manager_watches_an_xlsx_export_finish_without_a_reload_and_downloads_it(
+    page, manager, synced_calls
+):
+    app.control.purge()
+    browser_sign_in(page, "manager", then=reverse("calls:call_list") + "?started_after=")
+    page.locator("a#export-xlsx").click()
+
+    page.wait_for_url(re.compile(r"/exports/\d+/$"))
+    job = page.locator("#export-job")
+    # No worker yet: the job waits, and the page says so.
+    expect(job).to_have_attribute("data-state", "queued")
+    expect(page.locator("#export-download")).to_be_hidden()
+    page.evaluate("window.stillThisPage = true")  # a reload would lose it
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        expect(job).to_have_attribute("data-state", "done", timeout=30_000)
+
+    assert page.evaluate("window.stillThisPage") is True
+    bar = page.locator("progress#export-progress")
+    total = len(synced_calls)
+    assert bar.evaluate("(bar) => [bar.value, bar.max]") == [total, total]
+    expect(page.locator("#export-figures")).to_have_text(f"{total} of {total} rows written")
+    with page.expect_download() as download_info:
+        page.locator("a#export-download-link").click()
+    download = download_info.value
+    assert re.fullmatch(r"bludash-calls-\d{8}-\d{4}\.xlsx", download.suggested_filename)
+    with open(download.path(), "rb") as file:  # saved without its name's suffix
+        book = load_workbook(file, read_only=True)
+        rows = list(book.active.iter_rows(values_only=True))
+        book.close()
+    assert {row[0] for row in rows[1:]} == {call.call_id for call in synced_calls}
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT_DOWNLOADED).count() == 1
 
 
 # --- a call and its recording ------------------------------------------------------------------
