@@ -340,7 +340,7 @@ def a_session_waits_on_a_lock() -> bool:
         return bool(cursor.fetchone()[0])
 
 
-# --- exports built in the background ---------------------------------------------------------------
+# --- exports built in the background -------------------------------------------------------------
 
 
 def run_background_export(client, params: dict) -> Any:

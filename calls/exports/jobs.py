@@ -99,8 +99,9 @@ def _build(job: ExportJob) -> None:
             table, file, progress=_progress(job.pk), every=settings.BLUDASH_EXPORT_PROGRESS_ROWS
         )
         file.seek(0)
-        # The name is fixed before the upload so that a failed one can be deleted by it.
-        name = storage.get_available_name(f"{job.pk}/{export.filename(job.format)}")
+        # The name is fixed before the upload so that a failed one can be deleted by it. No
+        # folder per job: a folder would stay behind when its file is removed.
+        name = storage.get_available_name(f"{job.pk}-{export.filename(job.format)}")
         try:
             name = storage.save(name, File(file, name=name))
         except Exception as exc:

@@ -53,9 +53,7 @@ def test_every_xlsx_becomes_a_job_however_few_rows(manager_client, bare_task, co
     assert ExportJob.objects.get().format == "xlsx"
 
 
-def test_the_calls_page_says_which_exports_are_built_in_the_background(
-    manager_client, ten_calls
-):
+def test_the_calls_page_says_which_exports_are_built_in_the_background(manager_client, ten_calls):
     page = manager_client.get(URL).content.decode()
     assert "A CSV of up to 10 calls downloads at once" in page
 

@@ -59,9 +59,7 @@ def test_a_csv_job_writes_exactly_the_filtered_rows_in_the_pages_order(
     assert done.finished_at and done.expires_at and done.expires_at > done.finished_at
 
 
-def test_an_xlsx_job_holds_the_same_rows_and_keeps_formulas_inert(
-    bare_task, manager, export_files
-):
+def test_an_xlsx_job_holds_the_same_rows_and_keeps_formulas_inert(bare_task, manager, export_files):
     make_calls(bare_task, 3, name="=HYPERLINK(1)")
     job = jobs.run(job_of(manager, "xlsx", "started_after=&sort=call_id").pk)
 
@@ -79,9 +77,7 @@ def test_rows_written_are_recorded_every_so_many_rows_not_per_row(
 ):
     settings.BLUDASH_EXPORT_PROGRESS_ROWS = 500
     CallRecord.objects.bulk_create(
-        CallRecord(
-            account=bare_task.account, task=bare_task, call_id=f"b{n:04d}", raw={}, status=2
-        )
+        CallRecord(account=bare_task.account, task=bare_task, call_id=f"b{n:04d}", raw={}, status=2)
         for n in range(1100)
     )
     job = job_of(manager, export_format, "started_after=")
@@ -164,6 +160,7 @@ def test_filters_that_no_longer_read_fail_the_job_with_a_way_out(bare_task, mana
 
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("role_groups")  # the manager's group, after an earlier test's flush
 def test_a_real_worker_on_redis_builds_the_job_from_the_exports_queue(
     bare_task, manager, export_files
 ):

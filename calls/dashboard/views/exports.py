@@ -4,8 +4,6 @@ anyone else is answered 404, as for a job that does not exist."""
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
-
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import FileResponse, HttpRequest, HttpResponseBase, JsonResponse
@@ -16,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from calls.audit import trail
+from calls.dashboard import export
 from calls.models import ExportJob, export_storage
 from calls.security import roles
 from calls.security.access import no_access
@@ -118,7 +117,7 @@ def export_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     response = FileResponse(
         export_storage().open(job.file.name or "", "rb"),
         as_attachment=True,
-        filename=PurePosixPath(job.file.name or "").name,
+        filename=export.filename(job.format, job.finished_at),
     )
     trail.record(
         trail.Action.EXPORT_DOWNLOADED,
