@@ -511,9 +511,9 @@ class FigureCheck(models.Model):
 
 
 def export_storage() -> Storage:
-    """The storage export files are kept in: settings.STORAGES["exports"]. Code that reads or
-    writes the files calls this rather than using `ExportJob.file.storage`, which Django fixes
-    once, when the model is defined."""
+    """The storage export files are kept in: settings.STORAGES["exports"], opened when first
+    used (a FileField would open it when this module is imported, before the system check that
+    explains a storage that cannot be opened)."""
     return storages["exports"]
 
 
@@ -537,7 +537,8 @@ class ExportJob(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
     rows_matched = models.PositiveIntegerField(null=True, blank=True)
     rows_written = models.PositiveIntegerField(default=0)
-    file = models.FileField(storage=export_storage, max_length=255, blank=True)
+    # The file's name in export_storage(); empty until done, and again once expired.
+    file_name = models.CharField(max_length=255, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)

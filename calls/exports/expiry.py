@@ -33,15 +33,15 @@ def remove_expired(now: datetime | None = None) -> Expired:
     now = now or timezone.now()
     removed = 0
     for job in ExportJob.objects.filter(state=State.DONE, expires_at__lte=now).iterator():
-        if job.file.name:
+        if job.file_name:
             try:
-                export_storage().delete(job.file.name)
+                export_storage().delete(job.file_name)
             except Exception:
                 # Kept as done, so the next run tries again; its page already says expired.
                 logger.exception("Could not remove the expired export file of job %s", job.pk)
                 continue
         removed += ExportJob.objects.filter(pk=job.pk, state=State.DONE).update(
-            state=State.EXPIRED, file=""
+            state=State.EXPIRED, file_name=""
         )
     hours = settings.BLUDASH_EXPORT_KEEP_HOURS
     abandoned = ExportJob.objects.filter(

@@ -111,7 +111,7 @@ def _build(job: ExportJob) -> None:
     now = timezone.now()
     finished = ExportJob.objects.filter(pk=job.pk, state=State.RUNNING).update(
         state=State.DONE,
-        file=name,
+        file_name=name,
         rows_matched=written,
         rows_written=written,
         finished_at=now,
@@ -124,7 +124,7 @@ def _build(job: ExportJob) -> None:
 
 def _fail(job: ExportJob, message: str) -> None:
     ExportJob.objects.filter(pk=job.pk).update(
-        state=State.FAILED, error=message, finished_at=timezone.now(), file=""
+        state=State.FAILED, error=message, finished_at=timezone.now(), file_name=""
     )
 
 

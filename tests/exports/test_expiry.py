@@ -28,7 +28,7 @@ def test_expired_files_are_removed_and_their_jobs_marked_and_fresh_ones_kept(
     old = jobs.run(background.new_job(manager, "csv", "started_after=").pk)
     fresh = jobs.run(background.new_job(manager, "xlsx", "started_after=").pk)
     assert old and fresh and old.state == fresh.state == "done"
-    old_path = export_files / old.file.name
+    old_path = export_files / old.file_name
 
     assert expiry.remove_expired().removed == 0  # both kept for two hours yet
     ExportJob.objects.filter(pk=old.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
@@ -38,9 +38,9 @@ def test_expired_files_are_removed_and_their_jobs_marked_and_fresh_ones_kept(
     assert result.removed == 1
     old.refresh_from_db()
     fresh.refresh_from_db()
-    assert (old.state, old.file.name) == ("expired", "")
+    assert (old.state, old.file_name) == ("expired", "")
     assert not old_path.exists()
-    assert fresh.state == "done" and (export_files / fresh.file.name).exists()
+    assert fresh.state == "done" and (export_files / fresh.file_name).exists()
 
 
 def test_a_job_that_never_finished_is_given_up_on_after_the_keeping_time(

@@ -36,7 +36,7 @@ def xlsx_of(path) -> list[list]:
 
 
 def stored(export_files, job: ExportJob):
-    return export_files / job.file.name
+    return export_files / job.file_name
 
 
 def job_of(user, export_format: str, query: str) -> ExportJob:
@@ -64,7 +64,7 @@ def test_an_xlsx_job_holds_the_same_rows_and_keeps_formulas_inert(bare_task, man
     job = jobs.run(job_of(manager, "xlsx", "started_after=&sort=call_id").pk)
 
     assert job is not None and job.state == "done"
-    assert job.file.name.endswith(".xlsx")
+    assert job.file_name.endswith(".xlsx")
     rows = xlsx_of(stored(export_files, job))
     assert [row[0] for row in rows[HEADER_ROWS:]] == ["c000", "c001", "c002"]
     book = load_workbook(stored(export_files, job))
@@ -140,7 +140,7 @@ def test_a_file_the_storage_cannot_take_fails_the_job_and_leaves_no_half_file(
     assert job is not None and job.state == "failed"
     assert job.error.startswith("The file was written but could not be stored (OSError).")
     assert "BLUDASH_EXPORT_STORAGE_BACKEND" in job.error
-    assert not job.file
+    assert not job.file_name
     assert list(tmp_path.rglob("*.csv")) == []
     assert "No space left on device" in caplog.text  # the details are in the worker's log
 

@@ -115,7 +115,7 @@ def export_download(request: HttpRequest, pk: int) -> HttpResponseBase:
             status=code,
         )
     response = FileResponse(
-        export_storage().open(job.file.name or "", "rb"),
+        export_storage().open(job.file_name, "rb"),
         as_attachment=True,
         filename=export.filename(job.format, job.finished_at),
     )

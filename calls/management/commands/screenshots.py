@@ -210,8 +210,8 @@ def _export_of(username: str) -> Iterator[ExportJob]:
     try:
         yield finished
     finally:
-        if finished.file.name:
-            export_storage().delete(finished.file.name)
+        if finished.file_name:
+            export_storage().delete(finished.file_name)
         finished.delete()
 
 
