@@ -11,6 +11,7 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from openpyxl import load_workbook
 
 from bludash.celery import app
@@ -177,3 +178,21 @@ def test_a_real_worker_on_redis_builds_the_job_from_the_exports_queue(
     rows = csv_of(stored(export_files, job))
     assert [row[0] for row in rows[HEADER_ROWS:]] == [f"c{n:03d}" for n in range(12)]
     assert (job.rows_matched, job.rows_written) == (12, 12)
+
+
+def test_a_storage_that_is_no_folder_serves_the_same_file_by_settings_alone(
+    manager_client, manager, bare_task, settings
+):
+    # What an S3 bucket is to the code: a storage reached through Django's storage API only.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "exports": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    }
+    make_calls(bare_task, 4)
+    job = jobs.run(job_of(manager, "csv", "started_after=&sort=call_id").pk)
+    assert job is not None and job.state == "done", job and job.error
+
+    response = manager_client.get(reverse("calls:export_download", args=[job.pk]))
+
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert [row[0] for row in csv.reader(io.StringIO(body))][1:] == [f"c00{n}" for n in range(4)]
