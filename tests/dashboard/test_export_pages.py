@@ -157,3 +157,13 @@ def test_the_status_is_json_that_no_cache_keeps(manager_client, queued):
     assert response["Content-Type"] == "application/json"
     assert "no-cache" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
     json.loads(response.content)
+
+
+def test_a_file_removed_behind_our_back_is_gone_not_an_error(manager_client, done, export_files):
+    (export_files / done.file_name).unlink()
+
+    response = manager_client.get(download_of(done))
+
+    assert response.status_code == 410
+    assert "no longer in the export storage" in response.content.decode()
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT_DOWNLOADED).exists()

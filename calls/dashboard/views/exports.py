@@ -20,6 +20,9 @@ from calls.security import roles
 from calls.security.access import no_access
 
 RECENT = 10
+GONE = (
+    "The file of this export is no longer in the export storage. Export again from the calls page."
+)
 
 
 def job_for(request: HttpRequest, pk: int) -> ExportJob:
@@ -98,6 +101,13 @@ def export_status(request: HttpRequest, pk: int) -> HttpResponseBase:
     return JsonResponse(status(job_for(request, pk)))
 
 
+def _job_page(
+    request: HttpRequest, job: ExportJob, current: dict[str, object], code: int
+) -> HttpResponseBase:
+    context = {"job": job, "status": current, "recent": [], "poll_url": ""}
+    return render(request, "calls/export_job.html", context, status=code)
+
+
 @require_GET
 def export_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     """The job's file, once per request audited; an expired or unfinished job's page instead,
@@ -108,16 +118,15 @@ def export_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     current = status(job)
     if current["download_url"] is None:
         code = 410 if current["state"] == ExportJob.State.EXPIRED else 409
-        return render(
-            request,
-            "calls/export_job.html",
-            {"job": job, "status": current, "recent": [], "poll_url": ""},
-            status=code,
-        )
+        return _job_page(request, job, current, code)
+    try:
+        file = export_storage().open(job.file_name, "rb")
+    except FileNotFoundError:
+        # Removed behind our back (by hand, by a bucket's own expiry rule): as good as expired.
+        current.update(state=ExportJob.State.EXPIRED.value, download_url=None, message=GONE)
+        return _job_page(request, job, current, 410)
     response = FileResponse(
-        export_storage().open(job.file_name, "rb"),
-        as_attachment=True,
-        filename=export.filename(job.format, job.finished_at),
+        file, as_attachment=True, filename=export.filename(job.format, job.finished_at)
     )
     trail.record(
         trail.Action.EXPORT_DOWNLOADED,
