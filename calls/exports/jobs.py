@@ -70,9 +70,7 @@ def run(job_pk: int, *, redelivered: bool = False) -> ExportJob | None:
     job = ExportJob.objects.get(pk=job_pk)
     try:
         _build(job)
-    except ExportFailed as exc:
-        _fail(job, str(exc))
-    except export.TooManyRows as exc:
+    except (ExportFailed, export.TooManyRows) as exc:  # messages written for the requester
         _fail(job, str(exc))
     except Exception as exc:
         logger.exception("Export job %s failed", job.pk)

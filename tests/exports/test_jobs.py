@@ -146,8 +146,10 @@ def test_a_file_the_storage_cannot_take_fails_the_job_and_leaves_no_half_file(
     assert "No space left on device" in caplog.text  # the details are in the worker's log
 
 
-def test_an_xlsx_job_over_excels_rows_fails_saying_what_to_do(bare_task, manager):
-    # The limit is the writer's: a job's table is checked as the page's was.
+def test_the_writer_of_an_xlsx_job_refuses_more_rows_than_excel_holds_saying_what_to_do(
+    bare_task, manager
+):
+    # The job records this message as its failure (run() turns TooManyRows into one).
     make_calls(bare_task, 3)
     table = jobs.table_of(job_of(manager, "xlsx", "started_after="))
     with pytest.raises(export.TooManyRows, match="export CSV instead"):

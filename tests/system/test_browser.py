@@ -25,7 +25,7 @@ from openpyxl import load_workbook
 from playwright.sync_api import BrowserContext, Page, expect
 
 from bludash.celery import app
-from calls.models import AuditEvent, CallRecord, Task
+from calls.models import AuditEvent, CallRecord, ExportJob, Task
 from tests.helpers import (
     APP_ID,
     APP_KEY,
@@ -273,7 +273,7 @@ def test_an_admin_opens_the_admin_and_sees_blu_accounts(page, admin_user):
 # --- manage.py screenshots ---------------------------------------------------------------------
 
 
-def test_screenshots_saves_a_full_width_png_of_every_page(synced_calls, tmp_path):
+def test_screenshots_saves_a_full_width_png_of_every_page(synced_calls, tmp_path, export_files):
     call_command("screenshots", "--out", str(tmp_path), stdout=StringIO())
 
     pages = sorted(path.name for path in tmp_path.iterdir())
@@ -284,20 +284,22 @@ def test_screenshots_saves_a_full_width_png_of_every_page(synced_calls, tmp_path
         "04-tasks-register.png",
         "05-task.png",
         "06-calls.png",
-        "07-call.png",
-        "08-conclusions.png",
-        "09-health.png",
-        "10-admin.png",
-        "11-account.png",
-        "12-audit.png",
-        "13-no-access.png",
+        "07-export.png",
+        "08-call.png",
+        "09-conclusions.png",
+        "10-health.png",
+        "11-admin.png",
+        "12-account.png",
+        "13-audit.png",
+        "14-no-access.png",
     ]
     for name in pages:
         png = (tmp_path / name).read_bytes()
         width, height = struct.unpack(">II", png[16:24])  # the PNG header's IHDR chunk
         assert png.startswith(b"\x89PNG") and width == 1440 and height >= 900
-    # The people it signed in as are gone again.
+    # The people it signed in as are gone again, and the export it showed with its file.
     assert not get_user_model().objects.filter(username__startswith="screenshots").exists()
+    assert not ExportJob.objects.exists() and not any(export_files.iterdir())
 
 
 def test_screenshots_of_the_demo_go_on_when_a_task_fails_to_sync_and_name_it(
@@ -322,7 +324,7 @@ def test_screenshots_of_the_demo_go_on_when_a_task_fails_to_sync_and_name_it(
             "screenshots", "--out", str(tmp_path / "shots"), "--sync-demo", stdout=out, stderr=out
         )
 
-    assert len(list((tmp_path / "shots").glob("*.png"))) == 13  # every page, all the same
+    assert len(list((tmp_path / "shots").glob("*.png"))) == 14  # every page, all the same
     assert "1 of 2 tasks failed to sync: demo/66547002" in str(caught.value)
     assert "demo/66547002: failed: " in out.getvalue() and "task locked" in out.getvalue()
     assert "Ctrl-C" not in out.getvalue()
