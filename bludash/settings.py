@@ -8,6 +8,7 @@ without its secrets. A value that cannot be read fails loudly and names its vari
 import base64
 import hashlib
 import ipaddress
+import json
 import logging
 import os
 import re
@@ -293,6 +294,37 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = var_dir(VAR_DIR / "staticfiles")  # whitenoise warns about a missing one
+
+
+def _export_storage() -> dict[str, object]:
+    """Where export files are kept: a folder under BLUDASH_VAR_DIR, or any Django storage named
+    by its dotted path with its options as a JSON object (django-storages' S3Storage and a
+    bucket, say). Every web process and export worker must reach the same one."""
+    backend = env_str("BLUDASH_EXPORT_STORAGE_BACKEND")
+    options_text = env_str("BLUDASH_EXPORT_STORAGE_OPTIONS")
+    if backend is not None and not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", backend):
+        raise ImproperlyConfigured(
+            "BLUDASH_EXPORT_STORAGE_BACKEND must be a storage class's dotted path like "
+            f"storages.backends.s3.S3Storage, not {backend!r}"
+        )
+    options: dict[str, object] = {}
+    if options_text is not None:
+        try:
+            options = json.loads(options_text)
+        except ValueError:
+            options = None  # type: ignore[assignment]
+        if not isinstance(options, dict):
+            # Options may hold credentials: the value is left out of the message.
+            raise ImproperlyConfigured(
+                "BLUDASH_EXPORT_STORAGE_OPTIONS must be a JSON object of the storage's options, "
+                'like {"bucket_name": "bludash-exports"}'
+            )
+    if backend is None:
+        backend = "django.core.files.storage.FileSystemStorage"
+        options = {"location": str(var_dir(VAR_DIR / "exports")), **options}
+    return {"BACKEND": backend, "OPTIONS": options}
+
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -300,6 +332,8 @@ STORAGES = {
         if DEBUG
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
+    # Export files built in the background (calls/exports/), fetched only through their page.
+    "exports": _export_storage(),
 }
 
 # --- HTTPS and browser protections (`manage.py check --deploy` passes with debug off) ----------
@@ -652,9 +686,18 @@ CELERY_TASK_QUEUES: dict[str, dict[str, str]] = {
 CELERY_TASK_ROUTES = {
     "calls.tasks.sync_task": {"queue": "syncs"},
     "calls.tasks.email_failure_alert": {"queue": "mail"},
-    # Every export job is named calls.tasks.export_...: none is yet.
+    # Every export job is named calls.tasks.export_...
     "calls.tasks.export_*": {"queue": "exports"},
 }
+# A CSV of more rows than this, and every XLSX, is built by a job on the exports queue while its
+# page shows the progress; a smaller CSV streams at once.
+BLUDASH_EXPORT_BACKGROUND_ROWS = env_int("BLUDASH_EXPORT_BACKGROUND_ROWS", 5000, minimum=0)
+# A finished export may be downloaded by its requester for this many hours; then the hourly
+# clean-up removes its file.
+BLUDASH_EXPORT_KEEP_HOURS = env_int("BLUDASH_EXPORT_KEEP_HOURS", 24, minimum=1)
+# A job records the rows it has written once per this many rows: its page shows the progress
+# without a database write per row.
+BLUDASH_EXPORT_PROGRESS_ROWS = 2000
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 # Retry delays stay far below Redis's visibility timeout (1 hour by default), so a delayed

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.storage import Storage, storages
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -572,6 +573,7 @@ class AuditEvent(models.Model):
         TOKEN_REGENERATED = "token_regenerated", "regenerated a callback token"
         CONNECTION_TESTED = "connection_tested", "tested a Blu connection"
         EXPORT = "export", "exported calls"
+        EXPORT_DOWNLOADED = "export_downloaded", "downloaded an exported file"
         RECORDING_PLAYED = "recording_played", "played a recording"
         TASK_REGISTERED = "task_registered", "registered a Blu task"
 
@@ -619,3 +621,62 @@ class FigureCheck(models.Model):
 
     def __str__(self) -> str:
         return f"Figures checked {self.started_at:%Y-%m-%d %H:%M}: {self.tasks_drifted} drifted"
+
+
+def export_storage() -> Storage:
+    """The storage export files are kept in: settings.STORAGES["exports"], opened when first
+    used (a FileField would open it when this module is imported, before the system check that
+    explains a storage that cannot be opened)."""
+    return storages["exports"]
+
+
+class ExportJob(models.Model):
+    """One export of the calls table built in the background (calls/exports/): the filters as
+    asked, how far it got, and the file, which only its requester may fetch until it expires."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+        EXPIRED = "expired"
+
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_jobs"
+    )
+    format = models.CharField(max_length=8)
+    # The calls page's query string as given (filters and sort), replayed by the job.
+    query = models.TextField(blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    rows_matched = models.PositiveIntegerField(null=True, blank=True)
+    rows_written = models.PositiveIntegerField(default=0)
+    # The file's name in export_storage(); empty until done, and again once expired.
+    file_name = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["requester", "-created_at"], name="exportjob_requester_idx"),
+            models.Index(fields=["state", "expires_at"], name="exportjob_expiry_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.format.upper()} export {self.pk} ({self.state})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("calls:export_job", args=[self.pk])
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (self.State.DONE, self.State.FAILED, self.State.EXPIRED)
+
+    def is_expired(self, now=None) -> bool:
+        """Whether the file is gone or past its time (the clean-up may not have run yet)."""
+        if self.state == self.State.EXPIRED:
+            return True
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())

@@ -1,6 +1,7 @@
 """What every database starts with, seeded after migrate (and after a test flush): the periodic
-poll, the nightly check of the figures and the borrowers' recount in django-celery-beat's
-schedule, Blu's conclusion dictionaries and the labels of the call statuses Blu is known to send.
+poll, the nightly check of the figures, the borrowers' recount and the hourly clean-up of expired
+exports in django-celery-beat's schedule, Blu's conclusion dictionaries and the labels of the call
+statuses Blu is known to send.
 
 Each is added only where missing: what admins and managers changed is never overridden.
 """
@@ -17,6 +18,10 @@ BORROWERS_TASK_NAME = "Recount borrowers' calls in 7 days"
 # How far behind the borrower list's sort by calls in 7 days may fall (the counts shown are
 # made at read).
 BORROWERS_EVERY_SECONDS = 300
+EXPIRE_EXPORTS_TASK_NAME = "Remove expired exports"
+# Files are kept for hours: an hourly clean-up removes each within an hour of its expiry (its
+# page says "expired" from the moment itself).
+EXPIRE_EXPORTS_SECONDS = 3600
 # The nightly check runs when calls are fewest, in the company's own night.
 VERIFY_HOUR = 3
 
@@ -65,6 +70,19 @@ def ensure_borrowers_schedule() -> None:
     )
 
 
+def ensure_export_expiry_schedule() -> None:
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    if PeriodicTask.objects.filter(name=EXPIRE_EXPORTS_TASK_NAME).exists():
+        return
+    hourly, _ = IntervalSchedule.objects.get_or_create(
+        every=EXPIRE_EXPORTS_SECONDS, period=IntervalSchedule.SECONDS
+    )
+    PeriodicTask.objects.create(
+        name=EXPIRE_EXPORTS_TASK_NAME, task="calls.tasks.expire_exports", interval=hourly
+    )
+
+
 def ensure_conclusions() -> None:
     from calls.conclusions.dictionary import DICTIONARY
     from calls.models import Conclusion
@@ -94,6 +112,7 @@ def _seed(sender, app_config, **kwargs) -> None:
         ensure_poll_schedule()
         ensure_verify_schedule()
         ensure_borrowers_schedule()
+        ensure_export_expiry_schedule()
         ensure_conclusions()
         ensure_status_labels()
         # A data migration may have reclassified codes: the flag counts follow (no call is read).

@@ -1,5 +1,6 @@
 """Celery tasks: thin wrappers that take ids, load rows and call the plain functions in
-calls/ingest/ and calls/health/ (the admins' failure email), and the one place that queues them
+calls/ingest/, calls/health/ (the admins' failure email) and calls/exports/, and the one place
+that queues them
 (plain functions never import this module; the alert reaches it by a signal).
 
 Stays at calls.tasks: beat's rows and queued messages store these dotted names.
@@ -18,9 +19,10 @@ from django.dispatch import receiver
 from django.template.defaultfilters import pluralize
 
 from calls.blu.client import BluPermanentError, BluTaskUnknown, BluTemporaryError
+from calls.exports import expiry, jobs
 from calls.health import alerts
 from calls.ingest import borrower_backfill, borrowers, lease, polling, reread, sync, verify
-from calls.models import BluAccount, Task
+from calls.models import BluAccount, ExportJob, Task
 from calls.security.crypto import AppKeyUnreadable
 
 logger = logging.getLogger(__name__)
@@ -203,6 +205,45 @@ def enqueue_borrower_relink_on_commit(account_pk: int) -> None:
         except Exception as exc:  # broker down: `manage.py blu borrowers backfill --relink`
             logger.warning(
                 "Could not queue relinking the borrowers of account %s (%s)", account_pk, exc
+            )
+
+    transaction.on_commit(enqueue)
+
+
+@shared_task(bind=True)
+def export_calls(self, job_pk: int) -> str:
+    """Build one background export (on the exports queue: calls.tasks.export_*). Not retried: a
+    failure is recorded on the job for its requester, who exports again."""
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    job = jobs.run(job_pk, redelivered=redelivered)
+    if job is None:
+        return "not queued"
+    return f"{job.state}: {job.rows_written} row{pluralize(job.rows_written)}"
+
+
+@shared_task
+def expire_exports() -> str:
+    """The periodic clean-up: expired export files removed, jobs that never finished failed."""
+    result = expiry.remove_expired()
+    return f"{result.removed} removed, {result.abandoned} given up"
+
+
+QUEUE_DOWN = (
+    "The export could not be queued: the job queue is not answering. Try again in a minute."
+)
+
+
+def enqueue_export_on_commit(job_pk: int) -> None:
+    """Queue a job's build once the job is committed; a broker that is down fails the job, so
+    its page says so at once instead of waiting for ever."""
+
+    def enqueue() -> None:
+        try:
+            export_calls.apply_async((job_pk,), retry=False)
+        except Exception as exc:
+            logger.error("Could not queue export job %s (%s)", job_pk, exc)
+            ExportJob.objects.filter(pk=job_pk, state=ExportJob.State.QUEUED).update(
+                state=ExportJob.State.FAILED, error=QUEUE_DOWN
             )
 
     transaction.on_commit(enqueue)

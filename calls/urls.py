@@ -4,6 +4,7 @@ from calls.dashboard.views import (
     borrowers,
     calls,
     conclusions,
+    exports,
     health,
     overview,
     task_registration,
@@ -25,6 +26,9 @@ urlpatterns = [
     path("borrowers/", borrowers.BorrowerListView.as_view(), name="borrower_list"),
     # A key is the lender's text: any character but none, so the path converter.
     path("borrowers/<path:key>/", borrowers.BorrowerDetailView.as_view(), name="borrower_detail"),
+    path("exports/<int:pk>/", exports.export_job, name="export_job"),
+    path("exports/<int:pk>/status/", exports.export_status, name="export_status"),
+    path("exports/<int:pk>/download/", exports.export_download, name="export_download"),
     path("health/", health.HealthView.as_view(), name="health"),
     path("conclusions/", conclusions.ConclusionListView.as_view(), name="conclusions"),
     path("metrics", metrics.metrics, name="metrics"),

@@ -91,6 +91,20 @@ def fresh_cache(settings) -> Iterator[None]:
     yield
 
 
+@pytest.fixture(autouse=True)
+def export_files(settings, tmp_path_factory):
+    """Export files go to a folder of the test's own, never to var/exports."""
+    location = tmp_path_factory.mktemp("exports")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "exports": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(location)},
+        },
+    }
+    return location
+
+
 @pytest.fixture
 def sandbox() -> Iterator:
     from calls.blu.sandbox import Sandbox

@@ -343,3 +343,22 @@ def a_session_waits_on_a_lock() -> bool:
             " WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )
         return bool(cursor.fetchone()[0])
+
+
+# --- exports built in the background -------------------------------------------------------------
+
+
+def run_background_export(client, params: dict) -> Any:
+    """Ask the calls page for an export that becomes a job, run the job here (its plain
+    function, as the worker would) and download the file: the download's response."""
+    from calls.exports import jobs
+    from calls.models import ExportJob
+
+    response = client.get(reverse("calls:call_list"), params)
+    assert response.status_code == 302, response.status_code
+    job = ExportJob.objects.get(pk=int(response["Location"].rstrip("/").split("/")[-1]))
+    assert response["Location"] == reverse("calls:export_job", args=[job.pk])
+    jobs.run(job.pk)
+    download = client.get(reverse("calls:export_download", args=[job.pk]))
+    assert download.status_code == 200, download.status_code
+    return download

@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from itertools import islice
-from typing import Any
+from typing import Any, BinaryIO
 
 import django_tables2 as tables
 from django.core.exceptions import FieldDoesNotExist
@@ -206,6 +206,25 @@ def table_values(table: tables.Table, chunk_size: int = CHUNK_SIZE) -> Iterator[
             yield [force_str(value, strings_only=True) for value in row]
 
 
+# Told, every so many rows while a file is written, how many rows it holds so far.
+Progress = Callable[[int], None]
+
+
+class _Counter:
+    """The rows passed through, told to `progress` every `every` rows (not per row: each telling
+    is a database write)."""
+
+    def __init__(self, progress: Progress | None, every: int) -> None:
+        self.count = 0
+        self._progress = progress
+        self._every = max(1, every)
+
+    def add(self, rows: int) -> None:
+        before, self.count = self.count, self.count + rows
+        if self._progress is not None and before // self._every != self.count // self._every:
+            self._progress(self.count)
+
+
 class _Line:
     """A file-like target whose write() returns what csv.writer gives it."""
 
@@ -213,9 +232,12 @@ class _Line:
         return text
 
 
-def _csv_pieces(rows: Iterable[list[Any]], done: Done | None = None) -> Iterator[bytes]:
+def _csv_pieces(
+    rows: Iterable[list[Any]], done: Done | None = None, counter: _Counter | None = None
+) -> Iterator[bytes]:
     """The CSV in pieces: the header, then the rows. `done` hears, when the stream ends, how many
-    rows the server took and whether that was all: a browser that goes away stops it early."""
+    rows the server took and whether that was all: a browser that goes away stops it early;
+    `counter` is given each piece's rows once it has been taken."""
     sent, finished = 0, False
     if done is not None:
         # Before the first byte leaves, and not caught: a stream whose end is never heard (its
@@ -231,6 +253,8 @@ def _csv_pieces(rows: Iterable[list[Any]], done: Done | None = None) -> Iterator
         for piece in _chunks(rows, _CSV_ROWS_PER_PIECE):
             yield "".join(writer.writerow(row) for row in piece).encode()
             sent += len(piece)  # counted once the server asks for more: this piece has left
+            if counter is not None:
+                counter.add(len(piece))
         finished = True
     finally:
         if done is not None:
@@ -268,6 +292,47 @@ def _xlsx_cell(sheet: Any, value: Any) -> Any:
     return cell
 
 
+def write_csv(
+    table: tables.Table, file: BinaryIO, progress: Progress | None = None, every: int = CHUNK_SIZE
+) -> int:
+    """The table's CSV, as csv_response streams it, written to `file`; the rows written (after
+    the header) are returned, and told to `progress` every `every` rows."""
+    counter = _Counter(progress, every)
+    rows = ([_inert(value) for value in row] for row in table_values(table))
+    for piece in _csv_pieces(rows, counter=counter):
+        file.write(piece)
+    return counter.count
+
+
+def write_xlsx(
+    table: tables.Table,
+    file: BinaryIO,
+    progress: Progress | None = None,
+    every: int = CHUNK_SIZE,
+    max_rows: int = XLSX_MAX_ROWS,
+) -> int:
+    """The table's XLSX written to `file`, or TooManyRows when more than `max_rows` rows match;
+    the rows written (after the header) are returned, and told to `progress` every `every` rows.
+
+    The rows go, chunk by chunk, into openpyxl's write-only workbook, which spools the sheet to
+    disk, so memory stays flat however many rows there are.
+    """
+    if table.data.data.order_by()[: max_rows + 1].count() > max_rows:
+        raise TooManyRows(max_rows)
+    counter = _Counter(progress, every)
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Calls")
+    for written, row in enumerate(table_values(table)):
+        # Rows may arrive while we write; the limit holds all the same.
+        if written > max_rows:
+            raise TooManyRows(max_rows)
+        sheet.append([_xlsx_cell(sheet, value) for value in row])
+        if written:
+            counter.add(1)
+    workbook.save(file)
+    return counter.count
+
+
 def xlsx_response(
     table: tables.Table, max_rows: int = XLSX_MAX_ROWS, done: Done | None = None
 ) -> FileResponse:
@@ -275,23 +340,16 @@ def xlsx_response(
 
     XLSX cannot stream from its first byte: it is a zip archive whose sheet is one compressed
     entry and whose directory of entries comes last, so nothing valid can be sent until the last
-    row has been read. So the rows go, chunk by chunk, into openpyxl's write-only workbook (which
-    spools the sheet to disk) and the file is saved to an anonymous temporary file, then sent from
-    disk and deleted when the response closes. Memory stays flat; only the wait grows.
+    row has been read. So the file is saved to an anonymous temporary file (write_xlsx), then
+    sent from disk and deleted when the response closes. Memory stays flat; only the wait grows.
     """
-    if table.data.data.order_by()[: max_rows + 1].count() > max_rows:
-        raise TooManyRows(max_rows)
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Calls")
-    written = 0  # rows after the header
-    for written, row in enumerate(table_values(table)):
-        # Rows may arrive while we write; the limit holds all the same.
-        if written > max_rows:
-            raise TooManyRows(max_rows)
-        sheet.append([_xlsx_cell(sheet, value) for value in row])
     # No `with`: FileResponse closes the file once sent, and closing deletes it.
     file = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115
-    workbook.save(file)
+    try:
+        written = write_xlsx(table, file, max_rows=max_rows)
+    except BaseException:
+        file.close()
+        raise
     file.seek(0)
     if done is not None:
         done(written, True)
@@ -301,6 +359,9 @@ def xlsx_response(
         filename=filename(XLSX),
         content_type=TableExport.FORMATS[XLSX],
     )
+
+
+WRITERS = {CSV: write_csv, XLSX: write_xlsx}
 
 
 def response(

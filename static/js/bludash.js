@@ -69,10 +69,79 @@
     schedule();
   }
 
+  // A background export's page: <section data-export-status-url="..."> asks the job's status
+  // (JSON) every second until it is finished, and shows it: the progress bar (rows written of
+  // rows matched), the figures, the message and, once done, the download link.
+  var EXPORT_POLL_MS = 1000;
+
+  function exportProgress(element) {
+    var url = element.getAttribute("data-export-status-url");
+    var bar = element.querySelector("progress");
+    var download = element.querySelector("#export-download");
+    var link = element.querySelector("#export-download-link");
+
+    function figure(number) {
+      return number === null ? "\u2026" : number.toLocaleString("en-US");
+    }
+
+    function show(status) {
+      element.setAttribute("data-state", status.state);
+      element.querySelector('[data-export="rows_written"]').textContent = figure(
+        status.rows_written
+      );
+      element.querySelector('[data-export="rows_matched"]').textContent = figure(
+        status.rows_matched
+      );
+      var message = element.querySelector('[data-export="message"]');
+      message.textContent = status.message;
+      message.className =
+        status.state === "failed" ? "message error" : status.state === "expired" ? "message" : "";
+      if (status.rows_matched === null) {
+        bar.removeAttribute("value"); // not counted yet: the bar says "working"
+      } else {
+        bar.max = Math.max(status.rows_matched, 1);
+        bar.value = status.rows_matched === 0 && status.finished ? 1 : status.rows_written;
+      }
+      if (status.download_url) {
+        link.href = status.download_url;
+        download.hidden = false;
+      } else {
+        download.hidden = true;
+      }
+    }
+
+    function poll() {
+      fetch(url, { credentials: "same-origin", cache: "no-store" })
+        .then(function (response) {
+          if (response.status !== 200 || response.redirected) {
+            throw new Error(response.redirected ? "signed out" : "HTTP " + response.status);
+          }
+          return response.json();
+        })
+        .then(function (status) {
+          show(status);
+          if (!status.finished) {
+            window.setTimeout(poll, EXPORT_POLL_MS);
+          }
+        })
+        .catch(function (error) {
+          // Keep asking: a restarting server or a dropped connection is no failed export.
+          element.setAttribute("data-stale-reason", String(error && error.message));
+          window.setTimeout(poll, EXPORT_POLL_MS * 5);
+        });
+    }
+
+    window.setTimeout(poll, EXPORT_POLL_MS);
+  }
+
   function start() {
     var elements = document.querySelectorAll("[data-refresh-url]");
     for (var i = 0; i < elements.length; i++) {
       liveFragment(elements[i]);
+    }
+    var exports = document.querySelectorAll("[data-export-status-url]");
+    for (var j = 0; j < exports.length; j++) {
+      exportProgress(exports[j]);
     }
   }
 

@@ -13,9 +13,9 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from calls.audit import trail
-from calls.models import AuditEvent, CallRecord
+from calls.models import AuditEvent, CallRecord, ExportJob
 from calls.security import roles
-from tests.helpers import FAKE_BLU, PASSWORD, make_call, make_calls
+from tests.helpers import FAKE_BLU, PASSWORD, make_call, make_calls, run_background_export
 
 CALLS = reverse("calls:call_list")
 AUDIO = bytes(range(256)) * 40  # 10,240 bytes
@@ -110,17 +110,21 @@ def test_a_csv_export_is_on_record_once_its_first_bytes_leave(manager_client, ba
     assert AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT).count() == 1
 
 
-def test_an_xlsx_export_is_recorded_once_built(manager_client, bare_task):
+def test_an_xlsx_export_built_in_the_background_is_recorded_when_downloaded(
+    manager_client, manager, bare_task
+):
     make_calls(bare_task, 7)
 
-    response = manager_client.get(CALLS, {"started_after": "", "_export": "xlsx"})
+    response = run_background_export(manager_client, {"started_after": "", "_export": "xlsx"})
 
-    [event] = exports()
+    assert exports() == []  # nothing left as the page asked: the job built it
+    [event] = AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT_DOWNLOADED)
+    assert event.user == manager
     assert event.details == {
+        "job": ExportJob.objects.get().pk,
         "format": "xlsx",
         "filter": "started_after=",
         "rows": 7,
-        "complete": True,
     }
     response.close()
 

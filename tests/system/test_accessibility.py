@@ -86,3 +86,19 @@ def test_the_conclusions_table_is_not_painted_red(page, synced, manager):
         and rgb[0] - max(rgb[1], rgb[2]) > 20
     ]
     assert reddish == [], backgrounds
+
+
+def test_an_export_page_passes_wcag_21_aa_queued_and_done(page, synced, manager):
+    from calls.exports import background, jobs
+
+    queued = background.new_job(manager, "xlsx", "started_after=")
+    done = jobs.run(background.new_job(manager, "csv", "started_after=").pk)
+    assert done is not None and done.state == "done"
+    browser_sign_in(page, "manager")
+    page.wait_for_url(lambda url: "login" not in url)
+    found = {}
+    for job in (queued, done):
+        page.goto(job.get_absolute_url())
+        if problems := violations(page):
+            found[job.state] = problems
+    assert found == {}

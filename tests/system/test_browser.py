@@ -15,15 +15,18 @@ from io import StringIO
 
 import pytest
 import requests
+from celery.contrib.testing.worker import start_worker
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import timezone
+from openpyxl import load_workbook
 from playwright.sync_api import BrowserContext, Page, expect
 
+from bludash.celery import app
 from calls.ingest import sync
-from calls.models import AuditEvent, Borrower, CallRecord, Task
+from calls.models import AuditEvent, Borrower, CallRecord, ExportJob, Task
 from tests.helpers import (
     APP_ID,
     APP_KEY,
@@ -182,6 +185,40 @@ def test_a_manager_exports_the_filtered_calls_as_csv(page, manager, synced_calls
     assert {row[header.index("Code")] for row in body} == {code}
 
 
+def test_a_manager_watches_an_xlsx_export_finish_without_a_reload_and_downloads_it(
+    page, manager, synced_calls
+):
+    app.control.purge()
+    browser_sign_in(page, "manager", then=reverse("calls:call_list") + "?started_after=")
+    page.locator("a#export-xlsx").click()
+
+    page.wait_for_url(re.compile(r"/exports/\d+/$"))
+    job = page.locator("#export-job")
+    # No worker yet: the job waits, and the page says so.
+    expect(job).to_have_attribute("data-state", "queued")
+    expect(page.locator("#export-download")).to_be_hidden()
+    page.evaluate("window.stillThisPage = true")  # a reload would lose it
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        expect(job).to_have_attribute("data-state", "done", timeout=30_000)
+
+    assert page.evaluate("window.stillThisPage") is True
+    bar = page.locator("progress#export-progress")
+    total = len(synced_calls)
+    assert bar.evaluate("(bar) => [bar.value, bar.max]") == [total, total]
+    expect(page.locator("#export-figures")).to_have_text(f"{total} of {total} rows written")
+    with page.expect_download() as download_info:
+        page.locator("a#export-download-link").click()
+    download = download_info.value
+    assert re.fullmatch(r"bludash-calls-\d{8}-\d{4}\.xlsx", download.suggested_filename)
+    with open(download.path(), "rb") as file:  # saved without its name's suffix
+        book = load_workbook(file, read_only=True)
+        rows = list(book.active.iter_rows(values_only=True))
+        book.close()
+    assert {row[0] for row in rows[1:]} == {call.call_id for call in synced_calls}
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT_DOWNLOADED).count() == 1
+
+
 # --- a call and its recording ------------------------------------------------------------------
 
 
@@ -280,7 +317,7 @@ def test_an_admin_opens_the_admin_and_sees_blu_accounts(page, admin_user):
 # --- manage.py screenshots ---------------------------------------------------------------------
 
 
-def test_screenshots_saves_a_full_width_png_of_every_page(synced_calls, tmp_path):
+def test_screenshots_saves_a_full_width_png_of_every_page(synced_calls, tmp_path, export_files):
     call_command("screenshots", "--out", str(tmp_path), stdout=StringIO())
 
     pages = sorted(path.name for path in tmp_path.iterdir())
@@ -291,22 +328,24 @@ def test_screenshots_saves_a_full_width_png_of_every_page(synced_calls, tmp_path
         "04-tasks-register.png",
         "05-task.png",
         "06-calls.png",
-        "07-call.png",
-        "08-borrowers.png",
-        "09-borrower.png",
-        "10-conclusions.png",
-        "11-health.png",
-        "12-admin.png",
-        "13-account.png",
-        "14-audit.png",
-        "15-no-access.png",
+        "07-export.png",
+        "08-call.png",
+        "09-borrowers.png",
+        "10-borrower.png",
+        "11-conclusions.png",
+        "12-health.png",
+        "13-admin.png",
+        "14-account.png",
+        "15-audit.png",
+        "16-no-access.png",
     ]
     for name in pages:
         png = (tmp_path / name).read_bytes()
         width, height = struct.unpack(">II", png[16:24])  # the PNG header's IHDR chunk
         assert png.startswith(b"\x89PNG") and width == 1440 and height >= 900
-    # The people it signed in as are gone again.
+    # The people it signed in as are gone again, and the export it showed with its file.
     assert not get_user_model().objects.filter(username__startswith="screenshots").exists()
+    assert not ExportJob.objects.exists() and not any(export_files.iterdir())
 
 
 def test_screenshots_of_the_demo_go_on_when_a_task_fails_to_sync_and_name_it(
@@ -331,7 +370,8 @@ def test_screenshots_of_the_demo_go_on_when_a_task_fails_to_sync_and_name_it(
             "screenshots", "--out", str(tmp_path / "shots"), "--sync-demo", stdout=out, stderr=out
         )
 
-    assert len(list((tmp_path / "shots").glob("*.png"))) == 15  # every page, all the same
+    assert len(list((tmp_path / "shots").glob("*.png"))) == 16  # every page, all the same
+    assert len(list((tmp_path / "shots").glob("*.png"))) == 14  # every page, all the same
     assert "1 of 2 tasks failed to sync: demo/66547002" in str(caught.value)
     assert "demo/66547002: failed: " in out.getvalue() and "task locked" in out.getvalue()
     assert "Ctrl-C" not in out.getvalue()

@@ -108,6 +108,16 @@ def test_a_fresh_clone_starts_with_no_settings_at_all():
         ({"BLUDASH_METRICS_TOKEN": "short"}, "BLUDASH_METRICS_TOKEN must be at least 32"),
         ({"BLUDASH_TRUSTED_PROXIES": "10.0.0.2,proxy.lan"}, "BLUDASH_TRUSTED_PROXIES must be"),
         ({"BLUDASH_CLIENT_IP_HEADER": "X-Real-IP:"}, "BLUDASH_CLIENT_IP_HEADER must be a header"),
+        ({"BLUDASH_EXPORT_BACKGROUND_ROWS": "many"}, "BLUDASH_EXPORT_BACKGROUND_ROWS must be a"),
+        ({"BLUDASH_EXPORT_KEEP_HOURS": "0"}, "BLUDASH_EXPORT_KEEP_HOURS must be at least 1"),
+        (
+            {"BLUDASH_EXPORT_STORAGE_BACKEND": "storages/backends/s3.py"},
+            "BLUDASH_EXPORT_STORAGE_BACKEND must be a storage class's dotted path",
+        ),
+        (
+            {"BLUDASH_EXPORT_STORAGE_OPTIONS": '["bludash-exports"]'},
+            "BLUDASH_EXPORT_STORAGE_OPTIONS must be a JSON object",
+        ),
     ],
 )
 def test_a_bad_or_missing_value_stops_the_start_naming_the_variable(env, message):
@@ -192,6 +202,41 @@ def test_a_redis_password_is_never_shown_in_the_message():
 def test_good_values_of_the_checked_settings_start(env):
     result = start(**env)
     assert result.returncode == 0, result.stderr
+
+
+def test_export_storage_options_that_do_not_read_are_refused_without_echoing_them():
+    result = start(BLUDASH_EXPORT_STORAGE_OPTIONS='{"secret_key": "hunter2-secret"')
+    assert result.returncode != 0
+    assert "BLUDASH_EXPORT_STORAGE_OPTIONS must be a JSON object" in result.stderr
+    assert "hunter2-secret" not in result.stderr
+
+
+def test_an_export_storage_that_cannot_be_opened_fails_the_check_naming_the_settings():
+    env = {"BLUDASH_EXPORT_STORAGE_BACKEND": "storages.backends.nosuch.NoStorage"}
+    result = run(["manage.py", "check"], env)
+    assert result.returncode != 0
+    assert "bludash.E101" in result.stderr and "BLUDASH_EXPORT_STORAGE_BACKEND" in result.stderr
+
+
+def test_the_export_storage_is_any_storage_by_settings_alone(tmp_path):
+    assert shown("s.STORAGES['exports']", {"BLUDASH_VAR_DIR": str(tmp_path)}) == str(
+        {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "exports")},
+        }
+    )
+    env = {
+        "BLUDASH_EXPORT_STORAGE_BACKEND": "storages.backends.s3.S3Storage",
+        "BLUDASH_EXPORT_STORAGE_OPTIONS": (
+            '{"bucket_name": "bludash-exports", "querystring_auth": false}'
+        ),
+    }
+    assert shown("s.STORAGES['exports']", env) == str(
+        {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {"bucket_name": "bludash-exports", "querystring_auth": False},
+        }
+    )
 
 
 def test_the_var_dir_can_come_from_a_file_too(tmp_path):

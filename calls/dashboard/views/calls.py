@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import (
@@ -19,11 +20,13 @@ from django.views.decorators.http import require_GET
 from django.views.generic import DetailView
 from django_filters.views import FilterView
 
+from calls import tasks
 from calls.audit import trail
 from calls.dashboard import call_details, export, keyset, pagination, recordings
 from calls.dashboard.filters import CALLS_DEFAULT_DAYS, CallFilter, filter_errors
 from calls.dashboard.recordings import is_recording_url
 from calls.dashboard.tables import CallTable
+from calls.exports import background
 from calls.models import AuditEvent, CallRecord
 from calls.security import roles
 from calls.security.access import DashboardView, no_access
@@ -87,7 +90,8 @@ def _audited(request: HttpRequest, export_format: str, query: str) -> export.Don
 
 class CallListView(DashboardView, pagination.PagedTableMixin, FilterView):
     """The calls of every task. `?_export=csv|xlsx` returns the filtered rows as a file instead,
-    for users with roles.EXPORT."""
+    for users with roles.EXPORT: a small CSV at once, a big one and every XLSX by a background
+    job whose page the user is sent to (calls/exports/)."""
 
     table_class = CallTable
     filterset_class = CallFilter
@@ -134,6 +138,10 @@ class CallListView(DashboardView, pagination.PagedTableMixin, FilterView):
         if not filterset.is_valid():
             messages.error(request, "Nothing was exported: correct the filters first.")
             return back
+        if background.runs_in_background(export_format, filterset.qs):
+            job = background.new_job(request.user, export_format, _query(filterset.data))
+            tasks.enqueue_export_on_commit(job.pk)
+            return HttpResponseRedirect(job.get_absolute_url())
         table = self.get_table_class()(filterset.qs)
         pagination.sort(table, request)
         done = _audited(request, export_format, _recorded_filter(filterset.data, table))
@@ -165,6 +173,7 @@ class CallListView(DashboardView, pagination.PagedTableMixin, FilterView):
             context["export_queries"] = {
                 fmt: _query(filterset.data, **{EXPORT_PARAM: fmt}) for fmt in export.FORMATS
             }
+            context["export_background_rows"] = f"{settings.BLUDASH_EXPORT_BACKGROUND_ROWS:,}"
         return context
 
 

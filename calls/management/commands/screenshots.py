@@ -32,7 +32,9 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
 from calls.blu.sandbox import Sandbox, load_world
-from calls.models import BluAccount, Borrower, CallRecord, Task
+from calls.dashboard.export import XLSX
+from calls.exports import background, jobs
+from calls.models import BluAccount, Borrower, CallRecord, ExportJob, Task, export_storage
 from calls.security import roles
 
 if TYPE_CHECKING:
@@ -89,7 +91,9 @@ class Command(BaseCommand):
             out.mkdir(parents=True, exist_ok=True)
             # The database work is done before Chromium starts and after it stops: Playwright's
             # sync API runs an asyncio loop in this thread, and Django refuses ORM calls there.
-            with _serving() as base_url, _signed_in() as sessions:
+            with _serving() as base_url, _signed_in() as sessions, _export_of(ADMIN_USER) as job:
+                after_calls = [shot.name for shot in shots].index("calls") + 1
+                shots.insert(after_calls, Shot("export", job.get_absolute_url(), "admin", 200))
                 problems = _photograph(shots, base_url, sessions, out, chromium, self.stdout.write)
         saved = f"Saved {len(shots)} screenshot{pluralize(len(shots))} in {out}"
         if problems:
@@ -210,6 +214,21 @@ def _signed_in() -> Iterator[dict[str, str]]:
         for session in sessions.values():
             session.delete()
         User.objects.filter(pk__in=[user.pk for user in users.values()]).delete()
+
+
+@contextmanager
+def _export_of(username: str) -> Iterator[ExportJob]:
+    """A finished XLSX export of the calls of the last week, for `username`, built here as an
+    export worker would build it; its file and the job are deleted afterwards."""
+    user = get_user_model().objects.get(username=username)
+    job = background.new_job(user, XLSX, "")
+    finished = jobs.run(job.pk) or job
+    try:
+        yield finished
+    finally:
+        if finished.file_name:
+            export_storage().delete(finished.file_name)
+        finished.delete()
 
 
 def _session(user) -> SessionBase:

@@ -1,0 +1,20 @@
+"""Storages for the tests' settings (STORAGES["exports"]): a disk that fills up mid-file."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.files.storage import FileSystemStorage
+
+
+class FullDisk(FileSystemStorage):
+    """Writes half of each file, then fails as a full disk does."""
+
+    def _save(self, name, content):
+        path = self.path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        content.seek(0)
+        data = content.read()
+        with open(path, "wb") as half:
+            half.write(data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
