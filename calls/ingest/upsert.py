@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from django.db import connection
-from django.db.models import Field
+from django.db.models import Field, QuerySet
+from django.db.models.expressions import RawSQL
 
 from calls.models import CallRecord
 
@@ -166,6 +167,28 @@ def _upsert_postgresql(rows: list[tuple]) -> None:
         cursor.execute(_sql(f"SELECT {columns} FROM bludash_call_page ORDER BY 1, 3"))
         # Dropped now, not only at commit: a caller's transaction may hold several pages.
         cursor.execute("DROP TABLE bludash_call_page")
+
+
+def stored_calls(account_pk: int, call_ids: list[str]) -> QuerySet[CallRecord]:
+    """The account's stored calls among `call_ids`, each found by a probe of the (account,
+    callId) unique index, whatever the planner's statistics say.
+
+    On PostgreSQL, a table that grew since its last ANALYZE (autovacuum off, a first large sync)
+    has the planner take `account_id = ... AND call_id IN (...)` through the account's own index
+    and filter every call of the account: 180 ms a page of 500 at 100,000 calls, against 2 ms
+    for the probes. A lateral join with LIMIT 1 leaves it only the unique index.
+    """
+    if connection.vendor == "postgresql":
+        quote = connection.ops.quote_name
+        account, call_id, pk = (quote(c) for c in (COLUMNS[0], COLUMNS[2], _meta.pk.column))
+        probes = RawSQL(  # noqa: S611 (the model's own names; values are bound)
+            f"SELECT found.{pk} FROM unnest(%s::text[]) AS wanted(call_id) CROSS JOIN LATERAL "
+            f"(SELECT {pk} FROM {quote(_TABLE)} WHERE {account} = %s "
+            f"AND {call_id} = wanted.call_id LIMIT 1) AS found",
+            [list(call_ids), account_pk],
+        )
+        return CallRecord.objects.filter(pk__in=probes)
+    return CallRecord.objects.filter(account_id=account_pk, call_id__in=list(call_ids))
 
 
 def refresh_statistics() -> None:
