@@ -194,7 +194,8 @@ def stored_calls(account_pk: int, call_ids: list[str]) -> QuerySet[CallRecord]:
     """
     if connection.vendor == "postgresql":
         quote = connection.ops.quote_name
-        account, call_id, pk = (quote(c) for c in (COLUMNS[0], COLUMNS[2], _meta.pk.column))
+        pk_column = cast(str, cast(Field, _meta.pk).column)
+        account, call_id, pk = (quote(c) for c in (COLUMNS[0], COLUMNS[2], pk_column))
         probes = RawSQL(  # noqa: S611 (the model's own names; values are bound)
             f"SELECT found.{pk} FROM unnest(%s::text[]) AS wanted(call_id) CROSS JOIN LATERAL "
             f"(SELECT {pk} FROM {quote(_TABLE)} WHERE {account} = %s "
