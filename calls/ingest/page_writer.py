@@ -22,7 +22,7 @@ from django.utils import timezone
 from calls.blu.records import UnstorableRecord, problem_kind, read_record
 from calls.ingest import borrowers, summaries, upsert
 from calls.ingest.upsert import upsert_calls
-from calls.models import BluAccount, CallRecord, Conclusion, Task
+from calls.models import BluAccount, Conclusion, Task
 
 logger = logging.getLogger(__name__)
 
@@ -128,9 +128,7 @@ def write_records(
     confirmed = _codes(parsed.values()) if from_query else []
     # A first, lock-free look: a page with nothing new ends here, writing and locking nothing.
     looked = dict(
-        CallRecord.objects.filter(account_id=task.account_id, call_id__in=list(parsed)).values_list(
-            "call_id", "content_hash"
-        )
+        upsert.stored_calls(task.account_id, list(parsed)).values_list("call_id", "content_hash")
     )
     candidates = sorted(
         call_id
@@ -149,9 +147,7 @@ def write_records(
         lock_account_writes(task.account_id)
         stored = {
             row["call_id"]: row
-            for row in CallRecord.objects.filter(
-                account_id=task.account_id, call_id__in=candidates
-            ).values(*_STORED)
+            for row in upsert.stored_calls(task.account_id, candidates).values(*_STORED)
         }
         # Calls Blu first reported under another task stay there; that task's figures change.
         lock_tasks({task.pk} | {row["task_id"] for row in stored.values()})

@@ -13,13 +13,14 @@ calls. What the pages read from them is in calls/dashboard/summary_queries.py.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
     Case,
     CharField,
@@ -233,6 +234,7 @@ def apply_changes(
     totals: Counter[str] = Counter()
     codes: Counter[str] = Counter()
     days: dict[tuple[date | None, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    company = timezone.get_default_timezone()
     for sign, versions in ((-1, removed), (1, added)):
         for fields in versions:
             code = call_summary_code(fields["code"], fields["end_time"])
@@ -244,7 +246,9 @@ def apply_changes(
             totals["talk_seconds"] += sign * talk
             if code:
                 codes[code] += sign
-            day = days[(call_day(fields["start_time"]), code)]
+            start = fields["start_time"]
+            # call_day, without its look-up of the zone for every call
+            day = days[(None if start is None else start.astimezone(company).date(), code)]
             day[0] += sign
             day[1] += sign * answered
             day[2] += sign * talk
@@ -333,33 +337,61 @@ def _bounds(
     return bounds
 
 
+@functools.cache
+def _day_statements() -> tuple[str, str]:
+    """The day rows' INSERT and UPDATE, each run for many rows at once by executemany."""
+    quote = connection.ops.quote_name
+    table = quote(TaskDaySummary._meta.db_table)
+    names = ["task_id", "account_id", "day", "code", "calls", "answered", "talk_seconds"]
+    columns = ", ".join(map(quote, names))
+    counts = ", ".join(f"{quote(name)} = %s" for name in names[4:])
+    insert = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(names))})"  # noqa: S608
+    update = f"UPDATE {table} SET {counts} WHERE {quote('id')} = %s"  # noqa: S608
+    return insert, update
+
+
 def _apply_to_days(task: Task, days: dict[tuple[date | None, str], list[int]]) -> None:
+    """Move the task's day rows by the changes: one read of the days touched, then the changed
+    rows updated and the new ones inserted each by one statement run for every row (a page
+    touches a few dozen rows; built by the ORM row by row they cost more than the page's calls)."""
     changes = {key: change for key, change in days.items() if any(change)}
     if not changes:
         return
-    wanted = Q()
-    for day, code in changes:
-        wanted |= Q(day=day, code=code) if day is not None else Q(day__isnull=True, code=code)
-    rows = {(row.day, row.code): row for row in TaskDaySummary.objects.filter(wanted, task=task)}
-    new, changed, emptied = [], [], []
+    dated = sorted({day for day, _code in changes if day is not None})
+    wanted = Q(day__in=dated) if dated else Q(pk__in=[])
+    if any(day is None for day, _code in changes):
+        wanted |= Q(day__isnull=True)
+    rows = {
+        (day, code): (pk, calls, answered, talk)
+        for pk, day, code, calls, answered, talk in TaskDaySummary.objects.filter(
+            wanted, task_id=task.pk
+        ).values_list("pk", "day", "code", "calls", "answered", "talk_seconds")
+    }
+    new: list[tuple[Any, ...]] = []
+    changed: list[tuple[int, int, int, int]] = []
+    emptied: list[int] = []
     for key, (calls, answered, talk) in changes.items():
-        row = rows.get(key)
-        if row is None:
-            row = TaskDaySummary(task=task, account_id=task.account_id, day=key[0], code=key[1])
-            new.append(row)
-        else:
-            changed.append(row)
+        pk, stored_calls, stored_answered, stored_talk = rows.get(key, (None, 0, 0, 0))
         what = f"day {key[0] or 'undated'}, code {key[1] or 'in progress'}"
-        row.calls = _not_below_zero(task, what, row.calls + calls)
-        row.answered = _not_below_zero(task, what, row.answered + answered)
-        row.talk_seconds = _not_below_zero(task, what, row.talk_seconds + talk)
-        if not row.calls:
-            emptied.append(row)
-    TaskDaySummary.objects.bulk_create([row for row in new if row.calls])
-    TaskDaySummary.objects.bulk_update(
-        [row for row in changed if row.calls], ["calls", "answered", "talk_seconds"]
-    )
-    TaskDaySummary.objects.filter(pk__in=[row.pk for row in emptied if row.pk]).delete()
+        calls = _not_below_zero(task, what, stored_calls + calls)
+        answered = _not_below_zero(task, what, stored_answered + answered)
+        talk = _not_below_zero(task, what, stored_talk + talk)
+        if pk is None:
+            if calls:
+                new.append((task.pk, task.account_id, key[0], key[1], calls, answered, talk))
+        elif calls:
+            changed.append((calls, answered, talk, pk))
+        else:
+            emptied.append(pk)
+    adapt_day = connection.ops.adapt_datefield_value
+    insert, update = _day_statements()
+    with connection.cursor() as cursor:
+        if new:
+            cursor.executemany(insert, [(*row[:2], adapt_day(row[2]), *row[3:]) for row in new])
+        if changed:
+            cursor.executemany(update, changed)
+    if emptied:
+        TaskDaySummary.objects.filter(pk__in=emptied).delete()
 
 
 # Task column -> the conclusion flag it counts calls of.
