@@ -395,6 +395,32 @@ class TaskDaySummary(models.Model):
         return f"{self.task} on {day}: {self.calls} x {self.code or 'in progress'}"
 
 
+class AccountDaySummary(models.Model):
+    """An account's calls on one day (company time zone) with one conclusion code, over all its
+    tasks: the sum of its tasks' dated TaskDaySummary rows, kept by the same writes in the same
+    transactions (calls/ingest/summaries.py). The overview sums these, a few dozen rows a day,
+    instead of every task's day rows. Undated calls have no row here (TaskDaySummary counts
+    them)."""
+
+    account = models.ForeignKey(BluAccount, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    code = models.CharField(
+        max_length=64, blank=True, help_text="Empty while calls are in progress"
+    )
+    calls = models.PositiveIntegerField(default=0)
+    answered = models.PositiveIntegerField(default=0)
+    talk_seconds = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "day", "code"], name="accountday_unique")
+        ]
+        indexes = [models.Index(fields=["day", "code"], name="accountday_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.account} on {self.day}: {self.calls} x {self.code or 'in progress'}"
+
+
 class StatusLabel(models.Model):
     """What a call `status` value means. Blu publishes none: admins name the values they learn."""
 
@@ -491,12 +517,15 @@ class AuditEvent(models.Model):
 
 class FigureCheck(models.Model):
     """One run of `blu verify` (nightly, or by hand): every task's figures recounted from its
-    calls and compared with what the write paths kept. The health page shows the latest."""
+    calls and compared with what the write paths kept, then every account's day rows with its
+    tasks'. The health page shows the latest."""
 
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     tasks_checked = models.PositiveIntegerField(default=0)
     tasks_drifted = models.PositiveIntegerField(default=0)
+    # Accounts whose day rows (what the overview reads) differed from their tasks' day rows.
+    accounts_drifted = models.PositiveIntegerField(default=0)
     fixed = models.BooleanField(default=False, help_text="Whether the drift found was repaired")
     drift = models.JSONField(default=list, blank=True, help_text="What differed (the first 50)")
 

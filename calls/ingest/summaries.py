@@ -1,5 +1,5 @@
-"""The counts pages read instead of scanning calls: per-task totals on Task and per-day, per-code
-rows in TaskDaySummary.
+"""The counts pages read instead of scanning calls: per-task totals on Task, per-day, per-code
+rows in TaskDaySummary, and their sums per account in AccountDaySummary (what the overview reads).
 
 Every write of calls (a sync's page, a callback) keeps them current in its own transaction by
 applying the change (apply_changes: the old version's contribution out, the new one's in), so a
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from django.db.models import (
     Max,
     Min,
     Q,
+    QuerySet,
     Sum,
     Value,
     When,
@@ -36,7 +37,15 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from calls.conclusions.categories import NO_CODE, classified
-from calls.models import TALKED, CallRecord, Conclusion, Task, TaskDaySummary
+from calls.models import (
+    TALKED,
+    AccountDaySummary,
+    BluAccount,
+    CallRecord,
+    Conclusion,
+    Task,
+    TaskDaySummary,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -81,11 +90,24 @@ def refresh_task_summary(task: Task) -> None:
     lock too: flags read before it may be stale by the time they are used.
     """
     with transaction.atomic():
+        # The account's write turn first, as every write takes it (page_writer): the account's
+        # day rows below change under it alone, and the lock order stays account, then task.
+        list(BluAccount.objects.select_for_update().filter(pk=task.account_id).values_list("pk"))
         list(Task.objects.select_for_update().filter(pk=task.pk).values_list("pk"))
         days, summary = count_task(task)
-        TaskDaySummary.objects.filter(task=task).delete()
+        stored = TaskDaySummary.objects.filter(task=task)
+        # The account's rows move by the difference between the task's old rows and its new.
+        moved: dict[tuple[date | None, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        for sign, rows in ((-1, list(stored)), (1, days)):
+            for row in rows:
+                change = moved[(row.day, row.code)]
+                change[0] += sign * row.calls
+                change[1] += sign * row.answered
+                change[2] += sign * row.talk_seconds
+        stored.delete()
         TaskDaySummary.objects.bulk_create(days)
         Task.objects.filter(pk=task.pk).update(**summary)
+        _apply_to_account_days(task, moved)
     for key, value in summary.items():
         setattr(task, key, value)
 
@@ -226,8 +248,9 @@ def apply_changes(
     start and the oldest open call are read from the calls' indexes; the median talk time is
     recounted only when `median` and a changed call counts in it.
 
-    The caller holds the task's row lock in the transaction that wrote the calls (so figures and
-    calls commit together, and writers of a task take turns).
+    The caller holds the account's write turn and the task's row lock in the transaction that
+    wrote the calls (so figures and calls commit together, writers of a task take turns, and the
+    account's day rows are changed by one writer at a time).
     """
     removed, added = list(removed), list(added)
     totals: Counter[str] = Counter()
@@ -335,31 +358,97 @@ def _bounds(
 
 def _apply_to_days(task: Task, days: dict[tuple[date | None, str], list[int]]) -> None:
     changes = {key: change for key, change in days.items() if any(change)}
+    rows = TaskDaySummary.objects.filter(task=task)
+    _apply_to_rows(
+        task,
+        rows,
+        changes,
+        lambda day, code: TaskDaySummary(task=task, account_id=task.account_id, day=day, code=code),
+    )
+    _apply_to_account_days(task, changes)
+
+
+def _apply_to_account_days(task: Task, days: dict[tuple[date | None, str], list[int]]) -> None:
+    """The same changes to the sums of the task's account (dated rows only: the overview counts
+    undated calls from TaskDaySummary). The caller holds the account's write turn."""
+    changes = {key: change for key, change in days.items() if key[0] is not None and any(change)}
+    account = task.account_id
+    _apply_to_rows(
+        task,
+        AccountDaySummary.objects.filter(account_id=account),
+        changes,
+        lambda day, code: AccountDaySummary(account_id=account, day=day, code=code),
+    )
+
+
+def _apply_to_rows(
+    task: Task,
+    rows: QuerySet[Any],
+    changes: dict[tuple[date | None, str], list[int]],
+    new_row: Callable[[date | None, str], Any],
+) -> None:
+    """Add each (day, code)'s change (calls, answered, talk seconds) to the row of `rows` that
+    holds it: a row is made when missing and deleted when it counts no call any more."""
     if not changes:
         return
+    model = rows.model
     wanted = Q()
     for day, code in changes:
         wanted |= Q(day=day, code=code) if day is not None else Q(day__isnull=True, code=code)
-    rows = {(row.day, row.code): row for row in TaskDaySummary.objects.filter(wanted, task=task)}
+    stored = {(row.day, row.code): row for row in rows.filter(wanted)}
     new, changed, emptied = [], [], []
     for key, (calls, answered, talk) in changes.items():
-        row = rows.get(key)
+        row = stored.get(key)
         if row is None:
-            row = TaskDaySummary(task=task, account_id=task.account_id, day=key[0], code=key[1])
+            row = new_row(*key)
             new.append(row)
         else:
             changed.append(row)
-        what = f"day {key[0] or 'undated'}, code {key[1] or 'in progress'}"
+        what = f"{model.__name__} day {key[0] or 'undated'}, code {key[1] or 'in progress'}"
         row.calls = _not_below_zero(task, what, row.calls + calls)
         row.answered = _not_below_zero(task, what, row.answered + answered)
         row.talk_seconds = _not_below_zero(task, what, row.talk_seconds + talk)
         if not row.calls:
             emptied.append(row)
-    TaskDaySummary.objects.bulk_create([row for row in new if row.calls])
-    TaskDaySummary.objects.bulk_update(
+    model.objects.bulk_create([row for row in new if row.calls])
+    model.objects.bulk_update(
         [row for row in changed if row.calls], ["calls", "answered", "talk_seconds"]
     )
-    TaskDaySummary.objects.filter(pk__in=[row.pk for row in emptied if row.pk]).delete()
+    model.objects.filter(pk__in=[row.pk for row in emptied if row.pk]).delete()
+
+
+def rebuild_account_days(account_pk: int) -> None:
+    """The account's day rows summed afresh from its tasks' day rows: `blu verify --fix` when
+    they drifted. Under the account's write turn."""
+    with transaction.atomic():
+        list(BluAccount.objects.select_for_update().filter(pk=account_pk).values_list("pk"))
+        AccountDaySummary.objects.filter(account_id=account_pk).delete()
+        rows = [
+            AccountDaySummary(
+                account_id=account_pk, day=day, code=code, **dict(zip(SUMS, sums, strict=True))
+            )
+            for (day, code), sums in account_day_sums(account_pk).items()
+        ]
+        AccountDaySummary.objects.bulk_create(rows, batch_size=1000)
+
+
+SUMS = ("calls", "answered", "talk_seconds")
+
+
+def account_day_sums(account_pk: int) -> dict[tuple[date, str], tuple[int, int, int]]:
+    """What the account's AccountDaySummary rows must hold: its tasks' dated day rows summed per
+    (day, code), (calls, answered, talk seconds) each; days and codes with no call left out."""
+    grouped = (
+        TaskDaySummary.objects.filter(account_id=account_pk, day__isnull=False)
+        .order_by()
+        .values("day", "code")
+        .annotate(n=Sum("calls"), answered_n=Sum("answered"), talk=Sum("talk_seconds"))
+    )
+    return {
+        (row["day"], row["code"]): (row["n"], row["answered_n"], row["talk"])
+        for row in grouped
+        if row["n"]
+    }
 
 
 # Task column -> the conclusion flag it counts calls of.
