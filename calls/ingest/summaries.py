@@ -78,6 +78,15 @@ def flagged_calls(
     )
 
 
+def take_account_turn(account_pk: int) -> None:
+    """The account's write turn, which every write of its calls takes
+    (page_writer.lock_account_writes), for writing its day rows here. As FOR NO KEY UPDATE: it
+    takes turns with the writers' FOR UPDATE all the same, but lets a transaction that holds one
+    of the account's tasks store a call of it (an insert's key-share lock on the account), which
+    would otherwise wait for this turn while this waits for that task: a deadlock."""
+    list(BluAccount.objects.select_for_update(no_key=True).filter(pk=account_pk).values("pk"))
+
+
 def refresh_task_summary(task: Task) -> None:
     """Recount a task's calls with one grouped query over its index, and store the counts.
 
@@ -92,7 +101,7 @@ def refresh_task_summary(task: Task) -> None:
     with transaction.atomic():
         # The account's write turn first, as every write takes it (page_writer): the account's
         # day rows below change under it alone, and the lock order stays account, then task.
-        list(BluAccount.objects.select_for_update().filter(pk=task.account_id).values_list("pk"))
+        take_account_turn(task.account_id)
         list(Task.objects.select_for_update().filter(pk=task.pk).values_list("pk"))
         days, summary = count_task(task)
         stored = TaskDaySummary.objects.filter(task=task)
@@ -421,7 +430,7 @@ def rebuild_account_days(account_pk: int) -> None:
     """The account's day rows summed afresh from its tasks' day rows: `blu verify --fix` when
     they drifted. Under the account's write turn."""
     with transaction.atomic():
-        list(BluAccount.objects.select_for_update().filter(pk=account_pk).values_list("pk"))
+        take_account_turn(account_pk)
         AccountDaySummary.objects.filter(account_id=account_pk).delete()
         rows = [
             AccountDaySummary(

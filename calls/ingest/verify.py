@@ -33,7 +33,7 @@ def task_drift(task: Task, *, fix: bool = False) -> list[str]:
         if fix:
             # The recount changes the account's day rows too: take the account's write turn
             # before the task's lock, in the order every write takes them.
-            list(BluAccount.objects.select_for_update().filter(pk=task.account_id).values("pk"))
+            summaries.take_account_turn(task.account_id)
         locked = Task.objects.select_for_update().get(pk=task.pk)
         days, counted = summaries.count_task(locked)
         columns = summaries.SUMMARY_COLUMNS
@@ -69,7 +69,7 @@ def account_drift(account: BluAccount, *, fix: bool = False) -> list[str]:
     tasks' day rows, one line each; with `fix`, they are summed afresh. Under the account's
     write turn, so no write is half counted."""
     with transaction.atomic():
-        list(BluAccount.objects.select_for_update().filter(pk=account.pk).values("pk"))
+        summaries.take_account_turn(account.pk)
         kept = {
             (row.day, row.code): (row.calls, row.answered, row.talk_seconds)
             for row in AccountDaySummary.objects.filter(account=account)
