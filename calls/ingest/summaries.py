@@ -386,7 +386,8 @@ def _apply_to_account_days(task: Task, days: dict[tuple[date | None, str], list[
         task,
         AccountDaySummary.objects.filter(account_id=account),
         changes,
-        lambda day, code: AccountDaySummary(account_id=account, day=day, code=code),
+        # Only dated changes reach here (above): a day is never None.
+        lambda day, code: AccountDaySummary(account_id=account, day=day, code=code),  # type: ignore[misc]
     )
 
 
@@ -453,11 +454,12 @@ def account_day_sums(account_pk: int) -> dict[tuple[date, str], tuple[int, int, 
         .values("day", "code")
         .annotate(n=Sum("calls"), answered_n=Sum("answered"), talk=Sum("talk_seconds"))
     )
-    return {
-        (row["day"], row["code"]): (row["n"], row["answered_n"], row["talk"])
-        for row in grouped
-        if row["n"]
-    }
+    sums: dict[tuple[date, str], tuple[int, int, int]] = {}
+    for row in grouped:
+        day = row["day"]
+        if day is not None and row["n"]:  # dated rows only (the filter above says so to SQL)
+            sums[(day, row["code"])] = (row["n"], row["answered_n"], row["talk"])
+    return sums
 
 
 # Task column -> the conclusion flag it counts calls of.
