@@ -198,6 +198,18 @@ class BluAccount(models.Model):
         return settings.BLUDASH_PUBLIC_URL + path
 
 
+# Most recently dialled first, tasks without calls yet last, the newest task first among ties:
+# in the order of task_recent_idx. "IS NULL" first and a plain DESC say "nulls last" in a form
+# both PostgreSQL's and SQLite's indexes can hold (neither of SQLite's takes NULLS LAST).
+TASKS_NEWEST_FIRST = (
+    models.ExpressionWrapper(
+        models.Q(last_call_at__isnull=True), output_field=models.BooleanField()
+    ),
+    models.F("last_call_at").desc(),
+    models.F("id").desc(),
+)
+
+
 class Task(models.Model):
     """A Blu task (one day's call list). Summary counts are refreshed by every sync."""
 
@@ -252,6 +264,9 @@ class Task(models.Model):
         indexes = [
             models.Index(fields=["is_polled", "account"], name="task_polled_idx"),
             models.Index(fields=["-last_call_at"], name="task_last_call_idx"),
+            # The tasks list's order (TASKS_NEWEST_FIRST): read from the index, not a sort of
+            # every task. Undialled tasks (no last call) after the rest, on every database.
+            models.Index(*TASKS_NEWEST_FIRST, name="task_recent_idx"),
             # The tasks an account's callbacks added in the last hour, counted per new task.
             models.Index(
                 fields=["account", "first_seen_at"],
@@ -509,6 +524,32 @@ class TaskDaySummary(models.Model):
         return f"{self.task} on {day}: {self.calls} x {self.code or 'in progress'}"
 
 
+class AccountDaySummary(models.Model):
+    """An account's calls on one day (company time zone) with one conclusion code, over all its
+    tasks: the sum of its tasks' dated TaskDaySummary rows, kept by the same writes in the same
+    transactions (calls/ingest/summaries.py). The overview sums these, a few dozen rows a day,
+    instead of every task's day rows. Undated calls have no row here (TaskDaySummary counts
+    them)."""
+
+    account = models.ForeignKey(BluAccount, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    code = models.CharField(
+        max_length=64, blank=True, help_text="Empty while calls are in progress"
+    )
+    calls = models.PositiveIntegerField(default=0)
+    answered = models.PositiveIntegerField(default=0)
+    talk_seconds = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "day", "code"], name="accountday_unique")
+        ]
+        indexes = [models.Index(fields=["day", "code"], name="accountday_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.account} on {self.day}: {self.calls} x {self.code or 'in progress'}"
+
+
 class StatusLabel(models.Model):
     """What a call `status` value means. Blu publishes none: admins name the values they learn."""
 
@@ -606,12 +647,15 @@ class AuditEvent(models.Model):
 
 class FigureCheck(models.Model):
     """One run of `blu verify` (nightly, or by hand): every task's figures recounted from its
-    calls and compared with what the write paths kept. The health page shows the latest."""
+    calls and compared with what the write paths kept, then every account's day rows with its
+    tasks'. The health page shows the latest."""
 
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     tasks_checked = models.PositiveIntegerField(default=0)
     tasks_drifted = models.PositiveIntegerField(default=0)
+    # Accounts whose day rows (what the overview reads) differed from their tasks' day rows.
+    accounts_drifted = models.PositiveIntegerField(default=0)
     fixed = models.BooleanField(default=False, help_text="Whether the drift found was repaired")
     drift = models.JSONField(default=list, blank=True, help_text="What differed (the first 50)")
 

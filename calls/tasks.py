@@ -107,11 +107,13 @@ def verify_figures() -> str:
     """The nightly check: every task's figures against a recount of its calls, drift repaired
     and recorded (the health page shows the latest check)."""
     check = verify.verify_figures(fix=True)
-    if check.tasks_drifted:
+    if check.tasks_drifted or check.accounts_drifted:
         logger.error(
-            "%d of %d tasks' figures had drifted from their calls and were recounted: %s",
+            "%d of %d tasks' figures (and %d accounts' day totals) had drifted and were "
+            "recounted: %s",
             check.tasks_drifted,
             check.tasks_checked,
+            check.accounts_drifted,
             "; ".join(check.drift[:5]),
         )
     checked = check.tasks_checked

@@ -1,6 +1,7 @@
-"""What the pages read instead of scanning calls: sums over the per-day, per-code summary rows,
-and the tasks' stored counts turned into the rates the tasks table sorts by. One grouped query
-each, a few hundred rows whatever the number of calls.
+"""What the pages read instead of scanning calls: sums over the per-day, per-code summary rows
+(a task's, or every account's for the overview), and the tasks' stored counts turned into the
+rates the tasks table sorts by. One grouped query each, a few hundred rows whatever the number
+of calls or tasks.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from django.db.models.functions import Cast, NullIf
 from django.utils import timezone
 
 from calls.dashboard.kpis import CodeTotal
-from calls.models import Task, TaskDaySummary
+from calls.models import AccountDaySummary, Task, TaskDaySummary
 
 
 def company_today() -> date:
@@ -36,9 +37,10 @@ def code_totals(rows: QuerySet[TaskDaySummary]) -> list[CodeTotal]:
 
 def day_code_totals(first: date, last: date) -> list[tuple[date, CodeTotal]]:
     """Calls per (day, code) across all tasks from first to last: one grouped query over the
-    summary's (day, code) index, a few hundred rows whatever the number of calls."""
+    accounts' day rows (their tasks' day rows summed by every write), a few dozen rows a day per
+    account whatever the number of calls or tasks."""
     grouped = (
-        TaskDaySummary.objects.filter(day__gte=first, day__lte=last)
+        AccountDaySummary.objects.filter(day__gte=first, day__lte=last)
         .order_by()
         .values("day", "code")
         .annotate(n=Sum("calls"), answered_n=Sum("answered"), talk=Sum("talk_seconds"))
@@ -49,7 +51,6 @@ def day_code_totals(first: date, last: date) -> list[tuple[date, CodeTotal]]:
             CodeTotal(row["code"], row["n"] or 0, row["answered_n"] or 0, row["talk"] or 0),
         )
         for row in grouped
-        if row["day"] is not None  # the range leaves undated rows out; this says so to mypy
     ]
 
 

@@ -1,5 +1,5 @@
-"""The counts pages read instead of scanning calls: per-task totals on Task and per-day, per-code
-rows in TaskDaySummary.
+"""The counts pages read instead of scanning calls: per-task totals on Task, per-day, per-code
+rows in TaskDaySummary, and their sums per account in AccountDaySummary (what the overview reads).
 
 Every write of calls (a sync's page, a callback) keeps them current in its own transaction by
 applying the change (apply_changes: the old version's contribution out, the new one's in), so a
@@ -37,7 +37,15 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from calls.conclusions.categories import NO_CODE, classified
-from calls.models import TALKED, CallRecord, Conclusion, Task, TaskDaySummary
+from calls.models import (
+    TALKED,
+    AccountDaySummary,
+    BluAccount,
+    CallRecord,
+    Conclusion,
+    Task,
+    TaskDaySummary,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +78,15 @@ def flagged_calls(
     )
 
 
+def take_account_turn(account_pk: int) -> None:
+    """The account's write turn, which every write of its calls takes
+    (page_writer.lock_account_writes), for writing its day rows here. As FOR NO KEY UPDATE: it
+    takes turns with the writers' FOR UPDATE all the same, but lets a transaction that holds one
+    of the account's tasks store a call of it (an insert's key-share lock on the account), which
+    would otherwise wait for this turn while this waits for that task: a deadlock."""
+    list(BluAccount.objects.select_for_update(no_key=True).filter(pk=account_pk).values("pk"))
+
+
 def refresh_task_summary(task: Task) -> None:
     """Recount a task's calls with one grouped query over its index, and store the counts.
 
@@ -82,11 +99,24 @@ def refresh_task_summary(task: Task) -> None:
     lock too: flags read before it may be stale by the time they are used.
     """
     with transaction.atomic():
+        # The account's write turn first, as every write takes it (page_writer): the account's
+        # day rows below change under it alone, and the lock order stays account, then task.
+        take_account_turn(task.account_id)
         list(Task.objects.select_for_update().filter(pk=task.pk).values_list("pk"))
         days, summary = count_task(task)
-        TaskDaySummary.objects.filter(task=task).delete()
+        stored = TaskDaySummary.objects.filter(task=task)
+        # The account's rows move by the difference between the task's old rows and its new.
+        moved: dict[tuple[date | None, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        for sign, rows in ((-1, list(stored)), (1, days)):
+            for row in rows:
+                change = moved[(row.day, row.code)]
+                change[0] += sign * row.calls
+                change[1] += sign * row.answered
+                change[2] += sign * row.talk_seconds
+        stored.delete()
         TaskDaySummary.objects.bulk_create(days)
         Task.objects.filter(pk=task.pk).update(**summary)
+        _apply_to_account_days(task, moved)
     for key, value in summary.items():
         setattr(task, key, value)
 
@@ -227,8 +257,9 @@ def apply_changes(
     start and the oldest open call are read from the calls' indexes; the median talk time is
     recounted only when `median` and a changed call counts in it.
 
-    The caller holds the task's row lock in the transaction that wrote the calls (so figures and
-    calls commit together, and writers of a task take turns).
+    The caller holds the account's write turn and the task's row lock in the transaction that
+    wrote the calls (so figures and calls commit together, writers of a task take turns, and the
+    account's day rows are changed by one writer at a time).
     """
     removed, added = list(removed), list(added)
     totals: Counter[str] = Counter()
@@ -355,6 +386,61 @@ def _apply_to_days(task: Task, days: dict[tuple[date | None, str], list[int]]) -
     rows updated and the new ones inserted each by one statement run for every row (a page
     touches a few dozen rows; built by the ORM row by row they cost more than the page's calls)."""
     changes = {key: change for key, change in days.items() if any(change)}
+    _apply_to_task_days(task, changes)
+    _apply_to_account_days(task, changes)
+
+
+def _apply_to_account_days(task: Task, days: dict[tuple[date | None, str], list[int]]) -> None:
+    """The same changes to the sums of the task's account (dated rows only: the overview counts
+    undated calls from TaskDaySummary). The caller holds the account's write turn.
+
+    Not read and bulk_updated as the task's rows are: these rows change with every write of
+    any of the account's tasks, and bulk_update's CASE per row cost a rebuild (`blu summaries`,
+    the bench's seed) some 100 ms of Python on this machine. Instead the database adds each
+    change to the stored row: an upsert for the changes that only add (a column's CHECK would
+    refuse a negative value even in a row that ends as an update), one UPDATE each, sent
+    together, for those that take away; rows left with no calls are deleted."""
+    adding, taking = [], []
+    for (day, code), change in days.items():
+        if day is None or not any(change):
+            continue
+        key = [task.account_id, connection.ops.adapt_datefield_value(day), code]
+        if min(change) >= 0:
+            adding.append([*key, *change])
+        else:
+            taking.append([*change, *key])
+    # Only the table's and columns' own names and placeholders are formatted into the SQL: every
+    # value goes as a parameter (hence the noqa: S608s).
+    table = connection.ops.quote_name(AccountDaySummary._meta.db_table)
+    with connection.cursor() as cursor:
+        if adding:
+            cursor.execute(
+                f"INSERT INTO {table} (account_id, day, code, calls, answered, talk_seconds) "  # noqa: S608
+                f"VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(adding))} "
+                "ON CONFLICT (account_id, day, code) DO UPDATE SET "
+                + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in SUMS),
+                [value for row in adding for value in row],
+            )
+        if taking:
+            # Below zero only where the figures were wrong already: 0, as _not_below_zero does
+            # for the task's rows, and the nightly check reports the account's drift.
+            clamped = ", ".join(
+                f"{c} = CASE WHEN {c} + %s < 0 THEN 0 ELSE {c} + %s END" for c in SUMS
+            )
+            cursor.executemany(
+                f"UPDATE {table} SET {clamped} WHERE account_id = %s AND day = %s AND code = %s",  # noqa: S608
+                [[n for n in row[:3] for _ in (0, 1)] + row[3:] for row in taking],
+            )
+    if taking:
+        emptied = {day for (day, _), change in days.items() if day is not None and change[0] < 0}
+        AccountDaySummary.objects.filter(
+            account_id=task.account_id, day__in=emptied, calls=0
+        ).delete()
+
+
+def _apply_to_task_days(task: Task, changes: dict[tuple[date | None, str], list[int]]) -> None:
+    """Add each (day, code)'s change (calls, answered, talk seconds) to the task's row that holds
+    it: a row is made when missing and deleted when it counts no call any more."""
     if not changes:
         return
     dated = sorted({day for day, _code in changes if day is not None})
@@ -392,6 +478,41 @@ def _apply_to_days(task: Task, days: dict[tuple[date | None, str], list[int]]) -
             cursor.executemany(update, changed)
     if emptied:
         TaskDaySummary.objects.filter(pk__in=emptied).delete()
+
+
+def rebuild_account_days(account_pk: int) -> None:
+    """The account's day rows summed afresh from its tasks' day rows: `blu verify --fix` when
+    they drifted. Under the account's write turn."""
+    with transaction.atomic():
+        take_account_turn(account_pk)
+        AccountDaySummary.objects.filter(account_id=account_pk).delete()
+        rows = [
+            AccountDaySummary(
+                account_id=account_pk, day=day, code=code, **dict(zip(SUMS, sums, strict=True))
+            )
+            for (day, code), sums in account_day_sums(account_pk).items()
+        ]
+        AccountDaySummary.objects.bulk_create(rows, batch_size=1000)
+
+
+SUMS = ("calls", "answered", "talk_seconds")
+
+
+def account_day_sums(account_pk: int) -> dict[tuple[date, str], tuple[int, int, int]]:
+    """What the account's AccountDaySummary rows must hold: its tasks' dated day rows summed per
+    (day, code), (calls, answered, talk seconds) each; days and codes with no call left out."""
+    grouped = (
+        TaskDaySummary.objects.filter(account_id=account_pk, day__isnull=False)
+        .order_by()
+        .values("day", "code")
+        .annotate(n=Sum("calls"), answered_n=Sum("answered"), talk=Sum("talk_seconds"))
+    )
+    sums: dict[tuple[date, str], tuple[int, int, int]] = {}
+    for row in grouped:
+        day = row["day"]
+        if day is not None and row["n"]:  # dated rows only (the filter above says so to SQL)
+            sums[(day, row["code"])] = (row["n"], row["answered_n"], row["talk"])
+    return sums
 
 
 # Task column -> the conclusion flag it counts calls of.

@@ -1,6 +1,7 @@
 """Proving the figures: every task recounted from its stored calls (summaries' recount) and
-compared with the totals and day rows its writes kept current. Drift means a bug or a restored
-backup; `fix` repairs it with the recount. `blu verify` and the nightly job call this.
+compared with the totals and day rows its writes kept current, then every account's day rows
+compared with the sums of its tasks' day rows. Drift means a bug or a restored backup; `fix`
+repairs it with the recount. `blu verify` and the nightly job call this.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from calls.ingest import summaries
 from calls.ingest.clock import db_now
-from calls.models import FigureCheck, Task, TaskDaySummary
+from calls.models import AccountDaySummary, BluAccount, FigureCheck, Task, TaskDaySummary
 
 SHOWN = 50  # drift lines kept on the check
 
@@ -29,6 +30,10 @@ def task_drift(task: Task, *, fix: bool = False) -> list[str]:
     """What differs between the task's kept figures and a recount, one line each ([] when they
     agree); with `fix`, the recount is stored. Read under the task's lock, as writes are."""
     with transaction.atomic():
+        if fix:
+            # The recount changes the account's day rows too: take the account's write turn
+            # before the task's lock, in the order every write takes them.
+            summaries.take_account_turn(task.account_id)
         locked = Task.objects.select_for_update().get(pk=task.pk)
         days, counted = summaries.count_task(locked)
         columns = summaries.SUMMARY_COLUMNS
@@ -59,6 +64,29 @@ def task_drift(task: Task, *, fix: bool = False) -> list[str]:
     return lines
 
 
+def account_drift(account: BluAccount, *, fix: bool = False) -> list[str]:
+    """What differs between the account's day rows (what the overview reads) and the sums of its
+    tasks' day rows, one line each; with `fix`, they are summed afresh. Under the account's
+    write turn, so no write is half counted."""
+    with transaction.atomic():
+        summaries.take_account_turn(account.pk)
+        kept = {
+            (row.day, row.code): (row.calls, row.answered, row.talk_seconds)
+            for row in AccountDaySummary.objects.filter(account=account)
+        }
+        summed = summaries.account_day_sums(account.pk)
+        lines = [
+            f"account {account.name}: day {day}, code {code or 'in progress'} is "
+            f"{kept.get((day, code))} (calls, answered, talk), its tasks say "
+            f"{summed.get((day, code))}"
+            for day, code in sorted(set(kept) | set(summed), key=str)
+            if kept.get((day, code)) != summed.get((day, code))
+        ]
+        if lines and fix:
+            summaries.rebuild_account_days(account.pk)
+    return lines
+
+
 def verify_figures(
     *, fix: bool = False, report: Callable[[str], None] | None = None
 ) -> FigureCheck:
@@ -74,6 +102,15 @@ def verify_figures(
             for line in lines:
                 if report:
                     report(line)
+    # After the tasks: a fixed task has already moved its account's rows by what it fixed.
+    for account in BluAccount.objects.order_by("pk"):
+        lines = account_drift(account, fix=fix)
+        if lines:
+            check.accounts_drifted += 1
+        drift += lines
+        for line in lines:
+            if report:
+                report(line)
     check.drift = drift[:SHOWN]
     check.finished_at = timezone.now()
     check.save()

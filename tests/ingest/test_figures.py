@@ -9,9 +9,11 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.urls import reverse
+from django.utils import timezone
 
+from calls.dashboard.views.overview import overview_numbers
 from calls.ingest import page_writer, summaries, sync, verify
-from calls.models import CallRecord, Conclusion, Task, TaskDaySummary
+from calls.models import AccountDaySummary, BluAccount, CallRecord, Conclusion, Task, TaskDaySummary
 from tests.helpers import BLU_EXAMPLE
 
 RECORD = {**BLU_EXAMPLE, "recordUrl": ""}
@@ -32,6 +34,8 @@ def record(call_id: str, **fields) -> dict:
 
 def assert_figures_agree_with_the_calls() -> None:
     drift = [line for task in Task.objects.all() for line in verify.task_drift(task)]
+    # The overview's day totals per account, too: the sums of its tasks' day rows.
+    drift += [line for each in BluAccount.objects.all() for line in verify.account_drift(each)]
     assert drift == []
 
 
@@ -48,6 +52,37 @@ def test_a_callback_is_counted_at_once_with_no_poll(client, account, make_task, 
     page = staff_client.get(reverse("calls:task_detail", args=[task.pk]), {"fragment": "numbers"})
     assert '<dd class="num">6</dd>' in page.content.decode()
     assert_figures_agree_with_the_calls()
+
+
+def test_the_overview_counts_a_callback_the_moment_it_arrives(client, account, staff_client):
+    started = timezone.localtime(timezone.now() - timedelta(minutes=5), account.zone)
+    call = {"startTime": started.strftime("%Y-%m-%d %H:%M:%S"), "code": "PTP"}
+    post(client, account, "777", record("c1", **call))
+    post(client, account, "888", record("c2", **call))
+    assert overview_numbers()["month"].kpis.promises == 2
+
+    post(client, account, "888", record("c3", **call))
+
+    assert list(AccountDaySummary.objects.values_list("code", "calls")) == [("PTP", 3)]
+    month = overview_numbers()["month"].kpis
+    assert (month.placed, month.promises) == (3, 3)
+    page = staff_client.get(reverse("calls:overview"), {"fragment": "numbers"}).content.decode()
+    assert page.count('data-kpi="promises">3<') >= 1
+    assert_figures_agree_with_the_calls()
+
+
+def test_verify_reports_an_accounts_drifted_day_totals_and_fix_repairs_them(client, account):
+    post(client, account, "777", record("c1"), record("c2", code="AP"))
+    AccountDaySummary.objects.filter(code="AP").delete()
+    AccountDaySummary.objects.filter(code="PTP").update(calls=5)
+
+    check = verify.verify_figures()
+    assert (check.tasks_drifted, check.accounts_drifted) == (0, 1)
+    assert any("code AP is None" in line for line in check.drift)
+
+    assert verify.verify_figures(fix=True).accounts_drifted == 1
+    assert sorted(AccountDaySummary.objects.values_list("code", "calls")) == [("AP", 1), ("PTP", 1)]
+    assert verify.verify_figures().accounts_drifted == 0
 
 
 def test_a_task_no_longer_polled_still_counts_a_late_callback(client, account, make_task):

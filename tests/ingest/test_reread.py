@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from calls.ingest import reread, verify
-from calls.models import BluAccount, CallRecord, Conclusion, Task, TaskDaySummary
+from calls.models import AccountDaySummary, BluAccount, CallRecord, Conclusion, Task, TaskDaySummary
 from tests.helpers import BLU_EXAMPLE
 
 
@@ -51,7 +51,9 @@ def test_a_corrected_time_zone_moves_stored_times_and_their_days(client, account
     assert result.changed == 1
     assert CallRecord.objects.get().start_time == datetime(2024, 5, 1, 18, 0, tzinfo=UTC)
     assert str(TaskDaySummary.objects.get().day) == "2024-05-01"
+    assert [str(row.day) for row in AccountDaySummary.objects.all()] == ["2024-05-01"]
     assert [line for task in Task.objects.all() for line in verify.task_drift(task)] == []
+    assert verify.account_drift(account) == []
 
 
 def test_a_stopped_reread_goes_on_from_where_it_got_to(client, account):

@@ -12,8 +12,8 @@ from django.apps import apps
 from django.db import connection, connections, transaction
 
 from calls.dashboard import kpis, summary_queries
-from calls.ingest import summaries, sync
-from calls.models import CallRecord, Conclusion, Task, TaskDaySummary
+from calls.ingest import summaries, sync, verify
+from calls.models import AccountDaySummary, CallRecord, Conclusion, Task, TaskDaySummary
 from tests.helpers import a_session_waits_on_a_lock, account_without_blu, wait_for
 
 _ids = itertools.count(1)
@@ -93,6 +93,28 @@ def test_a_refresh_replaces_the_rows_of_days_that_no_longer_have_calls(plain_tas
     summaries.refresh_task_summary(plain_task)
 
     assert list(TaskDaySummary.objects.values_list("day", flat=True)) == [date(2024, 5, 3)]
+
+
+def test_a_rebuild_moves_the_accounts_day_totals_by_what_it_recounted(plain_task):
+    other = Task.objects.create(account=plain_task.account, blu_task_id="2")
+    moved = add_call(plain_task, datetime(2024, 5, 1, 10, tzinfo=UTC))
+    add_call(other, datetime(2024, 5, 1, 11, tzinfo=UTC))
+    for task in (plain_task, other):
+        summaries.refresh_task_summary(task)
+
+    def account_rows():
+        return list(AccountDaySummary.objects.order_by("day").values_list("day", "code", "calls"))
+
+    assert account_rows() == [(date(2024, 5, 1), "PTP", 2)]
+    CallRecord.objects.filter(pk=moved.pk).update(start_time=datetime(2024, 5, 3, 10, tzinfo=UTC))
+
+    summaries.refresh_task_summary(plain_task)  # what `blu summaries` does for every task
+
+    assert account_rows() == [
+        (date(2024, 5, 1), "PTP", 1),
+        (date(2024, 5, 3), "PTP", 1),
+    ]
+    assert verify.account_drift(plain_task.account) == []
 
 
 def test_the_day_totals_add_up_every_task_per_day_and_code(plain_task):

@@ -154,6 +154,8 @@ class Figures(RuleBasedStateMachine):
     def every_figure_equals_a_recount(self) -> None:
         for task in Task.objects.all():
             assert verify.task_drift(task) == []
+        # The overview's day totals: the sums of the account's tasks' day rows.
+        assert verify.account_drift(self.account) == []
 
     @invariant()
     def the_pages_agree(self) -> None:

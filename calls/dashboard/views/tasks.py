@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import F
 from django.urls import reverse
 from django.utils.html import format_html
 from django.views.generic import DetailView
@@ -15,7 +14,7 @@ from calls.dashboard.filters import TaskFilter, filter_errors
 from calls.dashboard.tables import CallTable, TaskTable
 from calls.dashboard.views.overview import LiveFragmentMixin
 from calls.health import sync_health
-from calls.models import CallRecord, Conclusion, Task, TaskDaySummary
+from calls.models import TASKS_NEWEST_FIRST, CallRecord, Conclusion, Task, TaskDaySummary
 from calls.security import roles
 from calls.security.access import DashboardView
 
@@ -36,8 +35,7 @@ class TaskListView(DashboardView, pagination.PagedTableMixin, FilterView):
     def get_queryset(self):
         self.conclusions = Conclusion.by_code()
         # Most recently dialled first; tasks without calls yet at the end, on every database.
-        latest = F("last_call_at").desc(nulls_last=True)
-        tasks = Task.objects.select_related("account").order_by(latest, "-pk")
+        tasks = Task.objects.select_related("account").order_by(*TASKS_NEWEST_FIRST)
         return summary_queries.with_rates(tasks)
 
     def get_table_kwargs(self) -> dict[str, Any]:

@@ -505,12 +505,18 @@ class Command(BaseCommand):
         check = verify.verify_figures(fix=fix, report=self.stdout.write)
         checked = check.tasks_checked
         tasks_checked = f"{checked} task{pluralize(checked)}"
-        if not check.tasks_drifted:
+        if not check.tasks_drifted and not check.accounts_drifted:
             every = "the" if checked == 1 else "all"
             self.stdout.write(f"The figures of {every} {tasks_checked} match their calls.")
             return
         done = "recounted" if fix else "not changed (run with --fix to recount them)"
         message = f"{check.tasks_drifted} of {tasks_checked} had drifted: {done}."
+        if check.accounts_drifted:
+            accounts = f"{check.accounts_drifted} account{pluralize(check.accounts_drifted)}"
+            message = (
+                f"{check.tasks_drifted} of {tasks_checked} and the day totals of {accounts} "
+                f"had drifted: {done}."
+            )
         if fix:
             self.stdout.write(message)
         else:
