@@ -17,7 +17,7 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, transaction
 from django.db.models import (
@@ -365,17 +365,21 @@ def _update_days(rows: list[TaskDaySummary]) -> None:
     expressions cost a callback more CPU to build than its whole write (bench/callbacks.py)."""
     if not rows:
         return
-    meta = TaskDaySummary._meta
     quote = connection.ops.quote_name
-    columns = [quote(meta.get_field(name).column) for name in ("calls", "answered", "talk_seconds")]
-    assignments = ", ".join(f"{column} = %s" for column in columns)
+    columns = [_DAY_COLUMNS[name] for name in ("calls", "answered", "talk_seconds")]
+    assignments = ", ".join(f"{quote(column)} = %s" for column in columns)
     with connection.cursor() as cursor:
         cursor.executemany(
             # Names from the model, values bound: nothing from a request is formatted in.
-            f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608
-            f"WHERE {quote(meta.pk.column)} = %s",
+            f"UPDATE {quote(TaskDaySummary._meta.db_table)} SET {assignments} "  # noqa: S608
+            f"WHERE {quote(_DAY_COLUMNS['id'])} = %s",
             [(row.calls, row.answered, row.talk_seconds, row.pk) for row in rows],
         )
+
+
+_DAY_COLUMNS: dict[str, str] = {
+    field.name: cast(str, field.column) for field in TaskDaySummary._meta.concrete_fields
+}
 
 
 # Task column -> the conclusion flag it counts calls of.
