@@ -456,7 +456,8 @@ EMAIL_SUBJECT_PREFIX = "[bludash] "
 REDIS_URL = env_redis_url("REDIS_URL")
 if CACHE_URL := env_redis_url("BLUDASH_CACHE_URL", REDIS_URL, unix=True):
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        # Django's RedisCache, keeping its redis-py client instead of making one a call.
+        "default": {"BACKEND": "bludash.redis_cache.SharedClientRedisCache", "LOCATION": CACHE_URL}
     }
 else:
     CACHES = {
