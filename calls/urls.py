@@ -6,6 +6,8 @@ from calls.dashboard.views import (
     conclusions,
     health,
     overview,
+    promises,
+    repayment_upload,
     task_registration,
     tasks,
 )
@@ -25,6 +27,12 @@ urlpatterns = [
     path("borrowers/", borrowers.BorrowerListView.as_view(), name="borrower_list"),
     # A key is the lender's text: any character but none, so the path converter.
     path("borrowers/<path:key>/", borrowers.BorrowerDetailView.as_view(), name="borrower_detail"),
+    path("promises/", promises.PromiseListView.as_view(), name="promise_list"),
+    path(
+        "promises/repayments/upload/",
+        repayment_upload.RepaymentUploadView.as_view(),
+        name="repayment_upload",
+    ),
     path("health/", health.HealthView.as_view(), name="health"),
     path("conclusions/", conclusions.ConclusionListView.as_view(), name="conclusions"),
     path("metrics", metrics.metrics, name="metrics"),

@@ -4,6 +4,8 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
 
+from calls.migrations._groups import create_groups
+
 
 class Migration(migrations.Migration):
 
@@ -88,4 +90,6 @@ class Migration(migrations.Migration):
             model_name='repayment',
             constraint=models.UniqueConstraint(condition=models.Q(('reference', '')), fields=('account', 'borrower', 'amount', 'paid_at'), name='repayment_unique_unreferenced'),
         ),
+        # The groups gain the promise and repayment rights (calls/security/roles.py).
+        migrations.RunPython(create_groups, migrations.RunPython.noop),
     ]

@@ -14,8 +14,15 @@ _VIEW = [
     "calls.view_statuslabel",
     "calls.view_syncrun",
     "calls.view_borrower",
+    "calls.view_promise",
+    "calls.view_repayment",
 ]
-_MANAGE = ["calls.export_callrecord", "calls.change_conclusion", "calls.add_task"]
+_MANAGE = [
+    "calls.export_callrecord",
+    "calls.change_conclusion",
+    "calls.add_task",
+    "calls.add_repayment",
+]
 _ADMIN = [
     "calls.add_bluaccount",
     "calls.change_bluaccount",
@@ -47,3 +54,5 @@ VIEW_RAW = "calls.view_raw_callrecord"
 MANAGE_ACCOUNTS = "calls.change_bluaccount"
 REGISTER_TASKS = "calls.add_task"
 VIEW_BORROWERS = "calls.view_borrower"
+VIEW_PROMISES = "calls.view_promise"
+IMPORT_REPAYMENTS = "calls.add_repayment"
