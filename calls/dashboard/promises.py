@@ -47,8 +47,8 @@ class PromiseFilterForm(forms.Form):
     ends_after = forms.DateField(label="Window ends from", required=False)
     ends_before = forms.DateField(label="to", required=False)
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict:
+        data = super().clean() or {}
         for name in ("ends_after", "ends_before"):
             day = data.get(name)
             if day is not None and not EARLIEST <= day <= LATEST:
