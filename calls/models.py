@@ -713,3 +713,31 @@ class Repayment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} from {self.borrower} at {self.paid_at:%Y-%m-%d %H:%M}"
+
+
+class RepaymentToken(models.Model):
+    """A key the lender's own systems send repayments with (calls/endpoints/repayments.py),
+    made by an admin for one account and revocable. Only its SHA-256 is stored: the token is
+    shown once, when it is made."""
+
+    name = models.CharField(max_length=100, help_text="Whose system uses it, e.g. 'ledger'")
+    account = models.ForeignKey(BluAccount, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    hint = models.CharField(max_length=8, editable=False, help_text="The token's first letters")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}…)"

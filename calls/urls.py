@@ -12,6 +12,7 @@ from calls.dashboard.views import (
     tasks,
 )
 from calls.endpoints import blu_callback, metrics
+from calls.endpoints import repayments as repayment_api
 
 app_name = "calls"
 
@@ -36,6 +37,7 @@ urlpatterns = [
     path("health/", health.HealthView.as_view(), name="health"),
     path("conclusions/", conclusions.ConclusionListView.as_view(), name="conclusions"),
     path("metrics", metrics.metrics, name="metrics"),
+    path("api/repayments/", repayment_api.receive, name="repayment_api"),
     path("blu/callback/<str:token>/", blu_callback.blu_callback, name="blu_callback"),
     # Blu's console may be given the URL without its slash: a POST that a redirect cannot carry
     # would be lost, so that form is the same endpoint.

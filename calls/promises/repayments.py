@@ -114,7 +114,7 @@ def import_repayments(
     if len(given) > MAX_ROWS:
         result.errors.append(RowError(0, f"more than {MAX_ROWS} rows: split the file"))
         return result
-    keys = {_text(fields.get("borrower")) for _, fields in given}
+    keys = {_text(fields.get("borrower")) for _, fields in given if isinstance(fields, Mapping)}
     known = {
         borrower.key: borrower
         for borrower in Borrower.objects.filter(account_id=account.pk, key__in=keys - {""})

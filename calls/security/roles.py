@@ -36,6 +36,9 @@ _ADMIN = [
     "calls.delete_statuslabel",
     "calls.view_raw_callrecord",
     "calls.view_auditevent",
+    "calls.add_repaymenttoken",
+    "calls.change_repaymenttoken",
+    "calls.view_repaymenttoken",
     "django_celery_beat.view_periodictask",
     "django_celery_beat.change_periodictask",
 ]
