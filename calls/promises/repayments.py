@@ -8,6 +8,10 @@ borrower, amount and time; a row already stored (or given twice in the file) is 
 duplicate and stored once. A reference stored with another borrower, amount or time is a bad
 row, not a duplicate: the lender's ledger says two different things.
 
+A borrower the calls have not named yet (the lender's ledger may be ahead of the calls, or the
+file imported before the calls are synced) is added, with no calls; the preview says how many
+such rows there are, and the borrower's calls link to it when they come.
+
 `paid_at` is ISO 8601 (`2024-08-15 17:30:00`, `2024-08-15T17:30:00+05:30`); without an offset it
 is the account's local time, as Blu's times are.
 """
@@ -34,6 +38,9 @@ REQUIRED = ("borrower", "amount", "paid_at")
 MAX_ROWS = 50_000
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_TEXT = 200
+KEY_CHARS = Borrower._meta.get_field("key").max_length or 200
+# Where a borrower no call has named yet came from (Borrower.key_source).
+REPAYMENT_SOURCE = "repayment"
 _LARGEST = Decimal("1e12")
 # A payment a little ahead of our clock is the lender's clock; a day ahead is a wrong date.
 _FUTURE_SLACK = timedelta(minutes=10)
@@ -48,16 +55,17 @@ class RowError:
 @dataclass
 class Row:
     line: int
-    borrower: Borrower
+    key: str
+    borrower: Borrower | None  # None: not named by any call yet
     amount: Decimal
     paid_at: datetime
     order_id: str
     reference: str
 
-    def key(self) -> tuple[Any, ...]:
+    def identity(self) -> tuple[Any, ...]:
         if self.reference:
             return ("reference", self.reference)
-        return ("row", self.borrower.pk, self.amount, self.paid_at)
+        return ("row", self.key, self.amount, self.paid_at)
 
 
 @dataclass
@@ -67,6 +75,8 @@ class ImportResult:
     new: list[Row] = field(default_factory=list)
     duplicates: int = 0
     saved: bool = False
+    # The keys of the new rows' borrowers that no call has named yet.
+    new_borrowers: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -133,7 +143,7 @@ def import_repayments(
         stored = _stored(account, result.rows)
         seen: set[tuple[Any, ...]] = set()
         for row in result.rows:
-            key = row.key()
+            key = row.identity()
             old = stored.get(key)
             if row.reference and old is not None and old != _value(row):
                 result.errors.append(
@@ -148,13 +158,15 @@ def import_repayments(
             else:
                 result.new.append(row)
             seen.add(key)
+        result.new_borrowers = sorted({row.key for row in result.new if row.borrower is None})
         if result.errors or not save:
             return result
+        _add_borrowers(account, result.new)
         Repayment.objects.bulk_create(
             [
                 Repayment(
                     account_id=account.pk,
-                    borrower=row.borrower,
+                    borrower_id=_borrower_pk(row),
                     amount=row.amount,
                     paid_at=row.paid_at,
                     order_id=row.order_id,
@@ -165,13 +177,33 @@ def import_repayments(
             ],
             ignore_conflicts=True,
         )
-        ledger.settle({row.borrower.pk for row in result.new})
+        ledger.settle({_borrower_pk(row) for row in result.new})
         result.saved = True
     return result
 
 
-def _value(row: Row) -> tuple[int, Decimal, datetime]:
-    return (row.borrower.pk, row.amount, row.paid_at)
+def _borrower_pk(row: Row) -> int:
+    assert row.borrower is not None and row.borrower.pk is not None
+    return row.borrower.pk
+
+
+def _add_borrowers(account: BluAccount, rows: list[Row]) -> None:
+    """Add the borrowers no call has named yet, and give every row its borrower."""
+    keys = sorted({row.key for row in rows if row.borrower is None})
+    if not keys:
+        return
+    Borrower.objects.bulk_create(
+        [Borrower(account_id=account.pk, key=key, key_source=REPAYMENT_SOURCE) for key in keys],
+        ignore_conflicts=True,
+    )
+    found = {b.key: b for b in Borrower.objects.filter(account_id=account.pk, key__in=keys)}
+    for row in rows:
+        if row.borrower is None:
+            row.borrower = found[row.key]
+
+
+def _value(row: Row) -> tuple[int | None, Decimal, datetime]:
+    return (row.borrower.pk if row.borrower else None, row.amount, row.paid_at)
 
 
 def _stored(account: BluAccount, rows: list[Row]) -> dict[tuple[Any, ...], Any]:
@@ -182,15 +214,15 @@ def _stored(account: BluAccount, rows: list[Row]) -> dict[tuple[Any, ...], Any]:
         account_id=account.pk, reference__in=references
     ).values_list("reference", "borrower_id", "amount", "paid_at"):
         found[("reference", reference)] = (borrower_id, amount, paid_at)
-    plain = [row for row in rows if not row.reference]
+    plain = [row for row in rows if not row.reference and row.borrower is not None]
     if plain:
-        for borrower_id, amount, paid_at in Repayment.objects.filter(
+        for key, amount, paid_at in Repayment.objects.filter(
             account_id=account.pk,
             reference="",
-            borrower_id__in={row.borrower.pk for row in plain},
+            borrower_id__in={_borrower_pk(row) for row in plain},
             paid_at__in={row.paid_at for row in plain},
-        ).values_list("borrower_id", "amount", "paid_at"):
-            found[("row", borrower_id, amount, paid_at)] = True
+        ).values_list("borrower__key", "amount", "paid_at"):
+            found[("row", key, amount, paid_at)] = True
     return found
 
 
@@ -215,18 +247,18 @@ def _row(
     borrower = known.get(key)
     if not key:
         reasons.append("borrower is empty")
-    elif borrower is None:
-        reasons.append(f"no borrower {key[:40]!r} has been called on account {account.name}")
+    elif len(key) > KEY_CHARS:
+        reasons.append(f"borrower is longer than {KEY_CHARS} characters")
     amount = _amount(fields.get("amount"), reasons)
     paid_at = _paid_at(fields.get("paid_at"), account, reasons)
     order_id, reference = _text(fields.get("orderId")), _text(fields.get("reference"))
     for name, value in (("orderId", order_id), ("reference", reference)):
         if len(value) > MAX_TEXT:
             reasons.append(f"{name} is longer than {MAX_TEXT} characters")
-    if reasons or borrower is None or amount is None or paid_at is None:
+    if reasons or amount is None or paid_at is None:
         errors.append(RowError(line, "; ".join(reasons)))
         return None
-    return Row(line, borrower, amount, paid_at, order_id, reference)
+    return Row(line, key, borrower, amount, paid_at, order_id, reference)
 
 
 def _amount(value: Any, reasons: list[str]) -> Decimal | None:

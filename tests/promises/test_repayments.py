@@ -123,7 +123,7 @@ def test_a_bad_row_is_reported_with_its_line_and_nothing_is_stored(call, pay):
     result = pay(
         "U1,100,2024-01-02 17:10:00,,R1",
         "U1,-5,2024-01-02 17:10:00,,R2",
-        "NOBODY,5,yesterday,,R3",
+        ",5,yesterday,,R3",
         "U1,1.234,2024-01-02 17:10:00,,R4",
         "U1,10,2099-01-01 00:00:00,,R5",
     )
@@ -132,8 +132,8 @@ def test_a_bad_row_is_reported_with_its_line_and_nothing_is_stored(call, pay):
         (3, "amount '-5' is not a positive amount"),
         (
             4,
-            "no borrower 'NOBODY' has been called on account collections; paid_at "
-            "'yesterday' is not a date and time like 2024-08-15 17:30:00",
+            "borrower is empty; paid_at 'yesterday' is not a date and time like "
+            "2024-08-15 17:30:00",
         ),
         (5, "amount '1.234' has more than two decimal places"),
         (6, "paid_at '2099-01-01 00:00:00' is in the future"),
@@ -172,3 +172,12 @@ def test_the_command_imports_a_file_and_reports_bad_rows(call, tmp_path, capsys)
         call_command("blu", "repayments", "import", str(bad))
     assert "line 3: amount 'abc' is not a number" in capsys.readouterr().err
     assert Repayment.objects.count() == 1 and outcome() == "kept"
+
+
+def test_a_repayment_before_its_borrowers_calls_keeps_the_promise_when_they_come(call, pay):
+    result = pay("U9,100,2024-01-02 17:10:00,,R1")
+    assert result.saved and result.new_borrowers == ["U9"]
+
+    call("c1", borrower="U9", slot=SLOT)
+    assert outcome() == "kept"
+    assert Repayment.objects.get().borrower.calls.count() == 1
