@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -169,3 +170,16 @@ def test_an_upload_with_a_bad_row_reports_it_and_offers_nothing_to_confirm(world
 def test_only_those_who_may_import_see_the_upload(world, staff_client):
     assert staff_client.get(reverse("calls:repayment_upload")).status_code == 403
     assert "Upload repayments" not in _promises(staff_client).content.decode()
+
+
+def test_the_overview_and_the_task_page_show_the_promise_kept_rate(world, staff_client, task):
+    overview = staff_client.get(reverse("calls:overview")).content.decode()
+    cells = re.findall(r'data-kpi="kept-rate">(.*?)</td>', overview, re.S)
+    # 7 and 30 days (today's depends on the hour): the windows of b1, k1 and x1 ended, k1 kept.
+    assert len(cells) == 3
+    assert all("33.3%" in html_text(cell) and "1 / 3" in html_text(cell) for cell in cells[1:])
+
+    page = staff_client.get(reverse("calls:task_detail", args=[task.pk])).content.decode()
+    assert "50.0% 1 / 2 promises whose window ended" in html_text(page)
+    other = staff_client.get(reverse("calls:task_detail", args=[world.pk])).content.decode()
+    assert "0.0% 0 / 1 promises whose window ended" in html_text(other)

@@ -294,12 +294,16 @@ def test_screenshots_saves_a_full_width_png_of_every_page(synced_calls, tmp_path
         "07-call.png",
         "08-borrowers.png",
         "09-borrower.png",
-        "10-conclusions.png",
-        "11-health.png",
-        "12-admin.png",
-        "13-account.png",
-        "14-audit.png",
-        "15-no-access.png",
+        "10-promises.png",
+        "11-promises-broken.png",
+        "12-promises-kept.png",
+        "13-repayments-upload.png",
+        "14-conclusions.png",
+        "15-health.png",
+        "16-admin.png",
+        "17-account.png",
+        "18-audit.png",
+        "19-no-access.png",
     ]
     for name in pages:
         png = (tmp_path / name).read_bytes()

@@ -16,6 +16,7 @@ from calls.dashboard.tables import CallTable, TaskTable
 from calls.dashboard.views.overview import LiveFragmentMixin
 from calls.health import sync_health
 from calls.models import CallRecord, Conclusion, Task, TaskDaySummary
+from calls.promises import kept_rate
 from calls.security import roles
 from calls.security.access import DashboardView
 
@@ -107,6 +108,7 @@ def task_numbers(task: Task) -> dict[str, Any]:
     rows = TaskDaySummary.objects.filter(task=task)
     numbers = numbers_from(task, summary_queries.code_totals(rows))
     numbers["undated"] = summary_queries.undated_calls(rows)
+    numbers["kept_rate"] = kept_rate.for_task(task)
     return numbers
 
 
