@@ -122,10 +122,12 @@ def settle(borrower_pks: Iterable[int]) -> None:
         repayments[repayment.borrower_id].append(repayment)
     claims: dict[int, list[datetime]] = defaultdict(list)
     claiming = _codes("already_paid")
-    if claiming:
+    made = [promise.made_at for each in promises.values() for promise in each]
+    if claiming and made:
+        # Only a claim after a promise matters: the borrowers' older calls are not read.
         for borrower_id, at in (
             CallRecord.objects.filter(
-                borrower_id__in=pks, code__in=claiming, start_time__isnull=False
+                borrower_id__in=list(promises), code__in=claiming, start_time__gte=min(made)
             )
             .order_by("start_time")
             .values_list("borrower_id", "start_time")
