@@ -27,7 +27,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bludash.settings")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver")
 os.environ.setdefault("BLUDASH_TIME_ZONE", "Asia/Colombo")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
