@@ -27,8 +27,10 @@ TABS = {
     "superseded": "superseded",
 }
 DEFAULT_TAB = "due_today"
-# The default period of window ends: a month back and a month ahead.
-DEFAULT_DAYS = 30
+# The default period of window ends: a week back and a week ahead (the working list; a longer
+# period is a filter away). Every count reads its state's part of this range.
+DEFAULT_DAYS = 7
+PAGE_ROWS = 50
 # Dates a period may name: a day past the end of the calendar cannot be a day's end.
 EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
 

@@ -37,7 +37,8 @@ def condition(state: str, now: datetime) -> Q:
     """The promises in `state` at `now`."""
     passed = now - grace()
     return {
-        "open": Q(outcome=OPEN, window_start__gt=now),
+        # window_end > now follows from window_start > now; said, it bounds the index range.
+        "open": Q(outcome=OPEN, window_start__gt=now, window_end__gt=now),
         "due": Q(outcome=OPEN, window_start__lte=now, window_end__gte=now),
         "overdue": Q(outcome=OPEN, window_end__lt=now, window_end__gte=passed),
         "broken": Q(outcome=OPEN, window_end__lt=passed),

@@ -47,7 +47,7 @@ class PromiseListView(DashboardView, TemplateView):
         now = timezone.now()
         chosen, form = self._chosen()
         table = PromiseTable(promises.listed(chosen, now))
-        pagination.paginate(table, self.request)
+        pagination.paginate(table, self.request, default_size=promises.PAGE_ROWS)
         query = self.request.GET.copy()
         for name in ("state", "page", EXPORT_PARAM):
             query.pop(name, None)
