@@ -206,3 +206,30 @@ def _replay(
             promise.superseded_by_id = superseded_by
             promise._changed = True  # type: ignore[attr-defined]
     return used
+
+
+def rebuild(account: BluAccount, *, batch_size: int = 1000) -> int:
+    """Make the account's promises again from its stored calls, in batches (each in its own
+    transaction, under the account's write turn): after a manager flags a code as a promise or
+    already paid, or unflags one. Reads the calls whose code is flagged now and those holding a
+    promise; returns how many calls were read."""
+    from django.db import transaction
+    from django.db.models import Q
+
+    from calls.ingest.page_writer import lock_account_writes
+
+    codes = _codes("promise_to_pay") + _codes("already_paid")
+    wanted = CallRecord.objects.filter(account_id=account.pk).filter(
+        Q(code__in=codes) | Q(promise__isnull=False)
+    )
+    after, read = 0, 0
+    while True:
+        batch = list(
+            wanted.filter(pk__gt=after).order_by("pk").values_list("pk", "call_id")[:batch_size]
+        )
+        if not batch:
+            return read
+        with transaction.atomic():
+            lock_account_writes(account.pk)
+            follow_calls(account, [call_id for _, call_id in batch])
+        after, read = batch[-1][0], read + len(batch)

@@ -123,3 +123,18 @@ def test_a_call_with_no_borrower_makes_no_promise(call, task):
     record = {**BLU_EXAMPLE, "taskId": task.blu_task_id, "callId": "x", "userId": "", "code": "PTP"}
     callbacks.receive(task.account, callback_body(record))
     assert not Promise.objects.exists()
+
+
+def test_a_code_flagged_later_makes_its_promises_when_rebuilt(call, capsys):
+    from django.core.management import call_command
+
+    call("c1", code="MaybeFriday", slot=None)
+    assert not Promise.objects.exists()
+    Conclusion.objects.filter(code="MaybeFriday").update(promise_to_pay=True)
+    call_command("blu", "promises", "rebuild")
+    assert Promise.objects.get().call.call_id == "c1"
+    assert "collections: read 1 call; 1 promises" in capsys.readouterr().out
+
+    Conclusion.objects.filter(code="MaybeFriday").update(promise_to_pay=False)
+    call_command("blu", "promises", "rebuild")
+    assert not Promise.objects.exists()

@@ -34,8 +34,8 @@ from calls.ingest import (
     unknown_tasks,
     verify,
 )
-from calls.models import BluAccount, SyncRun, Task
-from calls.promises import repayments
+from calls.models import BluAccount, Promise, SyncRun, Task
+from calls.promises import ledger, repayments
 from calls.security import crypto
 from calls.security.crypto import AppKeyUnreadable
 
@@ -193,6 +193,14 @@ class Command(BaseCommand):
         import_parser.add_argument(
             "--account", help="The Blu account whose borrowers paid (needed with several)"
         )
+        promise_parser = groups.add_parser("promises", help="Promises to pay")
+        promise_actions = promise_parser.add_subparsers(dest="action", required=True)
+        rebuild_parser = promise_actions.add_parser(
+            "rebuild",
+            help="Make the promises again from the stored calls (after a code is flagged, or "
+            "no longer flagged, as a promise to pay or already paid)",
+        )
+        rebuild_parser.add_argument("--account")
         verify_parser = groups.add_parser(
             "verify",
             help="Recount every task's figures from its stored calls and print any drift",
@@ -538,6 +546,15 @@ class Command(BaseCommand):
             f"{chosen.name}: {len(result.new)} repayment{pluralize(len(result.new))} imported, "
             f"{result.duplicates} already stored"
         )
+
+    def _promises_rebuild(self, account=None, **_):
+        accounts = [self._account(account)] if account else list(BluAccount.objects.all())
+        for each in accounts:
+            read = ledger.rebuild(each)
+            self.stdout.write(
+                f"{each.name}: read {read} call{pluralize(read)}; "
+                f"{Promise.objects.filter(account=each).count()} promises"
+            )
 
     def _borrowers_refresh(self, **_):
         done = borrowers.refresh_expired()
