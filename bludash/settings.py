@@ -533,6 +533,14 @@ for _key_name in BLUDASH_BORROWER_KEYS:
             "BLUDASH_BORROWER_KEYS must be extVars key names separated by commas, like "
             f"uniqueId,customerNo, not {_key_name[:40]!r}"
         )
+# Promises to pay (calls/promises/): the window of a promise with no clear time (HPTP, or no
+# payment-time slot), the grace after a window's end in which a repayment still keeps it, and the
+# extVars key holding what the borrower owes (empty: unknown, so no promise is "partly kept").
+BLUDASH_PROMISE_DEFAULT_DAYS = env_int("BLUDASH_PROMISE_DEFAULT_DAYS", 3, minimum=1)
+BLUDASH_PROMISE_GRACE_HOURS = env_int("BLUDASH_PROMISE_GRACE_HOURS", 24)
+BLUDASH_PROMISE_AMOUNT_KEY = os.environ.get("BLUDASH_PROMISE_AMOUNT_KEY", "").strip()
+# The largest body the lender's repayments endpoint reads (calls/endpoints/repayments.py).
+BLUDASH_REPAYMENTS_MAX_BYTES = env_int("BLUDASH_REPAYMENTS_MAX_BYTES", 1024 * 1024, minimum=1024)
 BLUDASH_PAGE_SIZE = env_int("BLUDASH_PAGE_SIZE", 200, minimum=1)
 # A guard against a Blu that ignores pageNo and never returns an empty page.
 BLUDASH_MAX_PAGES = env_int("BLUDASH_MAX_PAGES", 100_000, minimum=1)

@@ -18,6 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.text import Truncator
@@ -34,11 +35,13 @@ from calls.models import (
     BluAccount,
     CallRecord,
     Conclusion,
+    RepaymentToken,
     StatusLabel,
     SyncRun,
     Task,
     new_callback_token,
 )
+from calls.promises import tokens as repayment_tokens
 
 Action = AuditEvent.Action
 # What set_app_key() writes: saved together, and only when the key itself was replaced.
@@ -427,6 +430,46 @@ class ConclusionAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset) -> None:
         super().delete_queryset(request, queryset)
         summaries.apply_conclusion_flags()
+
+
+@admin.register(RepaymentToken)
+class RepaymentTokenAdmin(admin.ModelAdmin):
+    """Tokens of the lender's repayments endpoint: made here and shown once, then only their
+    first letters; revoked, never edited (a leaked token is replaced by a new one)."""
+
+    list_display = ["name", "account", "hint", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["hint", "created_at", "created_by", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None:
+            return ["name", "account", *self.readonly_fields]
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        token = repayment_tokens.issue(obj)
+        obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        messages.warning(
+            request,
+            format_html(
+                'The token for {}, shown this once: <code id="new-token">{}</code>. '
+                "Send it as <code>Authorization: Bearer …</code> to {}.",
+                obj.name,
+                token,
+                reverse("calls:repayment_api"),
+            ),
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
+    def revoke(self, request, queryset):
+        done = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"Revoked {done} token{pluralize(done)}.")
 
 
 @admin.register(StatusLabel)

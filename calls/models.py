@@ -724,3 +724,125 @@ class ExportJob(models.Model):
         if self.state == self.State.EXPIRED:
             return True
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+
+class Promise(models.Model):
+    """A promise to pay: made by a call whose conclusion is flagged promise_to_pay, to its
+    borrower, for the window of the call's payment-time slot (or the default window). Made,
+    moved and removed by every write of calls, settled by repayments (calls/promises/).
+
+    `outcome` holds what the data settled; whether an open promise is due, overdue or broken
+    depends only on the time, so it is derived when read (calls/promises/states.py)."""
+
+    class Outcome(models.TextChoices):
+        OPEN = "open"
+        KEPT = "kept"
+        PARTLY_KEPT = "partly_kept", "partly kept"
+        SUPERSEDED = "superseded"
+        CLAIMED_PAID = "claimed_paid", "claimed paid"
+
+    account = models.ForeignKey(BluAccount, on_delete=models.CASCADE, related_name="+")
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="promises")
+    borrower = models.ForeignKey(Borrower, on_delete=models.CASCADE, related_name="promises")
+    call = models.OneToOneField(CallRecord, on_delete=models.CASCADE, related_name="promise")
+    made_at = models.DateTimeField(help_text="When the call was answered (or started)")
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    clear_time = models.BooleanField(
+        default=True, help_text="Off: no payment time was said, the window is the default one"
+    )
+    expected_amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.OPEN)
+    paid_amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    # When the repayment that kept it was paid, or the call that claimed it paid was made.
+    settled_at = models.DateTimeField(null=True, blank=True)
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-window_end", "-id"]
+        indexes = [
+            models.Index(fields=["borrower", "made_at"], name="promise_borrower_idx"),
+            # The promises page: each state is an outcome and a range of window ends.
+            models.Index(fields=["outcome", "-window_end", "-id"], name="promise_outcome_idx"),
+            models.Index(fields=["-window_end", "-id"], name="promise_window_idx"),
+            models.Index(fields=["task", "-window_end"], name="promise_task_idx"),
+            models.Index(fields=["account", "-window_end"], name="promise_account_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Promise of {self.borrower} by {self.window_end:%Y-%m-%d %H:%M}"
+
+
+class Repayment(models.Model):
+    """A payment from the lender's own ledger (never from Blu), imported by
+    calls/promises/repayments.py. Its reference, or else borrower + amount + time, is its key:
+    the same file imported twice stores nothing twice."""
+
+    class Source(models.TextChoices):
+        FILE = "file", "command line"
+        UPLOAD = "upload"
+        API = "api"
+
+    account = models.ForeignKey(BluAccount, on_delete=models.CASCADE, related_name="+")
+    borrower = models.ForeignKey(Borrower, on_delete=models.CASCADE, related_name="repayments")
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    paid_at = models.DateTimeField()
+    order_id = models.CharField("orderId", max_length=200, blank=True)
+    reference = models.CharField(max_length=200, blank=True)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.FILE)
+    imported_at = models.DateTimeField(default=timezone.now)
+    promise = models.ForeignKey(
+        Promise, null=True, blank=True, on_delete=models.SET_NULL, related_name="repayments"
+    )
+
+    class Meta:
+        ordering = ["-paid_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "reference"],
+                condition=~models.Q(reference=""),
+                name="repayment_unique_reference",
+            ),
+            models.UniqueConstraint(
+                fields=["account", "borrower", "amount", "paid_at"],
+                condition=models.Q(reference=""),
+                name="repayment_unique_unreferenced",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["borrower", "paid_at"], name="repayment_borrower_idx"),
+            models.Index(fields=["-paid_at", "-id"], name="repayment_paid_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} from {self.borrower} at {self.paid_at:%Y-%m-%d %H:%M}"
+
+
+class RepaymentToken(models.Model):
+    """A key the lender's own systems send repayments with (calls/endpoints/repayments.py),
+    made by an admin for one account and revocable. Only its SHA-256 is stored: the token is
+    shown once, when it is made."""
+
+    name = models.CharField(max_length=100, help_text="Whose system uses it, e.g. 'ledger'")
+    account = models.ForeignKey(BluAccount, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    hint = models.CharField(max_length=8, editable=False, help_text="The token's first letters")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}…)"

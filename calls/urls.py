@@ -7,10 +7,13 @@ from calls.dashboard.views import (
     exports,
     health,
     overview,
+    promises,
+    repayment_upload,
     task_registration,
     tasks,
 )
 from calls.endpoints import blu_callback, metrics
+from calls.endpoints import repayments as repayment_api
 
 app_name = "calls"
 
@@ -29,9 +32,16 @@ urlpatterns = [
     path("exports/<int:pk>/", exports.export_job, name="export_job"),
     path("exports/<int:pk>/status/", exports.export_status, name="export_status"),
     path("exports/<int:pk>/download/", exports.export_download, name="export_download"),
+    path("promises/", promises.PromiseListView.as_view(), name="promise_list"),
+    path(
+        "promises/repayments/upload/",
+        repayment_upload.RepaymentUploadView.as_view(),
+        name="repayment_upload",
+    ),
     path("health/", health.HealthView.as_view(), name="health"),
     path("conclusions/", conclusions.ConclusionListView.as_view(), name="conclusions"),
     path("metrics", metrics.metrics, name="metrics"),
+    path("api/repayments/", repayment_api.receive, name="repayment_api"),
     path("blu/callback/<str:token>/", blu_callback.blu_callback, name="blu_callback"),
     # Blu's console may be given the URL without its slash: a POST that a redirect cannot carry
     # would be lost, so that form is the same endpoint.

@@ -239,6 +239,7 @@ DASHBOARD_PAGES = [
     "calls:conclusions",
     "calls:borrower_list",
     "calls:borrower_detail",
+    "calls:promise_list",
 ]
 
 

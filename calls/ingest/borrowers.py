@@ -41,6 +41,7 @@ from django.db.models.functions import Cast, Coalesce, Left, Lower
 from django.utils import timezone
 
 from calls.models import BluAccount, Borrower, CallRecord
+from calls.promises import ledger
 
 WINDOW = timedelta(days=7)
 KEY_CHARS = Borrower._meta.get_field("key").max_length or 200
@@ -75,7 +76,8 @@ def borrower_key(ext_vars: Any, user_id: str, key_names: list[str]) -> tuple[str
 
 def link_calls(account: BluAccount, rows: Iterable[Mapping[str, Any]]) -> set[int]:
     """Link the account's calls given as field values (call_id, ext_vars, user_id) to their
-    borrowers, adding borrowers not seen before, and recount every borrower touched. Runs in
+    borrowers, adding borrowers not seen before, recount every borrower touched and make or
+    settle the calls' promises (calls/promises/ledger.py). Runs in
     the caller's transaction, under the account's write turn. Returns the borrowers touched."""
     names = account.borrower_key_list()
     keyed = {row["call_id"]: borrower_key(row["ext_vars"], row["user_id"], names) for row in rows}
@@ -107,6 +109,8 @@ def link_calls(account: BluAccount, rows: Iterable[Mapping[str, Any]]) -> set[in
     )
     touched = before | set(ids.values())
     recount(touched)
+    # The calls' promises follow their borrower, code and payment-time slot.
+    ledger.follow_calls(account, list(keyed))
     return touched
 
 

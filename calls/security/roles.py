@@ -14,8 +14,15 @@ _VIEW = [
     "calls.view_statuslabel",
     "calls.view_syncrun",
     "calls.view_borrower",
+    "calls.view_promise",
+    "calls.view_repayment",
 ]
-_MANAGE = ["calls.export_callrecord", "calls.change_conclusion", "calls.add_task"]
+_MANAGE = [
+    "calls.export_callrecord",
+    "calls.change_conclusion",
+    "calls.add_task",
+    "calls.add_repayment",
+]
 _ADMIN = [
     "calls.add_bluaccount",
     "calls.change_bluaccount",
@@ -29,6 +36,9 @@ _ADMIN = [
     "calls.delete_statuslabel",
     "calls.view_raw_callrecord",
     "calls.view_auditevent",
+    "calls.add_repaymenttoken",
+    "calls.change_repaymenttoken",
+    "calls.view_repaymenttoken",
     "django_celery_beat.view_periodictask",
     "django_celery_beat.change_periodictask",
 ]
@@ -47,3 +57,5 @@ VIEW_RAW = "calls.view_raw_callrecord"
 MANAGE_ACCOUNTS = "calls.change_bluaccount"
 REGISTER_TASKS = "calls.add_task"
 VIEW_BORROWERS = "calls.view_borrower"
+VIEW_PROMISES = "calls.view_promise"
+IMPORT_REPAYMENTS = "calls.add_repayment"

@@ -35,6 +35,7 @@ def pages(task: Task) -> list[str]:
         reverse("calls:conclusions"),
         reverse("calls:health"),
         reverse("calls:borrower_list"),
+        reverse("calls:promise_list"),
         reverse("calls:borrower_detail", kwargs={"key": call.borrower.key}),
     ]
 

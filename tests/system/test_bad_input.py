@@ -60,6 +60,7 @@ PAGES = {
     "conclusions": ["page"],
     "borrower_list": ["q", *TABLE],
     "borrower_detail": ["older"],
+    "promise_list": ["state", "task", "account", "ends_after", "ends_before", "page", "_export"],
 }
 CASES = [(page, param) for page, params in PAGES.items() for param in params]
 

@@ -332,12 +332,16 @@ def test_screenshots_saves_a_full_width_png_of_every_page(synced_calls, tmp_path
         "08-call.png",
         "09-borrowers.png",
         "10-borrower.png",
-        "11-conclusions.png",
-        "12-health.png",
-        "13-admin.png",
-        "14-account.png",
-        "15-audit.png",
-        "16-no-access.png",
+        "11-promises.png",
+        "12-promises-broken.png",
+        "13-promises-kept.png",
+        "14-repayments-upload.png",
+        "15-conclusions.png",
+        "16-health.png",
+        "17-admin.png",
+        "18-account.png",
+        "19-audit.png",
+        "20-no-access.png",
     ]
     for name in pages:
         png = (tmp_path / name).read_bytes()
@@ -370,7 +374,7 @@ def test_screenshots_of_the_demo_go_on_when_a_task_fails_to_sync_and_name_it(
             "screenshots", "--out", str(tmp_path / "shots"), "--sync-demo", stdout=out, stderr=out
         )
 
-    assert len(list((tmp_path / "shots").glob("*.png"))) == 16  # every page, all the same
+    assert len(list((tmp_path / "shots").glob("*.png"))) == 20  # every page, all the same
     assert "1 of 2 tasks failed to sync: demo/66547002" in str(caught.value)
     assert "demo/66547002: failed: " in out.getvalue() and "task locked" in out.getvalue()
     assert "Ctrl-C" not in out.getvalue()
@@ -415,3 +419,42 @@ def test_a_callbacks_call_shows_on_the_open_overview_and_task_page_without_a_rel
     expect(placed_on_task).to_have_text("31", timeout=15_000)
     assert page.evaluate("window.notReloaded") is True
     assert task_page.evaluate("window.notReloaded") is True
+
+
+def test_a_manager_uploads_repayments_with_one_bad_row_and_reads_the_error_report(
+    page, manager, synced_calls, tmp_path
+):
+    from calls.models import Repayment
+
+    borrower = Borrower.objects.order_by("pk").first()
+    assert borrower is not None
+    file = tmp_path / "payments.csv"
+    file.write_text(
+        "borrower,amount,paid_at,reference\n"
+        f"{borrower.key},1500,2024-01-02 10:00:00,R-1\n"
+        f"{borrower.key},fifteen,2024-01-02 10:00:00,R-2\n"
+        f"{borrower.key},250.50,2024-01-03 11:00:00,R-3\n"
+    )
+    browser_sign_in(page, "manager", then=reverse("calls:promise_list"))
+    page.locator("#upload-repayments").click()
+    page.locator('input[name="file"]').set_input_files(str(file))
+    page.locator("#preview-upload").click()
+
+    report = page.locator("#upload-errors")
+    expect(report).to_contain_text("Nothing was saved: 1 bad row")
+    rows = page.locator("#row-errors tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("3")
+    expect(rows.first).to_contain_text("amount 'fifteen' is not a number")
+    expect(page.locator("#confirm-import")).to_have_count(0)
+    assert not Repayment.objects.exists()
+
+    # Corrected, the file is previewed, then saved once confirmed.
+    file.write_text(file.read_text().replace("fifteen", "15"))
+    page.locator('input[name="file"]').set_input_files(str(file))
+    page.locator("#preview-upload").click()
+    expect(page.locator("#preview-rows tbody tr")).to_have_count(3)
+    assert not Repayment.objects.exists()
+    page.locator("#confirm-import").click()
+    expect(page.locator("body")).to_contain_text("3 repayments imported to collections")
+    assert Repayment.objects.count() == 3

@@ -8,11 +8,14 @@ from django.views.generic import TemplateView
 from calls.dashboard import borrowers, pagination
 from calls.dashboard.recordings import is_recording_url
 from calls.dashboard.tables import BorrowerTable
-from calls.models import Borrower
+from calls.models import Borrower, Promise, Repayment
+from calls.promises import states
 from calls.security import roles
 from calls.security.access import DashboardView
 
 SEARCH_PARAM = "q"
+# A borrower's newest promises and repayments shown: a handful each, in practice.
+LEDGER_ROWS = 50
 
 
 class BorrowerListView(DashboardView, TemplateView):
@@ -65,5 +68,16 @@ class BorrowerDetailView(DashboardView, TemplateView):
             calls=[(call, is_recording_url(call.record_url)) for call in page.calls],
             older=page.older,
             paged=bool(self.request.GET.get("older")),
+            promises=list(
+                states.with_state(Promise.objects.filter(borrower_id__in=pks))
+                .select_related("call", "task")
+                .order_by("-made_at", "-id")[:LEDGER_ROWS]
+            ),
+            repayments=list(
+                Repayment.objects.filter(borrower_id__in=pks)
+                .select_related("account")
+                .order_by("-paid_at", "-id")[:LEDGER_ROWS]
+            ),
+            state_labels=states.STATES,
         )
         return context

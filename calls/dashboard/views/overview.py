@@ -11,6 +11,7 @@ from django.views.generic import TemplateView
 from calls.dashboard import kpis, summary_queries
 from calls.health import sync_health
 from calls.models import Conclusion, Task, TaskDaySummary
+from calls.promises import kept_rate
 from calls.security.access import DashboardView
 
 # ?fragment=numbers renders the numbers alone: what static/js/bludash.js fetches to refresh them.
@@ -23,6 +24,7 @@ def overview_numbers() -> dict[str, Any]:
     first = today - timedelta(days=kpis.CHART_DAYS - 1)
     numbers = numbers_from(summary_queries.day_code_totals(first, today), first, today)
     numbers["undated"] = summary_queries.undated_calls(TaskDaySummary.objects.all())
+    numbers["kept_rates"] = [kept_rate.for_days(p.first, p.last) for p in numbers["periods"]]
     return numbers
 
 

@@ -15,6 +15,7 @@ from calls.dashboard.tables import CallTable, TaskTable
 from calls.dashboard.views.overview import LiveFragmentMixin
 from calls.health import sync_health
 from calls.models import TASKS_NEWEST_FIRST, CallRecord, Conclusion, Task, TaskDaySummary
+from calls.promises import kept_rate
 from calls.security import roles
 from calls.security.access import DashboardView
 
@@ -105,6 +106,7 @@ def task_numbers(task: Task) -> dict[str, Any]:
     rows = TaskDaySummary.objects.filter(task=task)
     numbers = numbers_from(task, summary_queries.code_totals(rows))
     numbers["undated"] = summary_queries.undated_calls(rows)
+    numbers["kept_rate"] = kept_rate.for_task(task)
     return numbers
 
 

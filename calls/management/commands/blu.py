@@ -34,7 +34,8 @@ from calls.ingest import (
     unknown_tasks,
     verify,
 )
-from calls.models import BluAccount, SyncRun, Task
+from calls.models import BluAccount, Promise, SyncRun, Task
+from calls.promises import ledger, repayments
 from calls.security import crypto
 from calls.security.crypto import AppKeyUnreadable
 
@@ -179,6 +180,27 @@ class Command(BaseCommand):
             help="Recount the borrowers whose calls in the last 7 days have dropped since "
             "(the list's sort; the beat job runs it every few minutes)",
         )
+        repayment_parser = groups.add_parser(
+            "repayments", help="The lender's payments feed (calls/promises/repayments.py)"
+        )
+        repayment_actions = repayment_parser.add_subparsers(dest="action", required=True)
+        import_parser = repayment_actions.add_parser(
+            "import",
+            help="Import a CSV of borrower, amount, paid_at[, orderId, reference]: all rows or "
+            "none, a row already stored is not stored again",
+        )
+        import_parser.add_argument("file")
+        import_parser.add_argument(
+            "--account", help="The Blu account whose borrowers paid (needed with several)"
+        )
+        promise_parser = groups.add_parser("promises", help="Promises to pay")
+        promise_actions = promise_parser.add_subparsers(dest="action", required=True)
+        rebuild_parser = promise_actions.add_parser(
+            "rebuild",
+            help="Make the promises again from the stored calls (after a code is flagged, or "
+            "no longer flagged, as a promise to pay or already paid)",
+        )
+        rebuild_parser.add_argument("--account")
         verify_parser = groups.add_parser(
             "verify",
             help="Recount every task's figures from its stored calls and print any drift",
@@ -495,6 +517,43 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{each.name}: read {result.read} call{pluralize(result.read)}; "
                 f"{linked} linked to {each.borrowers.count()} borrowers"
+            )
+
+    def _repayments_import(self, file, account=None, **_):
+        if account:
+            chosen = self._account(account)
+        else:
+            accounts = list(BluAccount.objects.all()[:2])
+            if len(accounts) != 1:
+                raise CommandError("Name the account with --account.")
+            chosen = accounts[0]
+        try:
+            with open(file, encoding="utf-8-sig") as handle:
+                text = handle.read(repayments.MAX_FILE_BYTES + 1)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"Cannot read {file}: {exc}") from None
+        if len(text) > repayments.MAX_FILE_BYTES:
+            raise CommandError(f"{file} is larger than {repayments.MAX_FILE_BYTES} bytes.")
+        records, errors = repayments.csv_records(text)
+        result = repayments.import_repayments(chosen, records) if not errors else None
+        errors = errors or (result.errors if result else [])
+        if errors:
+            for error in errors:
+                self.stderr.write(f"line {error.line}: {error.reason}")
+            raise CommandError(f"Nothing imported: {len(errors)} bad row{pluralize(len(errors))}.")
+        assert result is not None
+        self.stdout.write(
+            f"{chosen.name}: {len(result.new)} repayment{pluralize(len(result.new))} imported, "
+            f"{result.duplicates} already stored"
+        )
+
+    def _promises_rebuild(self, account=None, **_):
+        accounts = [self._account(account)] if account else list(BluAccount.objects.all())
+        for each in accounts:
+            read = ledger.rebuild(each)
+            self.stdout.write(
+                f"{each.name}: read {read} call{pluralize(read)}; "
+                f"{Promise.objects.filter(account=each).count()} promises"
             )
 
     def _borrowers_refresh(self, **_):

@@ -21,8 +21,12 @@ from django.template.defaultfilters import pluralize
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from calls import tasks
+from calls.blu.sandbox import load_world
+from calls.blu.sandbox.repayments import sample_csv
+from calls.blu.sandbox.world import World
 from calls.ingest import polling
 from calls.models import BluAccount
+from calls.promises import repayments
 from calls.security import roles
 from calls.seed import POLL_TASK_NAME, ensure_poll_schedule
 
@@ -68,6 +72,8 @@ class Command(BaseCommand):
                     tasks.enqueue_sync_on_commit(task.pk, trigger="new")
             self._poll_every(poll_seconds)
 
+        imported = self._import_repayments(world_path, account)
+
         # This command starts nothing: whoever starts the web server (`make demo`) says where it
         # is and how to stop it; `make screenshots` starts none.
         count = len(world["tasks"])
@@ -77,6 +83,7 @@ class Command(BaseCommand):
                 f"{account.base_url}, {count} task{pluralize(count)}."
             )
         )
+        self.stdout.write(f"Repayments: {imported}.")
         self.stdout.write(f"Sign in as {DEMO_USER!r} with password {password!r}")
         self.stdout.write(
             "The same password signs in " + ", ".join(f"{u!r} ({g})" for u, g in ROLE_USERS.items())
@@ -135,6 +142,23 @@ class Command(BaseCommand):
                     "borrowers": DEMO_BORROWERS,
                 }
             )
+
+    def _import_repayments(self, world_path, account: BluAccount) -> str:
+        """The sample repayments file of the world's promises so far (var/demo-repayments.csv),
+        imported as `blu repayments import` would: again on every run, storing nothing twice."""
+        world = World()
+        load_world(world, world_path)
+        text = sample_csv(
+            world, datetime.now(ZoneInfo("UTC")), settings.BLUDASH_PROMISE_DEFAULT_DAYS
+        )
+        path = settings.VAR_DIR / "demo-repayments.csv"
+        path.write_text(text)
+        records, errors = repayments.csv_records(text)
+        result = repayments.import_repayments(account, records) if not errors else None
+        if result is None or not result.saved:
+            raise CommandError(f"The demo's repayments file {path} did not import.")
+        new, old = len(result.new), result.duplicates
+        return f"{new} new from {path.name} ({old} already stored)"
 
     def _demo_user(self) -> str:
         login_path = settings.VAR_DIR / "demo-login"

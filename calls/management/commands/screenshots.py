@@ -125,7 +125,11 @@ class Command(BaseCommand):
         task = Task.objects.order_by("-calls_total", "pk").first()
         assert call is not None and task is not None  # handle() checked that calls exist
         # The borrower called most in the last week: a timeline across tasks and days.
-        borrower = Borrower.objects.order_by("-calls_7d", "pk").first()
+        # One with a kept promise, when there is one: the page's promises and repayments too.
+        borrower = (
+            Borrower.objects.filter(promises__outcome="kept").order_by("-calls_7d", "pk").first()
+            or Borrower.objects.order_by("-calls_7d", "pk").first()
+        )
         borrower_shots = (
             [
                 Shot("borrowers", reverse("calls:borrower_list"), "admin", 200),
@@ -148,6 +152,10 @@ class Command(BaseCommand):
             Shot("calls", reverse("calls:call_list"), "admin", 200),
             Shot("call", reverse("calls:call_detail", args=[call.pk]), "admin", 200),
             *borrower_shots,
+            Shot("promises", reverse("calls:promise_list"), "admin", 200),
+            Shot("promises-broken", reverse("calls:promise_list") + "?state=broken", "admin", 200),
+            Shot("promises-kept", reverse("calls:promise_list") + "?state=kept", "admin", 200),
+            Shot("repayments-upload", reverse("calls:repayment_upload"), "admin", 200),
             Shot("conclusions", reverse("calls:conclusions"), "admin", 200),
             Shot("health", reverse("calls:health"), "admin", 200),
             Shot("admin", reverse("admin:index"), "admin", 200),

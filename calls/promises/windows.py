@@ -1,0 +1,71 @@
+"""The window of a promise: the call's payment-time slot read in the account's time zone, or
+the default window (BLUDASH_PROMISE_DEFAULT_DAYS from the call) when no clear time was said.
+
+Blu's "slots and scripts" variant names its fields nowhere public; the robot's payment time is
+a `[start, end]` pair of local times `YYYY-MM-DD HH:MM:SS` (blu-api.md, "Payment-time slot")
+under one of PAYMENT_TIME_KEYS, or null when none was said (HPTP).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+
+PAYMENT_TIME_KEYS = ("paymentTime", "payment_time", "payTime", "ptpTime")
+_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+    clear_time: bool
+
+
+def slot_window(slots: Any, zone: ZoneInfo) -> tuple[datetime, datetime] | None:
+    """The payment-time slot as aware times, or None when there is none or it is unreadable
+    (a start after its end included)."""
+    if not isinstance(slots, dict):
+        return None
+    pair = next((slots[key] for key in PAYMENT_TIME_KEYS if slots.get(key) is not None), None)
+    if not isinstance(pair, list | tuple) or len(pair) != 2:
+        return None
+    try:
+        start, end = (datetime.strptime(str(each).strip(), _FORMAT) for each in pair)
+    except ValueError:
+        return None
+    if start > end:
+        return None
+    # A local time that a clock change skipped or repeated: zoneinfo's fold=0 reading.
+    return start.replace(tzinfo=zone), end.replace(tzinfo=zone)
+
+
+def window(made_at: datetime, slots: Any, zone: ZoneInfo) -> Window:
+    found = slot_window(slots, zone)
+    if found:
+        return Window(found[0], found[1], True)
+    days = timedelta(days=settings.BLUDASH_PROMISE_DEFAULT_DAYS)
+    return Window(made_at, made_at + days, False)
+
+
+def expected_amount(ext_vars: Any) -> Decimal | None:
+    """What the borrower owes, from the extVars key BLUDASH_PROMISE_AMOUNT_KEY; None when the
+    setting is empty or the value is no positive amount."""
+    key = settings.BLUDASH_PROMISE_AMOUNT_KEY
+    if not key or not isinstance(ext_vars, dict):
+        return None
+    value = ext_vars.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        amount = Decimal(str(value).strip().replace(",", ""))
+    except InvalidOperation:
+        return None
+    if not amount.is_finite() or amount <= 0 or amount >= Decimal("1e12"):
+        return None
+    return amount.quantize(Decimal("0.01"))
