@@ -40,7 +40,7 @@ def receive(request: HttpRequest) -> HttpResponse:
         return _refusal(413, f"body over {limit} bytes")
     try:
         given = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested past Python's limit
         return _refusal(400, "the body is not JSON")
     rows = given.get("repayments") if isinstance(given, dict) else None
     if not isinstance(rows, list):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,7 +32,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from calls.models import BluAccount, Borrower, Repayment
-from calls.promises import ledger
+from calls.promises import ledger, windows
 
 COLUMNS = ("borrower", "amount", "paid_at", "orderId", "reference")
 REQUIRED = ("borrower", "amount", "paid_at")
@@ -44,6 +45,8 @@ REPAYMENT_SOURCE = "repayment"
 _LARGEST = Decimal("1e12")
 # A payment a little ahead of our clock is the lender's clock; a day ahead is a wrong date.
 _FUTURE_SLACK = timedelta(minutes=10)
+# A date alone would be read as midnight, before that day's promises: a time is required.
+_HAS_TIME = re.compile(r"\d{1,2}:\d{2}")
 
 
 @dataclass(frozen=True)
@@ -283,6 +286,12 @@ def _paid_at(value: Any, account: BluAccount, reasons: list[str]) -> datetime | 
         parsed = parse_datetime(text) if text else None
     except ValueError:
         parsed = None
+    if parsed is not None and not _HAS_TIME.search(text):
+        reasons.append(f"paid_at {text[:30]!r} has no time of day (like 2024-08-15 17:30:00)")
+        return None
+    if parsed is not None and parsed.year not in windows.PLAUSIBLE_YEARS:
+        reasons.append(f"paid_at {text[:30]!r} is not a plausible payment date")
+        return None
     if parsed is None:
         reasons.append(
             f"paid_at {text[:30]!r} is not a date and time like 2024-08-15 17:30:00"

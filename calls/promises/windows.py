@@ -18,6 +18,10 @@ from django.conf import settings
 
 PAYMENT_TIME_KEYS = ("paymentTime", "payment_time", "payTime", "ptpTime")
 _FORMAT = "%Y-%m-%d %H:%M:%S"
+# A slot outside these years is no time anybody promised: read as none (the default window).
+# Without a bound, year 1 or 9999 overflowed the window's grace or PostgreSQL's timestamps and
+# failed the whole write, losing every call of the page or callback.
+PLAUSIBLE_YEARS = range(2000, 2200)
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ def slot_window(slots: Any, zone: ZoneInfo) -> tuple[datetime, datetime] | None:
         start, end = (datetime.strptime(str(each).strip(), _FORMAT) for each in pair)
     except ValueError:
         return None
-    if start > end:
+    if start > end or start.year not in PLAUSIBLE_YEARS or end.year not in PLAUSIBLE_YEARS:
         return None
     # A local time that a clock change skipped or repeated: zoneinfo's fold=0 reading.
     return start.replace(tzinfo=zone), end.replace(tzinfo=zone)
