@@ -19,12 +19,22 @@ ALLOWED: dict[str, set[str]] = {
     "security": set(),
     "models": {"blu", "conclusions", "security"},
     "audit": {"models", "security"},
+    "promises": {"conclusions", "models", "security"},
     "health": {"blu", "models", "security", "audit"},
-    "ingest": {"blu", "conclusions", "models", "security", "health"},
-    "dashboard": {"blu", "conclusions", "models", "security", "audit", "health", "ingest"},
+    "ingest": {"blu", "conclusions", "models", "security", "health", "promises"},
+    "dashboard": {
+        "blu",
+        "conclusions",
+        "models",
+        "security",
+        "audit",
+        "health",
+        "ingest",
+        "promises",
+    },
     "exports": {"conclusions", "models", "security", "audit", "dashboard"},
     "tasks": {"blu", "models", "security", "health", "ingest", "exports"},
-    "endpoints": {"blu", "models", "security", "health", "ingest", "tasks"},
+    "endpoints": {"blu", "models", "security", "health", "ingest", "tasks", "promises"},
 }
 ROOMS = set(ALLOWED)
 

@@ -11,7 +11,7 @@ from django.views.generic import TemplateView
 from calls.dashboard import kpis, summary_queries
 from calls.health import sync_health
 from calls.models import Conclusion, Task, TaskDaySummary
-from calls.promises import kept_rate
+from calls.dashboard import kept_rate
 from calls.security.access import DashboardView
 
 # ?fragment=numbers renders the numbers alone: what static/js/bludash.js fetches to refresh them.

@@ -15,7 +15,7 @@ from calls.dashboard.tables import CallTable, TaskTable
 from calls.dashboard.views.overview import LiveFragmentMixin
 from calls.health import sync_health
 from calls.models import TASKS_NEWEST_FIRST, CallRecord, Conclusion, Task, TaskDaySummary
-from calls.promises import kept_rate
+from calls.dashboard import kept_rate
 from calls.security import roles
 from calls.security.access import DashboardView
 
