@@ -21,7 +21,8 @@ be a 200 and show what the data holds (rows on the promises tabs, the borrower's
 matching borrowers in the search); otherwise the script exits non-zero after its table.
 
 --smoke: 600 promises, 200 borrowers, 10 tasks, 2 runs, in `bludash_bench_promises_smoke` (or
---database-url), dropped afterwards: what CI runs, its milliseconds mean nothing. Run by hand,
+--database-url), dropped afterwards: what CI runs, its milliseconds mean nothing. It also sends
+one plain-HTTP request and fails unless the status check catches its redirect. Run by hand,
 never by tests; bench/README.md has the figures.
 """
 
@@ -171,6 +172,8 @@ def run(args: argparse.Namespace, created: bool) -> list[str]:
     client = Client()
     client.force_login(user)
     measured = pages(args)
+    if args.smoke:
+        failures += check_the_status_check(client, measured[0].url)
     load_before = load()
     for page in measured:
         measure(client, page, args.runs)
@@ -295,11 +298,19 @@ def search_shown(html: str, term: str) -> str | None:
     return f"borrowers not matching {term!r}: {strays[:3]}" if strays else None
 
 
-def measure(client: Any, page: Page, runs: int) -> None:
+def check_the_status_check(client: Any, url: str) -> list[str]:
+    """With debug off a plain request is redirected to HTTPS: the check must catch that, or a
+    run could time redirects and pass."""
+    plain = Page("plain HTTP", url, always)
+    measure(client, plain, 0, secure=False)
+    return [] if plain.problems else [f"a plain request to {url} was not caught as a failure"]
+
+
+def measure(client: Any, page: Page, runs: int, *, secure: bool = True) -> None:
     """One warm-up, then `runs` timed requests; every response checked, none left out."""
     for run in range(runs + 1):
         started = time.perf_counter()
-        response = client.get(page.url, secure=True)
+        response = client.get(page.url, secure=secure)
         elapsed = time.perf_counter() - started
         if run:
             page.times.append(elapsed * 1000)
