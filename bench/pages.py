@@ -384,10 +384,11 @@ def seed(args: argparse.Namespace) -> None:
     rng = random.Random(SEED)
     now = datetime.now(UTC).replace(microsecond=0)
     zone = ZoneInfo(ZONE)
-    # A fresh database has nothing to clear; one --reuse refused is emptied here.
+    # A fresh database has nothing to clear; one --reuse refused is emptied here, with the
+    # tables that refer to these (promises and their repayments refer to calls).
     tables = [m._meta.db_table for m in (TaskDaySummary, SyncRun, CallRecord, Task)]
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     # The seeded conclusion dictionary stays (it refers to accounts, so they cannot be
     # truncated): only its link to the account that taught a code goes.
     Conclusion.objects.exclude(learned_from=None).update(learned_from=None)
@@ -868,6 +869,7 @@ def naive_overview_numbers() -> dict[str, Any]:
     from calls.dashboard.views.overview import numbers_from
     from calls.ingest import summaries
     from calls.models import CallRecord
+    from calls.promises import kept_rate
 
     zone = timezone.get_default_timezone()
     today = summary_queries.company_today()
@@ -890,6 +892,8 @@ def naive_overview_numbers() -> dict[str, Any]:
     ]
     numbers = numbers_from(rows, first, today)
     numbers["undated"] = CallRecord.objects.filter(start_time__isnull=True).count()
+    # The promises' kept rates as ours reads them: the naive side differs in counting calls.
+    numbers["kept_rates"] = [kept_rate.for_days(p.first, p.last) for p in numbers["periods"]]
     return numbers
 
 
