@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _databases import bench_database_url, drop_database, ensure_database
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -53,7 +55,6 @@ FERNET_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"bludash bench").digest())
 CODES = ["PTP", "HPTP", "AP", "NOST", "LMS", "Busy", "NotOneself", "D01", "D02", "D03", "CPL"]
 HOST = "bludash.example.com"
 DEFAULT_DATABASE = "bludash_bench_callbacks"
-SERVER_DATABASES = {"postgres", "template0", "template1"}
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 
@@ -246,36 +247,6 @@ def drive(port: int, requests: list[bytes], clients: int) -> tuple[Answers, floa
 # --- the servers --------------------------------------------------------------------------------
 
 
-def database_url(args: argparse.Namespace) -> str:
-    """--database-url, else DEFAULT_DATABASE on DATABASE_URL's server; never DATABASE_URL's own
-    database nor the server's."""
-    ours = os.environ.get("DATABASE_URL", "")
-    if args.database_url:
-        url = args.database_url
-    elif ours.startswith(("postgres://", "postgresql://")):
-        url = ours.rsplit("/", 1)[0] + "/" + DEFAULT_DATABASE
-    else:
-        url = f"postgres://postgres@127.0.0.1:5432/{DEFAULT_DATABASE}"
-    name = url.rsplit("/", 1)[1].split("?")[0]
-    if name in SERVER_DATABASES or (ours and url.split("?")[0] == ours.split("?")[0]):
-        raise SystemExit(f"bench/callbacks.py: refusing to drop the database {name!r}")
-    return url
-
-
-def fresh_database(url: str, *, drop_only: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = url.rsplit("/", 1)[1].split("?")[0]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
 def free_port() -> int:
     import socket
 
@@ -422,7 +393,7 @@ def main() -> None:
     if args.seed_child:
         seed_child(args)
         return
-    url = database_url(args)
+    url = bench_database_url(args.database_url, DEFAULT_DATABASE, "bench/callbacks.py")
     token = secrets.token_urlsafe(32)
     port = free_port()
     sent = plan(args)
@@ -431,7 +402,7 @@ def main() -> None:
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-callbacks-") as var_dir:
         env = server_env(args, url, var_dir, port, token)
-        fresh_database(url)
+        ensure_database(url, fresh=True)
         try:
             started = time.perf_counter()
             subprocess.run(
@@ -483,7 +454,7 @@ def main() -> None:
             after = stored(url)
         finally:
             if not args.keep:
-                fresh_database(url, drop_only=True)
+                drop_database(url)
 
     # Every answer a success, and the counts in them those of the distinct records sent.
     created = changed = 0

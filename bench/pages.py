@@ -37,7 +37,6 @@ script keeps working. Run by hand, never by tests; bench/README.md has the figur
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import json
 import os
@@ -55,6 +54,9 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from _databases import drop_database, ensure_database, refuse_a_database_not_ours
+from _production import set_up_django, use_production_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -76,8 +78,6 @@ PER_PAGE = 50  # what the calls tables show
 SMOKE = {"calls": 2_000, "tasks": 20, "runs": 2, "days": 5, "deep_page": 2, "reuse": False}
 # A seed older than this no longer has a realistic "last 7 days": seed again instead of reusing.
 REUSE_MAX_AGE = timedelta(hours=12)
-# Debug off needs a Fernet key; this one guards only the bench account's made-up app key.
-FERNET_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"bludash pages bench").digest()).decode()
 SEED = 20261127
 CHUNK_TASKS = 100  # tasks written per COPY and transaction: bounded memory, visible progress
 
@@ -171,24 +171,9 @@ def parse_args() -> argparse.Namespace:
     if args.smoke:
         vars(args).update(SMOKE)
     args.database = args.database or (SMOKE_DATABASE if args.smoke else DATABASE)
-    refuse_a_database_not_ours(args.database)
+    args.database_url = f"{SERVER}/{args.database}"
+    refuse_a_database_not_ours(args.database_url, "bench/pages.py --database")
     return args
-
-
-def refuse_a_database_not_ours(name: str) -> None:
-    """The bench drops its database: never the one DATABASE_URL names (CI's, a developer's) nor
-    the server's own."""
-    import dj_database_url
-
-    theirs = os.environ.get("DATABASE_URL", "")
-    taken = {"postgres", "template0", "template1"}
-    if theirs.startswith("postgres"):
-        taken.add(dj_database_url.parse(theirs)["NAME"])
-    if name in taken:
-        raise SystemExit(
-            f"bench/pages.py: --database {name} is not the bench's to drop "
-            "(DATABASE_URL names it, or the server needs it); name another"
-        )
 
 
 def say(message: str) -> None:
@@ -197,47 +182,18 @@ def say(message: str) -> None:
 
 def main() -> None:
     args = parse_args()
-    created = ensure_database(args.database, fresh=not args.reuse)
+    created = ensure_database(args.database_url, fresh=not args.reuse)
     try:
         with tempfile.TemporaryDirectory(prefix="bludash-bench-pages-") as var_dir:
             run(args, created, var_dir)
     finally:
         if args.smoke:  # CI's server keeps nothing of a smoke run
-            drop_database(args.database)
+            drop_database(args.database_url)
 
 
 def run(args: argparse.Namespace, created: bool, var_dir: str) -> None:
-    os.environ.update(
-        {
-            # Static files collected here, as a deployment collects them: with debug off the
-            # pages name files through the manifest.
-            "BLUDASH_VAR_DIR": var_dir,
-            "DJANGO_SETTINGS_MODULE": "bludash.settings",
-            "DATABASE_URL": f"{SERVER}/{args.database}",
-            # As production runs: with debug on Django keeps the SQL of every query.
-            "DJANGO_DEBUG": "0",
-            "DJANGO_SECRET_KEY": "bench-only-secret-key-for-a-throwaway-database",
-            "BLUDASH_FERNET_KEYS": FERNET_KEY,
-            "DJANGO_ALLOWED_HOSTS": "testserver",
-            "BLUDASH_PUBLIC_URL": "https://testserver",
-            "BLUDASH_TIME_ZONE": ZONE,
-            "BLUDASH_LOG_LEVEL": "WARNING",
-            # One connection for the whole run, as a long-lived worker holds one: a reconnect
-            # every 60 s (the default) would land inside some timed request.
-            "DATABASE_CONN_MAX_AGE": "86400",
-        }
-    )
-    # Nothing is queued (the filesystem broker is enough), and the cache is files under var_dir:
-    # never a Redis database the environment names (CI's tests use theirs after the smoke run).
-    for name in ("REDIS_URL", "BLUDASH_CACHE_URL"):
-        os.environ.pop(name, None)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
+    use_production_settings(args.database_url, var_dir, zone=ZONE, key_seed=b"bludash pages bench")
+    set_up_django()
     if created or not seed_is_reusable(args):
         seed(args)
     else:
@@ -245,38 +201,6 @@ def run(args: argparse.Namespace, created: bool, var_dir: str) -> None:
     results = measure_pages(args)
     report(args, results)
     fail_on_bad_responses(results)
-
-
-# --- the database -------------------------------------------------------------------------------
-
-
-def ensure_database(database: str, fresh: bool) -> bool:
-    """Drops and creates the bench database when `fresh`, or creates it when missing. Returns
-    whether it was created (and so holds nothing yet)."""
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
-        if exists and not fresh:
-            return False
-        name = sql.Identifier(database)
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
-        return True
-
-
-def drop_database(database: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    if "django" in sys.modules:  # this process's own connection, if it made one
-        from django.db import connections
-
-        connections.close_all()
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-        name = sql.Identifier(database)
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
 def seed_is_reusable(args: argparse.Namespace) -> bool:
@@ -460,10 +384,11 @@ def seed(args: argparse.Namespace) -> None:
     rng = random.Random(SEED)
     now = datetime.now(UTC).replace(microsecond=0)
     zone = ZoneInfo(ZONE)
-    # A fresh database has nothing to clear; one --reuse refused is emptied here.
+    # A fresh database has nothing to clear; one --reuse refused is emptied here, with the
+    # tables that refer to these (promises and their repayments refer to calls).
     tables = [m._meta.db_table for m in (TaskDaySummary, SyncRun, CallRecord, Task)]
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     # The seeded conclusion dictionary stays (it refers to accounts, so they cannot be
     # truncated): only its link to the account that taught a code goes.
     Conclusion.objects.exclude(learned_from=None).update(learned_from=None)
@@ -944,6 +869,7 @@ def naive_overview_numbers() -> dict[str, Any]:
     from calls.dashboard.views.overview import numbers_from
     from calls.ingest import summaries
     from calls.models import CallRecord
+    from calls.promises import kept_rate
 
     zone = timezone.get_default_timezone()
     today = summary_queries.company_today()
@@ -966,6 +892,8 @@ def naive_overview_numbers() -> dict[str, Any]:
     ]
     numbers = numbers_from(rows, first, today)
     numbers["undated"] = CallRecord.objects.filter(start_time__isnull=True).count()
+    # The promises' kept rates as ours reads them: the naive side differs in counting calls.
+    numbers["kept_rates"] = [kept_rate.for_days(p.first, p.last) for p in numbers["periods"]]
     return numbers
 
 
