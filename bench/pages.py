@@ -869,7 +869,7 @@ def naive_overview_numbers() -> dict[str, Any]:
     from calls.dashboard.views.overview import numbers_from
     from calls.ingest import summaries
     from calls.models import CallRecord
-    from calls.promises import kept_rate
+    from calls.dashboard import kept_rate
 
     zone = timezone.get_default_timezone()
     today = summary_queries.company_today()
