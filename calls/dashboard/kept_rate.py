@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from calls.dashboard.kpis import Rate
 from calls.models import Promise, Task
+from calls.promises import ledger
 
 COUNTS = "kept promises"
 OF = "promises whose window ended"
@@ -31,16 +32,17 @@ def kept_rate(promises: QuerySet[Promise], since: datetime, until: datetime) -> 
 
 def for_days(first: date, last: date, now: datetime | None = None) -> Rate:
     """Windows that ended from the start of `first` to the end of `last` (company time zone),
-    and no later than now: a window still open has not ended."""
-    now = now or timezone.now()
+    and whose grace has passed by now: a promise still in its window or grace is not judged yet
+    (counted as not kept, it would make the latest days' rate read low, then rise)."""
+    now = (now or timezone.now()) - ledger.grace()
     since = timezone.make_aware(datetime.combine(first, time.min))
     until = min(now, timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min)))
     return kept_rate(Promise.objects.all(), since, until)
 
 
 def for_task(task: Task, now: datetime | None = None) -> Rate:
-    """The task's promises whose window has ended by now."""
-    now = now or timezone.now()
+    """The task's promises whose window and grace have ended by now."""
+    now = (now or timezone.now()) - ledger.grace()
     return kept_rate(
         Promise.objects.filter(task=task), datetime.min.replace(tzinfo=now.tzinfo), now
     )

@@ -144,11 +144,21 @@ def import_repayments(
         # The writers' turn: a page's promises and these repayments settle one after the other.
         lock_account_writes(account.pk)
         stored = _stored(account, result.rows)
-        seen: set[tuple[Any, ...]] = set()
+        seen: dict[tuple[Any, ...], Any] = {}
         for row in result.rows:
             key = row.identity()
             old = stored.get(key)
-            if row.reference and old is not None and old != _value(row):
+            earlier = seen.get(key)
+            if row.reference and earlier is not None and earlier != _value(row):
+                # Silently a duplicate, the second payment would be lost without a word.
+                result.errors.append(
+                    RowError(
+                        row.line,
+                        f"reference {row.reference!r} is already used in this file with another "
+                        "borrower, amount or time",
+                    )
+                )
+            elif row.reference and old is not None and old != _value(row):
                 result.errors.append(
                     RowError(
                         row.line,
@@ -160,7 +170,7 @@ def import_repayments(
                 result.duplicates += 1
             else:
                 result.new.append(row)
-            seen.add(key)
+            seen.setdefault(key, _value(row))
         result.new_borrowers = sorted({row.key for row in result.new if row.borrower is None})
         if result.errors or not save:
             return result

@@ -72,3 +72,15 @@ def test_a_body_nested_past_pythons_limit_is_refused_as_not_json(client, token):
     )
 
     assert response.status_code == 400
+
+
+def test_one_reference_twice_in_a_file_with_other_values_is_a_bad_row(call, pay):
+    call("c1")
+    result = pay(
+        "U1,100,2024-01-02 10:00:00,,R1",
+        "U2,9999,2024-01-02 11:00:00,,R1",
+    )
+
+    assert not result.saved
+    assert [error.line for error in result.errors] == [3]
+    assert "already used in this file" in result.errors[0].reason
