@@ -84,9 +84,16 @@ KEPT_WHEN_BLANK = tuple(
 _STORED = ["call_id", "task_id", "content_hash", "problems", *KEPT_WHEN_BLANK]
 
 
-def lock_account_writes(account_pk: int) -> None:
-    """Take the account's write turn (its row lock) until the caller's transaction ends."""
-    list(BluAccount.objects.select_for_update().filter(pk=account_pk).values_list("pk"))
+def lock_account_writes(account_pk: int) -> list[str]:
+    """Take the account's write turn (its row lock) until the caller's transaction ends, and
+    return the account's borrower keys as they are now: an admin's change commits under this
+    lock, so a sync that started before it links by the new keys from its next page on."""
+    keys = (
+        BluAccount.objects.select_for_update()
+        .filter(pk=account_pk)
+        .values_list("borrower_keys", flat=True)
+    )
+    return BluAccount(borrower_keys=next(iter(keys), "")).borrower_key_list()
 
 
 def lock_tasks(task_pks: set[int]) -> None:
@@ -146,7 +153,7 @@ def write_records(
         # so two writers of one call (a page and a callback, two callbacks naming two tasks)
         # can only meet in this queue, and each reads below what the other committed. The
         # tasks' rows come next, in key order, as every other locker of tasks takes them.
-        lock_account_writes(task.account_id)
+        key_names = lock_account_writes(task.account_id)
         stored = {
             row["call_id"]: row
             for row in CallRecord.objects.filter(
@@ -183,7 +190,7 @@ def write_records(
             learn_codes(task.account_id, confirmed, capped=False)
             return
         upsert_calls(to_write)
-        borrowers.link_calls(task.account, to_write)
+        borrowers.link_calls(task.account, to_write, key_names=key_names)
         # In the write's transaction: a page's calls and their new codes come in together.
         if from_query:
             learn_codes(task.account_id, confirmed, capped=False)
