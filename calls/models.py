@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -347,7 +347,16 @@ class Borrower(models.Model):
         return self.name or self.key
 
     def get_absolute_url(self) -> str:
-        return reverse("calls:borrower_detail", kwargs={"key": self.key})
+        return borrower_url(self.key, self.account_id)
+
+
+def borrower_url(key: str, account_pk: int | None = None) -> str:
+    """The page of a borrower key: a lender's key is one person across accounts; Blu's userId
+    names a row of one account's upload, so its page is that account's alone."""
+    url = reverse("calls:borrower_detail", kwargs={"key": key})
+    if key.startswith(Borrower.USER_ID_PREFIX) and account_pk is not None:
+        url += "?" + urlencode({"account": account_pk})
+    return url
 
 
 class CallRecord(models.Model):

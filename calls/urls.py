@@ -1,5 +1,6 @@
-from django.urls import path
+from django.urls import path, register_converter
 
+from calls.dashboard.borrower_paths import BorrowerKeyConverter
 from calls.dashboard.views import (
     borrowers,
     calls,
@@ -12,6 +13,7 @@ from calls.dashboard.views import (
 from calls.endpoints import blu_callback, metrics
 
 app_name = "calls"
+register_converter(BorrowerKeyConverter, "borrower_key")
 
 urlpatterns = [
     path("", overview.OverviewView.as_view(), name="overview"),
@@ -23,8 +25,12 @@ urlpatterns = [
     path("calls/<int:pk>/", calls.CallDetailView.as_view(), name="call_detail"),
     path("calls/<int:pk>/recording/", calls.call_recording, name="call_recording"),
     path("borrowers/", borrowers.BorrowerListView.as_view(), name="borrower_list"),
-    # A key is the lender's text: any character but none, so the path converter.
-    path("borrowers/<path:key>/", borrowers.BorrowerDetailView.as_view(), name="borrower_detail"),
+    # A key is the lender's text, slashes and dots included (calls/dashboard/borrower_paths.py).
+    path(
+        "borrowers/<borrower_key:key>/",
+        borrowers.BorrowerDetailView.as_view(),
+        name="borrower_detail",
+    ),
     path("health/", health.HealthView.as_view(), name="health"),
     path("conclusions/", conclusions.ConclusionListView.as_view(), name="conclusions"),
     path("metrics", metrics.metrics, name="metrics"),
