@@ -255,3 +255,14 @@ def test_a_key_stored_with_a_control_character_breaks_no_page(staff_client, bare
         borrower.get_absolute_url(),
     ]:
         assert staff_client.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize("term", ["émile", "ÉMILE", "Émile Ñú", "ñúñez"])
+def test_a_search_by_a_name_with_accents_finds_it_in_any_case(staff_client, bare_task, term):
+    make_call(bare_task, "e1", ext_vars={"uniqueId": "U-E1"}, name="Émile Ñúñez")
+    make_call(bare_task, "n1", ext_vars={"uniqueId": "U-N1"}, name="Ñúñez Émile")
+    borrower_backfill.backfill(bare_task.account)
+
+    response = staff_client.get(reverse("calls:borrower_list"), {"q": term})
+    found = "U-E1" if term[0] in "éÉ" else "U-N1"
+    assert found in response.content.decode()
