@@ -266,3 +266,56 @@ def test_a_search_by_a_name_with_accents_finds_it_in_any_case(staff_client, bare
     response = staff_client.get(reverse("calls:borrower_list"), {"q": term})
     found = "U-E1" if term[0] in "éÉ" else "U-N1"
     assert found in response.content.decode()
+
+
+def _listed(client, **query) -> list[str]:
+    body = client.get(reverse("calls:borrower_list"), query).content.decode()
+    return re.findall(r'<a href="/borrowers/([^/"]+)/">', body)
+
+
+@pytest.mark.parametrize("sort", ["-last_call_at", "last_call_at", "-calls_7d", "calls_7d"])
+def test_a_search_matching_by_key_orderid_phone_and_name_pages_through_every_match_in_order(
+    staff_client, bare_task, sort
+):
+    now = timezone.now()
+    matches = {  # each found by another of the four tests
+        "77-key": {"ext_vars": {"uniqueId": "77-key"}},
+        "K-order": {"ext_vars": {"uniqueId": "K-order", "orderId": "77-1"}},
+        "K-phone": {"ext_vars": {"uniqueId": "K-phone"}, "phone": "77***01"},
+        "K-name": {"ext_vars": {"uniqueId": "K-name"}, "name": "77 Ana"},
+        "77-key2": {"ext_vars": {"uniqueId": "77-key2"}},
+    }
+    for n, (key, fields) in enumerate(matches.items()):
+        for c in range(n % 3 + 1):
+            make_call(bare_task, f"{key}-{c}", now - timedelta(hours=n * 5 + c), **fields)
+    make_call(bare_task, "other", now, ext_vars={"uniqueId": "K-other"})
+    borrower_backfill.backfill(bare_task.account)
+
+    field, reverse_order = sort.removeprefix("-"), sort.startswith("-")
+    expected = [
+        b.key
+        for b in sorted(
+            Borrower.objects.exclude(key="K-other"),
+            key=lambda b: (getattr(b, field), b.pk),
+            reverse=reverse_order,
+        )
+    ]
+    pages = [_listed(staff_client, q="77", sort=sort, per_page=2, page=n) for n in (1, 2, 3)]
+    assert [key for page in pages for key in page] == expected
+
+
+def test_the_borrower_list_offers_no_page_past_its_last_and_answers_a_deeper_one_with_the_first(
+    staff_client, bare_task, monkeypatch
+):
+    from calls.dashboard.views.borrowers import BorrowerPaginator
+
+    monkeypatch.setattr(BorrowerPaginator, "max_page", 2)
+    now = timezone.now()
+    for n in range(4):
+        make_call(bare_task, f"c{n}", now - timedelta(hours=n), ext_vars={"uniqueId": f"U{n}"})
+    borrower_backfill.backfill(bare_task.account)
+
+    last = staff_client.get(reverse("calls:borrower_list"), {"per_page": 1, "page": 2})
+    assert _listed(staff_client, per_page=1, page=2) == ["U1"]
+    assert "page=3" not in last.content.decode()
+    assert _listed(staff_client, per_page=1, page=3) == ["U0"]

@@ -16,6 +16,22 @@ from calls.security import roles
 from calls.security.access import DashboardView
 
 SEARCH_PARAM = "q"
+
+
+class BorrowerPaginator(pagination.CallPaginator):
+    """No COUNT, and no deep OFFSET: past this page (an OFFSET that would walk millions of
+    borrowers' index entries) the list shows its first page; a search narrows it instead."""
+
+    max_page = 100
+
+    def page(self, number):
+        page = super().page(number)
+        if self._num_pages is not None and self._num_pages >= self.max_page:
+            # The last page offered: it links on to none.
+            self._num_pages = self._final_num_pages = self.max_page
+        return page
+
+
 ACCOUNT_PARAM = "account"
 
 
@@ -30,10 +46,16 @@ class BorrowerListView(DashboardView, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         term = self.request.GET.get(SEARCH_PARAM, "").strip()[: borrowers.MAX_TERM_CHARS]
-        table = BorrowerTable(borrowers.search(term))
-        pagination.sort(table, self.request)
+        query = self.request.GET
+        # One sort, known before the search: the search reads each test's first rows in it.
+        wanted = [name for name in query.getlist("sort") if name in borrowers.SORTS]
+        sort = wanted[0] if wanted else borrowers.DEFAULT_SORT
+        size = pagination.page_size(query.get("per_page"))
+        number = min(pagination.page_number(query.get("page")), BorrowerPaginator.max_page)
+        table = BorrowerTable(borrowers.search(term, sort=sort, depth=number * size + 1))
+        table.order_by = (sort,)
         # Never a COUNT over millions of borrowers: pages link on, never to the last one.
-        pagination.paginate(table, self.request)
+        pagination.paginate(table, self.request, BorrowerPaginator)
         context.update(table=table, term=term, min_name_chars=borrowers.MIN_NAME_CHARS)
         return context
 
