@@ -26,7 +26,8 @@ class BorrowerPaginator(pagination.CallPaginator):
 
     def page(self, number):
         page = super().page(number)
-        if self._num_pages is not None and self._num_pages >= self.max_page:
+        known: int | None = self.num_pages
+        if known is not None and known >= self.max_page:
             # The last page offered: it links on to none.
             self._num_pages = self._final_num_pages = self.max_page
         return page
