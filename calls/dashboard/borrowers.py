@@ -14,6 +14,7 @@ from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from calls.dashboard import keyset
+from calls.ingest.borrowers import CONTROL_CHARS
 from calls.models import Borrower, CallRecord, Conclusion
 
 TIMELINE_PAGE = 100
@@ -103,6 +104,9 @@ def search(term: str, *, sort: str = DEFAULT_SORT, depth: int | None = None) -> 
     borrowers = Borrower.objects.filter(last_call_at__isnull=False)
     if not term:
         return borrowers
+    if CONTROL_CHARS.search(term):
+        # No key has one, and PostgreSQL refuses a NUL even as a parameter.
+        return borrowers.none()
     tests = [Q(key__startswith=term), Q(order_id__startswith=term), Q(phone__startswith=term)]
     if len(term) >= MIN_NAME_CHARS:
         tests.append(Q(search_name__startswith=term.lower()))
