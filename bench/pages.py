@@ -865,11 +865,10 @@ def naive_overview_numbers() -> dict[str, Any]:
     from django.db.models.functions import TruncDate
     from django.utils import timezone
 
-    from calls.dashboard import kpis, summary_queries
+    from calls.dashboard import kept_rate, kpis, summary_queries
     from calls.dashboard.views.overview import numbers_from
     from calls.ingest import summaries
     from calls.models import CallRecord
-    from calls.dashboard import kept_rate
 
     zone = timezone.get_default_timezone()
     today = summary_queries.company_today()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -363,7 +363,16 @@ class Borrower(models.Model):
         return self.name or self.key
 
     def get_absolute_url(self) -> str:
-        return reverse("calls:borrower_detail", kwargs={"key": self.key})
+        return borrower_url(self.key, self.account_id)
+
+
+def borrower_url(key: str, account_pk: int | None = None) -> str:
+    """The page of a borrower key: a lender's key is one person across accounts; Blu's userId
+    names a row of one account's upload, so its page is that account's alone."""
+    url = reverse("calls:borrower_detail", kwargs={"key": key})
+    if key.startswith(Borrower.USER_ID_PREFIX) and account_pk is not None:
+        url += "?" + urlencode({"account": account_pk})
+    return url
 
 
 class CallRecord(models.Model):
@@ -846,3 +855,16 @@ class RepaymentToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.hint}…)"
+
+
+def lock_account_writes(account_pk: int) -> list[str]:
+    """Take the account's write turn (its row lock) until the caller's transaction ends: every
+    write of its calls, borrowers, promises and repayments takes it first. Returns
+    the account's borrower keys as they are now: an admin's change commits under this
+    lock, so a sync that started before it links by the new keys from its next page on."""
+    keys = (
+        BluAccount.objects.select_for_update()
+        .filter(pk=account_pk)
+        .values_list("borrower_keys", flat=True)
+    )
+    return BluAccount(borrower_keys=next(iter(keys), "")).borrower_key_list()

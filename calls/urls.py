@@ -1,5 +1,6 @@
-from django.urls import path
+from django.urls import path, register_converter
 
+from calls.dashboard.borrower_paths import BorrowerKeyConverter
 from calls.dashboard.views import (
     borrowers,
     calls,
@@ -16,6 +17,7 @@ from calls.endpoints import blu_callback, metrics
 from calls.endpoints import repayments as repayment_api
 
 app_name = "calls"
+register_converter(BorrowerKeyConverter, "borrower_key")
 
 urlpatterns = [
     path("", overview.OverviewView.as_view(), name="overview"),
@@ -27,8 +29,12 @@ urlpatterns = [
     path("calls/<int:pk>/", calls.CallDetailView.as_view(), name="call_detail"),
     path("calls/<int:pk>/recording/", calls.call_recording, name="call_recording"),
     path("borrowers/", borrowers.BorrowerListView.as_view(), name="borrower_list"),
-    # A key is the lender's text: any character but none, so the path converter.
-    path("borrowers/<path:key>/", borrowers.BorrowerDetailView.as_view(), name="borrower_detail"),
+    # A key is the lender's text, slashes and dots included (calls/dashboard/borrower_paths.py).
+    path(
+        "borrowers/<borrower_key:key>/",
+        borrowers.BorrowerDetailView.as_view(),
+        name="borrower_detail",
+    ),
     path("exports/<int:pk>/", exports.export_job, name="export_job"),
     path("exports/<int:pk>/status/", exports.export_status, name="export_status"),
     path("exports/<int:pk>/download/", exports.export_download, name="export_download"),

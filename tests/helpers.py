@@ -253,7 +253,7 @@ def dashboard_url(name: str, task: Task | None = None, call: CallRecord | None =
         return reverse(name, args=[call.pk])
     if name == "calls:borrower_detail":
         assert call is not None and call.borrower is not None
-        return reverse(name, kwargs={"key": call.borrower.key})
+        return call.borrower.get_absolute_url()
     return reverse(name)
 
 

@@ -9,16 +9,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from calls.dashboard import keyset
+from calls.ingest.borrowers import CONTROL_CHARS
 from calls.models import Borrower, CallRecord, Conclusion
 
 TIMELINE_PAGE = 100
 # Shorter than this, a name prefix matches too many borrowers to be worth an answer.
 MIN_NAME_CHARS = 2
 MAX_TERM_CHARS = 100
+# The most rows a search reads per test (its ids stay within every database's parameter limit).
+MAX_SEARCH_DEPTH = 5001
 
 
 def right_party_codes() -> list[str]:
@@ -77,17 +81,60 @@ def timeline(borrower_pks: list[int], older_than: str = "") -> Timeline:
     return Timeline(page, str(keyset.cursor_of(page[-1])) if more else None)
 
 
-def search(term: str) -> QuerySet[Borrower]:
+# What the list may be sorted by (BorrowerTable's columns), each with the index it reads.
+SORTS = {
+    "-last_call_at": ("-last_call_at", "-id"),
+    "last_call_at": ("last_call_at", "id"),
+    "-calls_7d": ("-calls_7d", "-id"),
+    "calls_7d": ("calls_7d", "id"),
+}
+DEFAULT_SORT = "-last_call_at"
+
+
+def search(term: str, *, sort: str = DEFAULT_SORT, depth: int | None = None) -> QuerySet[Borrower]:
     """Borrowers whose key, orderId or masked phone starts with `term`, or whose name does
-    (any case); every borrower with a call when the term is empty."""
+    (any case); every borrower with a call when the term is empty.
+
+    With `depth` (the rows up to the end of the page shown), each of the four tests finds its
+    first `depth` borrowers in the `sort` order (SORTS) through its own index, and only those
+    few are sorted: an OR of the four would walk the sort's index past millions of borrowers
+    for a term that matches a few thousand. Exact for the first `depth` rows in that order (at
+    most MAX_SEARCH_DEPTH: a search shows its first 5,000 matches)."""
     term = term.strip()[:MAX_TERM_CHARS]
     borrowers = Borrower.objects.filter(last_call_at__isnull=False)
     if not term:
         return borrowers
-    found = Q(key__startswith=term) | Q(order_id__startswith=term) | Q(phone__startswith=term)
+    if CONTROL_CHARS.search(term):
+        # No key has one, and PostgreSQL refuses a NUL even as a parameter.
+        return borrowers.none()
+    tests = [Q(key__startswith=term), Q(order_id__startswith=term), Q(phone__startswith=term)]
     if len(term) >= MIN_NAME_CHARS:
-        found |= Q(search_name__startswith=term.lower())
-    return borrowers.filter(found)
+        tests.append(Q(search_name__startswith=term.lower()))
+    if depth is None:
+        found = tests[0]
+        for test in tests[1:]:
+            found |= test
+        return borrowers.filter(found)
+    branches = [
+        borrowers.filter(test)
+        .order_by(*SORTS[sort])
+        .values("id")[: min(depth, MAX_SEARCH_DEPTH)]
+        .query.sql_with_params()
+        for test in tests
+    ]
+    # Each branch in a derived table: SQLite allows no LIMIT in a UNION's own members. The
+    # branches are Django's own compiled SQL; the term is only ever a parameter.
+    union = " UNION ".join(
+        f"SELECT id FROM ({sql}) AS branch{n}"  # noqa: S608
+        for n, (sql, _) in enumerate(branches)
+    )
+    params = [param for _, branch_params in branches for param in branch_params]
+    # The few ids first, in a query of their own: as `id IN (union)` PostgreSQL may run the
+    # union again for every borrower it walks in the sort's index.
+    with connection.cursor() as cursor:
+        cursor.execute(union, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    return borrowers.filter(pk__in=ids)
 
 
 def recent_counts(borrower_pks: Iterable[int], now: datetime | None = None) -> dict[int, int]:

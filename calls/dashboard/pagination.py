@@ -49,12 +49,14 @@ def page_number(value: Any) -> int:
 class _Capped:
     """A paginator whose page size and page number stay within reason, whoever calls it."""
 
+    max_page = MAX_PAGE
+
     def __init__(self, object_list, per_page, *args, **kwargs) -> None:
         super().__init__(object_list, page_size(per_page), *args, **kwargs)  # type: ignore[call-arg]
 
     def validate_number(self, number):
         number = super().validate_number(number)  # type: ignore[misc]
-        if number > MAX_PAGE:
+        if number > self.max_page:
             raise EmptyPage("That page number is past any table's end.")
         return number
 

@@ -24,9 +24,7 @@ class PromiseTable(tables.Table):
     borrower = tables.Column(
         "Borrower",
         accessor="borrower__key",
-        linkify=lambda record: reverse(
-            "calls:borrower_detail", kwargs={"key": record.borrower.key}
-        ),
+        linkify=lambda record: record.borrower.get_absolute_url(),
     )
     name = tables.Column("Name", accessor="borrower__name")
     account = tables.Column("Account", accessor="account__name")

@@ -180,9 +180,7 @@ class CallTable(tables.Table):
     borrower = tables.Column(
         "Borrower",
         accessor="borrower__key",
-        linkify=lambda record: reverse(
-            "calls:borrower_detail", kwargs={"key": record.borrower.key}
-        ),
+        linkify=lambda record: record.borrower.get_absolute_url(),
         order_by=_sorted_with_id("borrower__key"),
     )
 
@@ -236,7 +234,7 @@ class BorrowerTable(tables.Table):
 
     key = tables.Column(
         "Borrower",
-        linkify=lambda record: reverse("calls:borrower_detail", kwargs={"key": record.key}),
+        linkify=lambda record: record.get_absolute_url(),
         orderable=False,
     )
     name = tables.Column("Name", orderable=False)

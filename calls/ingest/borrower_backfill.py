@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from calls.ingest import borrowers
-from calls.ingest.page_writer import lock_account_writes
-from calls.models import BluAccount, CallRecord
+from calls.models import BluAccount, CallRecord, lock_account_writes
 
 
 @dataclass
@@ -38,17 +37,18 @@ def backfill(
         calls = calls.filter(borrower__isnull=True)
     position = 0
     while True:
-        batch = list(
-            calls.filter(pk__gt=position)
-            .order_by("pk")
-            .values("pk", "call_id", "ext_vars", "user_id")[:batch_size]
-        )
-        if not batch:
-            return result
         with transaction.atomic():
-            lock_account_writes(account.pk)
-            account.refresh_from_db(fields=["borrower_keys"])
-            result.borrowers += len(borrowers.link_calls(account, batch))
+            # The batch is read under the account's write turn: read before it, a write that
+            # commits while the backfill waits would be undone with the batch's old extVars.
+            key_names = lock_account_writes(account.pk)
+            batch = list(
+                calls.filter(pk__gt=position)
+                .order_by("pk")
+                .values("pk", "call_id", "ext_vars", "user_id")[:batch_size]
+            )
+            if not batch:
+                return result
+            result.borrowers += len(borrowers.link_calls(account, batch, key_names=key_names))
         result.read += len(batch)
         position = batch[-1]["pk"]
         if progress:

@@ -7,7 +7,8 @@ upload-row ids are not the lender's borrower ids. Phones are masked by Blu and n
 
 The one-time link of calls stored before borrowers existed is calls/ingest/borrower_backfill.py.
 
-Set-based per page: one upsert of the page's borrowers, one UPDATE linking its calls, one UPDATE
+Set-based per page: one look-up of the page's borrowers (an INSERT only of those not seen
+before), one UPDATE linking its calls, their borrowers row-locked in key order, one UPDATE
 recounting the borrowers it touched (and those its calls left) from the calls' (borrower, start)
 index. A recount of a few borrowers' calls, not an applied delta: a re-read that moves a start
 time or a key, or a call replayed, leaves nothing to drift, and no borrower is rebuilt from all
@@ -20,6 +21,7 @@ once its oldest counted call leaves the window (calls_7d_until).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,11 +47,15 @@ from calls.promises import ledger
 
 WINDOW = timedelta(days=7)
 KEY_CHARS = Borrower._meta.get_field("key").max_length or 200
+# A key is a URL path segment on the pages: a control character (a newline) has no URL there.
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def key_text(value: Any) -> str:
     """An extVars value as a key: text or a whole number; '' for anything else (null, true,
-    an object, a string too long to be an id)."""
+    an object, a string too long to be an id, text with a control character, or text that
+    begins like Blu's userId fallback, which would make the lender's borrower and Blu's upload
+    row one)."""
     if isinstance(value, bool):
         return ""
     if isinstance(value, int):
@@ -60,7 +66,9 @@ def key_text(value: Any) -> str:
         text = value.strip()
     else:
         return ""
-    return text if len(text) <= KEY_CHARS - len(Borrower.USER_ID_PREFIX) else ""
+    if len(text) > KEY_CHARS - len(Borrower.USER_ID_PREFIX) or CONTROL_CHARS.search(text):
+        return ""
+    return "" if text.startswith(Borrower.USER_ID_PREFIX) else text
 
 
 def borrower_key(ext_vars: Any, user_id: str, key_names: list[str]) -> tuple[str, str] | None:
@@ -69,18 +77,30 @@ def borrower_key(ext_vars: Any, user_id: str, key_names: list[str]) -> tuple[str
         for name in key_names:
             if text := key_text(ext_vars.get(name)):
                 return text, name
-    if user_id := (user_id or "").strip():
+    user_id = (user_id or "").strip()
+    if user_id and not CONTROL_CHARS.search(user_id):
         return Borrower.USER_ID_PREFIX + user_id, Borrower.USER_ID
     return None
 
 
-def link_calls(account: BluAccount, rows: Iterable[Mapping[str, Any]]) -> set[int]:
+def link_calls(
+    account: BluAccount,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    key_names: list[str] | None = None,
+) -> set[int]:
     """Link the account's calls given as field values (call_id, ext_vars, user_id) to their
     borrowers, adding borrowers not seen before, recount every borrower touched and make or
     settle the calls' promises (calls/promises/ledger.py). Runs in
-    the caller's transaction, under the account's write turn. Returns the borrowers touched."""
-    names = account.borrower_key_list()
-    keyed = {row["call_id"]: borrower_key(row["ext_vars"], row["user_id"], names) for row in rows}
+    the caller's transaction, under the account's write turn. `key_names` are the account's
+    borrower keys as lock_account_writes returned them; without them they are read from the
+    database now (never from `account`, which may be older than an admin's change). Returns the
+    borrowers touched."""
+    if key_names is None:
+        key_names = BluAccount.objects.get(pk=account.pk).borrower_key_list()
+    keyed = {
+        row["call_id"]: borrower_key(row["ext_vars"], row["user_id"], key_names) for row in rows
+    }
     if not keyed:
         return set()
     # A re-read or a corrected record may take a call from one borrower to another.
@@ -90,28 +110,57 @@ def link_calls(account: BluAccount, rows: Iterable[Mapping[str, Any]]) -> set[in
         ).values_list("borrower_id", flat=True)
     )
     sources = dict(found for found in keyed.values() if found)
-    ids: dict[str, int] = {}
-    if sources:
-        # update_conflicts, not ignore_conflicts: it returns the ids of the rows already there.
-        made = Borrower.objects.bulk_create(
-            [
-                Borrower(account_id=account.pk, key=key, key_source=source)
-                for key, source in sorted(sources.items())
-            ],
-            update_conflicts=True,
-            unique_fields=["account", "key"],
-            update_fields=["key_source"],
-        )
-        ids = {borrower.key: borrower.pk for borrower in made}
+    ids = _borrower_ids(account.pk, sources)
     _set_borrowers(
         account.pk,
         [(call_id, ids[found[0]] if found else None) for call_id, found in keyed.items()],
     )
     touched = before | set(ids.values())
+    # In key order, as refresh_expired() takes them: a recount beside a refresh cannot deadlock.
+    list(
+        Borrower.objects.select_for_update()
+        .filter(pk__in=sorted(touched))
+        .order_by("pk")
+        .values_list("pk")
+    )
     recount(touched)
     # The calls' promises follow their borrower, code and payment-time slot.
     ledger.follow_calls(account, list(keyed))
     return touched
+
+
+def _borrower_ids(account_pk: int, sources: dict[str, str]) -> dict[str, int]:
+    """The ids of the account's borrowers by key (key: key_source), adding those not there yet.
+    A borrower already there is written only when its key now comes from another extVars key,
+    so a page of known borrowers rewrites (and row-locks) none of them here."""
+    if not sources:
+        return {}
+    known = {
+        key: (pk, source)
+        for key, pk, source in Borrower.objects.filter(
+            account_id=account_pk, key__in=sorted(sources)
+        ).values_list("key", "pk", "key_source")
+    }
+    missing = sorted(key for key in sources if key not in known)
+    if missing:
+        Borrower.objects.bulk_create(
+            [Borrower(account_id=account_pk, key=key, key_source=sources[key]) for key in missing],
+            ignore_conflicts=True,
+        )
+        known.update(
+            (key, (pk, source))
+            for key, pk, source in Borrower.objects.filter(
+                account_id=account_pk, key__in=missing
+            ).values_list("key", "pk", "key_source")
+        )
+    moved = [
+        Borrower(pk=pk, key_source=sources[key])
+        for key, (pk, source) in sorted(known.items())
+        if source != sources[key]
+    ]
+    if moved:
+        Borrower.objects.bulk_update(moved, ["key_source"])
+    return {key: pk for key, (pk, _source) in known.items()}
 
 
 def _set_borrowers(account_pk: int, pairs: list[tuple[str, int | None]]) -> None:
@@ -136,11 +185,13 @@ def recount(borrower_pks: Iterable[int], now: datetime | None = None) -> None:
     pks = sorted(set(borrower_pks))
     if not pks:
         return
-    since = (now or timezone.now()) - WINDOW
+    now = now or timezone.now()
+    since = now - WINDOW
     calls = CallRecord.objects.filter(borrower_id=OuterRef("pk")).order_by()
     dated = calls.filter(start_time__isnull=False)
     newest = calls.order_by(F("start_time").desc(nulls_last=True), "-pk")
-    recent = dated.filter(start_time__gte=since)
+    # A start in the future (a clock that runs ahead) is not a call of the last 7 days.
+    recent = dated.filter(start_time__gte=since, start_time__lte=now)
 
     name = Coalesce(Subquery(newest.values("name")[:1]), Value(""))
     order_id = Subquery(
@@ -172,13 +223,18 @@ def recount(borrower_pks: Iterable[int], now: datetime | None = None) -> None:
 def refresh_expired(*, batch_size: int = 1000, now: datetime | None = None) -> int:
     """Recount the borrowers whose oldest call counted in calls_7d has left the window since,
     in batches; returns how many. Run every few minutes (`blu borrowers refresh`, the beat job),
-    it keeps the list's sort by calls in 7 days within that interval of the truth."""
+    it keeps the list's sort by calls in 7 days within that interval of the truth.
+
+    A borrower a write holds is skipped, not waited for: the write recounts it anyway (and a
+    refresh waiting on a writer that waits on the refresh would deadlock); one still due is
+    taken by the next run."""
     done = 0
     while True:
         moment = now or timezone.now()
         with transaction.atomic():
             batch = list(
-                Borrower.objects.filter(calls_7d_until__lte=moment)
+                Borrower.objects.select_for_update(skip_locked=True)
+                .filter(calls_7d_until__lt=moment)
                 .order_by("calls_7d_until")
                 .values_list("pk", flat=True)[:batch_size]
             )

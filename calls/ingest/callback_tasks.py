@@ -21,8 +21,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from calls.ingest.page_writer import lock_account_writes
-from calls.models import BluAccount, Task
+from calls.models import BluAccount, Task, lock_account_writes
 
 WINDOW = timedelta(hours=1)
 

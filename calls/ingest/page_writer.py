@@ -22,7 +22,7 @@ from django.utils import timezone
 from calls.blu.records import UnstorableRecord, problem_kind, read_record
 from calls.ingest import borrowers, summaries, upsert
 from calls.ingest.upsert import upsert_calls
-from calls.models import BluAccount, Conclusion, Task
+from calls.models import BluAccount, Conclusion, Task, lock_account_writes
 
 logger = logging.getLogger(__name__)
 
@@ -84,11 +84,6 @@ KEPT_WHEN_BLANK = tuple(
 _STORED = ["call_id", "task_id", "content_hash", "problems", *KEPT_WHEN_BLANK]
 
 
-def lock_account_writes(account_pk: int) -> None:
-    """Take the account's write turn (its row lock) until the caller's transaction ends."""
-    list(BluAccount.objects.select_for_update().filter(pk=account_pk).values_list("pk"))
-
-
 def lock_tasks(task_pks: set[int]) -> None:
     """Lock tasks' rows in key order (refresh and reclassification lock them in that order too,
     so none of them can deadlock with a writer)."""
@@ -144,7 +139,7 @@ def write_records(
         # so two writers of one call (a page and a callback, two callbacks naming two tasks)
         # can only meet in this queue, and each reads below what the other committed. The
         # tasks' rows come next, in key order, as every other locker of tasks takes them.
-        lock_account_writes(task.account_id)
+        key_names = lock_account_writes(task.account_id)
         stored = {
             row["call_id"]: row
             for row in upsert.stored_calls(task.account_id, candidates).values(*_STORED)
@@ -179,7 +174,7 @@ def write_records(
             learn_codes(task.account_id, confirmed, capped=False)
             return
         upsert_calls(to_write)
-        borrowers.link_calls(task.account, to_write)
+        borrowers.link_calls(task.account, to_write, key_names=key_names)
         # In the write's transaction: a page's calls and their new codes come in together.
         if from_query:
             learn_codes(task.account_id, confirmed, capped=False)

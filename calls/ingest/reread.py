@@ -18,7 +18,7 @@ from django.db import transaction
 from calls.blu.records import problem_kind, read_record
 from calls.ingest import borrowers, page_writer, summaries
 from calls.ingest.page_writer import KEPT_WHEN_BLANK, is_final
-from calls.models import BluAccount, CallRecord
+from calls.models import BluAccount, CallRecord, lock_account_writes
 
 # What a re-read may change: the fields read from the raw record (the raw record itself, the
 # call's task and its first sighting stay).
@@ -93,7 +93,7 @@ def _reread_batch(account: BluAccount, pks: list[int]) -> int:
     zone = account.zone
     with transaction.atomic():
         # The same turn and lock order as every write (page_writer): the account, then tasks.
-        page_writer.lock_account_writes(account.pk)
+        key_names = lock_account_writes(account.pk)
         rows = list(
             CallRecord.objects.filter(pk__in=pks)
             .order_by("pk")
@@ -114,7 +114,7 @@ def _reread_batch(account: BluAccount, pks: list[int]) -> int:
             added.setdefault(old["task_id"], []).append(new)
         CallRecord.objects.bulk_update(changed, READ_FIELDS, batch_size=500)
         # A new reading may name another borrower (extVars) or move a start time.
-        borrowers.link_calls(account, reread_calls)
+        borrowers.link_calls(account, reread_calls, key_names=key_names)
         # Stored records may have come by callback: their new codes are capped as then.
         page_writer.learn_codes(
             account.pk, [(call.code, call.desc) for call in changed if call.code], capped=True

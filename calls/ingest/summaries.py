@@ -80,7 +80,7 @@ def flagged_calls(
 
 def take_account_turn(account_pk: int) -> None:
     """The account's write turn, which every write of its calls takes
-    (page_writer.lock_account_writes), for writing its day rows here. As FOR NO KEY UPDATE: it
+    (calls.models.lock_account_writes), for writing its day rows here. As FOR NO KEY UPDATE: it
     takes turns with the writers' FOR UPDATE all the same, but lets a transaction that holds one
     of the account's tasks store a call of it (an insert's key-share lock on the account), which
     would otherwise wait for this turn while this waits for that task: a deadlock."""

@@ -28,7 +28,14 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from calls.models import BluAccount, CallRecord, Conclusion, Promise, Repayment
+from calls.models import (
+    BluAccount,
+    CallRecord,
+    Conclusion,
+    Promise,
+    Repayment,
+    lock_account_writes,
+)
 from calls.promises import windows
 
 
@@ -215,8 +222,6 @@ def rebuild(account: BluAccount, *, batch_size: int = 1000) -> int:
     promise; returns how many calls were read."""
     from django.db import transaction
     from django.db.models import Q
-
-    from calls.ingest.page_writer import lock_account_writes
 
     codes = _codes("promise_to_pay") + _codes("already_paid")
     wanted = CallRecord.objects.filter(account_id=account.pk).filter(

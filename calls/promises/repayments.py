@@ -31,7 +31,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from calls.models import BluAccount, Borrower, Repayment
+from calls.models import BluAccount, Borrower, Repayment, lock_account_writes
 from calls.promises import ledger, windows
 
 COLUMNS = ("borrower", "amount", "paid_at", "orderId", "reference")
@@ -139,8 +139,6 @@ def import_repayments(
     if result.errors:
         return result
     with transaction.atomic():
-        from calls.ingest.page_writer import lock_account_writes
-
         # The writers' turn: a page's promises and these repayments settle one after the other.
         lock_account_writes(account.pk)
         stored = _stored(account, result.rows)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from calls.dashboard import borrowers as borrower_pages
 from calls.ingest import borrower_backfill
-from calls.models import Task
+from calls.models import Borrower, CallRecord, Task
 from tests.helpers import FAKE_BLU, account_without_blu, html_text, make_call
 
 
@@ -157,3 +157,165 @@ def test_outsiders_get_the_polite_page_and_anonymous_visitors_sign_in(
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
     client.force_login(outsider)
     assert client.get(url).status_code == 403
+
+
+def test_someone_who_may_see_borrowers_but_not_calls_sees_no_call_on_them(client, world):
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user("borrowers-only", password="pw-Long-enough-123")
+    user.user_permissions.add(Permission.objects.get(codename="view_borrower"))
+    client.force_login(user)
+
+    for url in [reverse("calls:borrower_list"), reverse("calls:borrower_detail", args=["U1"])]:
+        response = client.get(url)
+        assert response.status_code == 403
+        assert "u1-week" not in response.content.decode()
+    assert 'href="/borrowers/"' not in client.get(reverse("calls:overview")).content.decode()
+
+
+def test_blus_user_id_names_one_accounts_borrower_and_two_accounts_are_two_pages(
+    staff_client, bare_task
+):
+    other = account_without_blu("other")
+    elsewhere = Task.objects.create(account=other, blu_task_id="900")
+    make_call(bare_task, "alice-call", ext_vars={}, user_id="17", name="Alice")
+    make_call(elsewhere, "bob-call", ext_vars={}, user_id="17", name="Bob")
+    borrower_backfill.backfill(bare_task.account)
+    borrower_backfill.backfill(other)
+
+    for call_id, shown, hidden in [("alice-call", "Alice", "Bob"), ("bob-call", "Bob", "Alice")]:
+        call = CallRecord.objects.get(call_id=call_id)
+        detail = staff_client.get(reverse("calls:call_detail", args=[call.pk])).content.decode()
+        link = re.search(r'id="call-borrower"><a href="([^"]+)"', detail)[1].replace("&amp;", "&")
+        page = html_text(staff_client.get(link).content.decode())
+        assert call_id in page and shown in page and hidden not in page
+    # Without the account, the key names two people: no page merges them.
+    assert _page(staff_client, "userId:17").status_code == 404
+
+
+def test_a_borrower_whose_calls_all_moved_to_another_has_no_page(staff_client, world):
+    account = world.account
+    account.borrower_keys = "orderId"
+    account.save()
+    borrower_backfill.backfill(account, relink=True)
+
+    assert _page(staff_client, "U2").status_code == 404
+
+
+ODD_KEYS = [
+    ".",
+    "..",
+    "../tasks",
+    "a/../../tasks",
+    "a/./b",
+    "~.",
+    "~~..",
+    "a/b",
+    "a/",
+    "50%",
+    "a?b#c",
+    "%2e%2E",
+    "Đặng 1",
+    "a%2Fb",
+    "back\\slash",
+]
+
+
+@pytest.mark.parametrize("key", ODD_KEYS)
+def test_every_key_links_to_its_own_page_as_a_browser_resolves_the_link(
+    staff_client, bare_task, key
+):
+    from urllib.parse import urljoin, urlsplit
+
+    call = make_call(bare_task, "odd-call", ext_vars={"uniqueId": key})
+    borrower_backfill.backfill(bare_task.account)
+    detail = staff_client.get(reverse("calls:call_detail", args=[call.pk])).content.decode()
+    link = re.search(r'id="call-borrower"><a href="([^"]+)"', detail)[1]
+
+    # urljoin removes dot segments as a browser does (RFC 3986 5.2.4); %2E is WHATWG's too.
+    resolved = urlsplit(urljoin(f"http://testserver/calls/{call.pk}/", link)).path
+    assert resolved == link and ".%2e" not in link.lower() and "/%2e" not in link.lower()
+    response = staff_client.get(resolved)
+    assert response.status_code == 200 and "odd-call" in response.content.decode()
+    assert html_text(response.content.decode()).count(key) >= 1
+
+
+@pytest.mark.parametrize("key", ["a\nb", "tab\there"])
+def test_a_key_stored_with_a_control_character_breaks_no_page(staff_client, bare_task, key):
+    call = make_call(bare_task, "odd-call")
+    borrower = Borrower.objects.create(account=bare_task.account, key=key, key_source="uniqueId")
+    call.borrower = borrower
+    call.save()
+
+    for url in [
+        reverse("calls:call_list"),
+        reverse("calls:call_detail", args=[call.pk]),
+        reverse("calls:task_detail", args=[bare_task.pk]),
+        reverse("calls:borrower_list"),
+        borrower.get_absolute_url(),
+    ]:
+        assert staff_client.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize("term", ["émile", "ÉMILE", "Émile Ñú", "ñúñez"])
+def test_a_search_by_a_name_with_accents_finds_it_in_any_case(staff_client, bare_task, term):
+    make_call(bare_task, "e1", ext_vars={"uniqueId": "U-E1"}, name="Émile Ñúñez")
+    make_call(bare_task, "n1", ext_vars={"uniqueId": "U-N1"}, name="Ñúñez Émile")
+    borrower_backfill.backfill(bare_task.account)
+
+    response = staff_client.get(reverse("calls:borrower_list"), {"q": term})
+    found = "U-E1" if term[0] in "éÉ" else "U-N1"
+    assert found in response.content.decode()
+
+
+def _listed(client, **query) -> list[str]:
+    body = client.get(reverse("calls:borrower_list"), query).content.decode()
+    return re.findall(r'<a href="/borrowers/([^/"]+)/">', body)
+
+
+@pytest.mark.parametrize("sort", ["-last_call_at", "last_call_at", "-calls_7d", "calls_7d"])
+def test_a_search_matching_by_key_orderid_phone_and_name_pages_through_every_match_in_order(
+    staff_client, bare_task, sort
+):
+    now = timezone.now()
+    matches = {  # each found by another of the four tests
+        "77-key": {"ext_vars": {"uniqueId": "77-key"}},
+        "K-order": {"ext_vars": {"uniqueId": "K-order", "orderId": "77-1"}},
+        "K-phone": {"ext_vars": {"uniqueId": "K-phone"}, "phone": "77***01"},
+        "K-name": {"ext_vars": {"uniqueId": "K-name"}, "name": "77 Ana"},
+        "77-key2": {"ext_vars": {"uniqueId": "77-key2"}},
+    }
+    for n, (key, fields) in enumerate(matches.items()):
+        for c in range(n % 3 + 1):
+            make_call(bare_task, f"{key}-{c}", now - timedelta(hours=n * 5 + c), **fields)
+    make_call(bare_task, "other", now, ext_vars={"uniqueId": "K-other"})
+    borrower_backfill.backfill(bare_task.account)
+
+    field, reverse_order = sort.removeprefix("-"), sort.startswith("-")
+    expected = [
+        b.key
+        for b in sorted(
+            Borrower.objects.exclude(key="K-other"),
+            key=lambda b: (getattr(b, field), b.pk),
+            reverse=reverse_order,
+        )
+    ]
+    pages = [_listed(staff_client, q="77", sort=sort, per_page=2, page=n) for n in (1, 2, 3)]
+    assert [key for page in pages for key in page] == expected
+
+
+def test_the_borrower_list_offers_no_page_past_its_last_and_answers_a_deeper_one_with_the_first(
+    staff_client, bare_task, monkeypatch
+):
+    from calls.dashboard.views.borrowers import BorrowerPaginator
+
+    monkeypatch.setattr(BorrowerPaginator, "max_page", 2)
+    now = timezone.now()
+    for n in range(4):
+        make_call(bare_task, f"c{n}", now - timedelta(hours=n), ext_vars={"uniqueId": f"U{n}"})
+    borrower_backfill.backfill(bare_task.account)
+
+    last = staff_client.get(reverse("calls:borrower_list"), {"per_page": 1, "page": 2})
+    assert _listed(staff_client, per_page=1, page=2) == ["U1"]
+    assert "page=3" not in last.content.decode()
+    assert _listed(staff_client, per_page=1, page=3) == ["U0"]

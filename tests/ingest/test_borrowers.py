@@ -239,3 +239,58 @@ def test_every_database_recounts_borrowers_every_few_minutes(db):
 
     job = PeriodicTask.objects.get(task="calls.tasks.refresh_borrower_counts")
     assert job.enabled and job.interval.every <= 600
+
+
+def test_a_sync_under_way_when_an_admin_changes_the_keys_links_by_the_new_keys(make_task):
+    task = make_task("5001", calls=5, borrowers=2)
+    assert task.account.borrower_key_list() == ["uniqueId"]  # what the sync started with
+    changed = type(task.account).objects.get(pk=task.account_id)
+    changed.borrower_keys = "orderId"
+    changed.save()
+
+    sync.sync_task(task)
+
+    assert set(Borrower.objects.values_list("key_source", flat=True)) == {"orderId"}
+
+
+@pytest.mark.parametrize("key", ["12\n34", "a\tb", "esc\x1b", "del\x7f"])
+def test_a_key_with_a_control_character_names_nobody_and_blus_user_id_names_the_borrower(
+    bare_task, key
+):
+    make_call(bare_task, "c1", ext_vars={"uniqueId": key}, user_id="17")
+    borrower_backfill.backfill(bare_task.account)
+
+    assert CallRecord.objects.get().borrower.key == "userId:17"
+
+
+def test_a_lender_key_that_looks_like_blus_user_id_is_not_blus_upload_row(bare_task):
+    make_call(bare_task, "lender", ext_vars={"uniqueId": "userId:17"}, user_id="99")
+    make_call(bare_task, "blu", ext_vars={}, user_id="17")
+    borrower_backfill.backfill(bare_task.account)
+
+    assert CallRecord.objects.get(call_id="lender").borrower.key == "userId:99"
+    assert CallRecord.objects.get(call_id="blu").borrower.key == "userId:17"
+
+
+def test_a_page_of_known_borrowers_writes_no_borrower_row_again(bare_task):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_call(bare_task, "c1", ext_vars={"uniqueId": "U1"})
+    borrower_backfill.backfill(bare_task.account)
+    with CaptureQueriesContext(connection) as queries:
+        borrowers.link_calls(
+            bare_task.account, [{"call_id": "c1", "ext_vars": {"uniqueId": "U1"}, "user_id": ""}]
+        )
+
+    assert not [q for q in queries if "key_source" in q["sql"] and "INSERT" in q["sql"]]
+    assert not [q for q in queries if q["sql"].startswith("UPDATE") and "key_source" in q["sql"]]
+
+
+def test_a_call_with_a_start_in_the_future_is_not_a_call_of_the_last_seven_days(bare_task):
+    now = timezone.now()
+    make_call(bare_task, "c1", now - timedelta(days=1), ext_vars={"uniqueId": "U1"})
+    make_call(bare_task, "c2", now + timedelta(days=1), ext_vars={"uniqueId": "U1"})
+    borrower_backfill.backfill(bare_task.account)
+
+    assert Borrower.objects.get().calls_7d == 1

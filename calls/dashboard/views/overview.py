@@ -8,10 +8,9 @@ from typing import Any
 from django.utils.cache import add_never_cache_headers
 from django.views.generic import TemplateView
 
-from calls.dashboard import kpis, summary_queries
+from calls.dashboard import kept_rate, kpis, summary_queries
 from calls.health import sync_health
 from calls.models import Conclusion, Task, TaskDaySummary
-from calls.dashboard import kept_rate
 from calls.security.access import DashboardView
 
 # ?fragment=numbers renders the numbers alone: what static/js/bludash.js fetches to refresh them.

@@ -9,13 +9,12 @@ from django.utils.html import format_html
 from django.views.generic import DetailView
 from django_filters.views import FilterView
 
-from calls.dashboard import kpis, pagination, summary_queries
+from calls.dashboard import kept_rate, kpis, pagination, summary_queries
 from calls.dashboard.filters import TaskFilter, filter_errors
 from calls.dashboard.tables import CallTable, TaskTable
 from calls.dashboard.views.overview import LiveFragmentMixin
 from calls.health import sync_health
 from calls.models import TASKS_NEWEST_FIRST, CallRecord, Conclusion, Task, TaskDaySummary
-from calls.dashboard import kept_rate
 from calls.security import roles
 from calls.security.access import DashboardView
 

@@ -135,7 +135,7 @@ class Command(BaseCommand):
                 Shot("borrowers", reverse("calls:borrower_list"), "admin", 200),
                 Shot(
                     "borrower",
-                    reverse("calls:borrower_detail", kwargs={"key": borrower.key}),
+                    borrower.get_absolute_url(),
                     "admin",
                     200,
                 ),
