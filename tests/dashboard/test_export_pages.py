@@ -167,3 +167,20 @@ def test_a_file_removed_behind_our_back_is_gone_not_an_error(manager_client, don
     assert response.status_code == 410
     assert "no longer in the export storage" in response.content.decode()
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT_DOWNLOADED).exists()
+
+
+def test_a_storage_that_refuses_the_read_says_so_without_an_error_page(
+    manager_client, done, export_files, settings
+):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "exports": {
+            "BACKEND": "tests.exports.storages.DeniedOnRead",
+            "OPTIONS": {"location": str(export_files)},
+        },
+    }
+
+    response = manager_client.get(download_of(done))
+
+    assert response.status_code == 503
+    assert "export storage is not answering" in response.content.decode()

@@ -18,3 +18,10 @@ class FullDisk(FileSystemStorage):
         with open(path, "wb") as half:
             half.write(data[: len(data) // 2])
         raise OSError(28, "No space left on device")
+
+
+class DeniedOnRead(FileSystemStorage):
+    """Stores files, then refuses to open them, as a bucket that lost its read permission."""
+
+    def _open(self, name, mode="rb"):
+        raise PermissionError(13, "Access Denied")

@@ -4,6 +4,8 @@ anyone else is answered 404, as for a job that does not exist."""
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import FileResponse, HttpRequest, HttpResponseBase, JsonResponse
@@ -19,7 +21,13 @@ from calls.models import ExportJob, export_storage
 from calls.security import roles
 from calls.security.access import no_access
 
+logger = logging.getLogger(__name__)
+
 RECENT = 10
+STORAGE_DOWN = (
+    "The export storage is not answering, so the file cannot be fetched now. Try again in a few"
+    " minutes; if it goes on, tell an admin."
+)
 GONE = (
     "The file of this export is no longer in the export storage. Export again from the calls page."
 )
@@ -125,6 +133,11 @@ def export_download(request: HttpRequest, pk: int) -> HttpResponseBase:
         # Removed behind our back (by hand, by a bucket's own expiry rule): as good as expired.
         current.update(state=ExportJob.State.EXPIRED.value, download_url=None, message=GONE)
         return _job_page(request, job, current, 410)
+    except Exception:
+        # A bucket refusing the read (permissions, an outage): the file may still be there.
+        logger.exception("The export storage could not open export job %s's file", job.pk)
+        current.update(download_url=None, message=STORAGE_DOWN)
+        return _job_page(request, job, current, 503)
     response = FileResponse(
         file, as_attachment=True, filename=export.filename(job.format, job.finished_at)
     )
