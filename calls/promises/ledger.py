@@ -189,7 +189,9 @@ def _replay(
             used[repayment.pk] = promise.pk
             paid += repayment.amount
             settled_at = repayment.paid_at
-            if promise.expected_amount is None or paid >= promise.expected_amount:
+            # With no amount owed known, every repayment in the window is the promise's (two
+            # instalments are both paid); with one, the rest are left for a later promise.
+            if promise.expected_amount is not None and paid >= promise.expected_amount:
                 break
         claim = next((at for at in claims if within(at)), None)
         superseded_by = None

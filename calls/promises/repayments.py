@@ -46,6 +46,7 @@ _LARGEST = Decimal("1e12")
 # A payment a little ahead of our clock is the lender's clock; a day ahead is a wrong date.
 _FUTURE_SLACK = timedelta(minutes=10)
 # A date alone would be read as midnight, before that day's promises: a time is required.
+_AMOUNT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 _HAS_TIME = re.compile(r"\d{1,2}:\d{2}")
 
 
@@ -274,6 +275,10 @@ def _row(
 
 def _amount(value: Any, reasons: list[str]) -> Decimal | None:
     text = _text(value)
+    if text and not _AMOUNT.fullmatch(text):
+        # Decimal() also reads "1_000", "1e3" and other scripts' digits, none of them a ledger's.
+        reasons.append(f"amount {text[:20]!r} is not a number like 1500 or 1500.50")
+        return None
     try:
         amount = Decimal(text)
     except InvalidOperation:

@@ -8,6 +8,7 @@ under one of PAYMENT_TIME_KEYS, or null when none was said (HPTP).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
+_THOUSANDS = re.compile(r"[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")
 PAYMENT_TIME_KEYS = ("paymentTime", "payment_time", "payTime", "ptpTime")
 _FORMAT = "%Y-%m-%d %H:%M:%S"
 # A slot outside these years is no time anybody promised: read as none (the default window).
@@ -54,7 +56,10 @@ def window(made_at: datetime, slots: Any, zone: ZoneInfo) -> Window:
     if found:
         return Window(found[0], found[1], True)
     days = timedelta(days=settings.BLUDASH_PROMISE_DEFAULT_DAYS)
-    return Window(made_at, made_at + days, False)
+    # Days on the account's clock: across a change of the clocks "3 days" is not 72 hours
+    # (adding to a zoneinfo time moves its wall clock and finds the offset anew).
+    end = (made_at.astimezone(zone) + days).astimezone(made_at.tzinfo)
+    return Window(made_at, end, False)
 
 
 def expected_amount(ext_vars: Any) -> Decimal | None:
@@ -66,8 +71,13 @@ def expected_amount(ext_vars: Any) -> Decimal | None:
     value = ext_vars.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
+    text = str(value).strip()
+    # Commas only as thousands groups ("1,000.50"): "1500,50" is a decimal comma, which read as
+    # a separator would make the amount owed 100 times larger; unknown is safer.
+    if "," in text and not _THOUSANDS.fullmatch(text):
+        return None
     try:
-        amount = Decimal(str(value).strip().replace(",", ""))
+        amount = Decimal(text.replace(",", ""))
     except InvalidOperation:
         return None
     if not amount.is_finite() or amount <= 0 or amount >= Decimal("1e12"):

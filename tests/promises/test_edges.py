@@ -4,7 +4,11 @@ nested past Python's limit: each a clear answer, never a write that fails and lo
 from __future__ import annotations
 
 import json
+from datetime import timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
+import pytest
 from django.urls import reverse
 
 from calls.models import CallRecord, Promise
@@ -84,3 +88,42 @@ def test_one_reference_twice_in_a_file_with_other_values_is_a_bad_row(call, pay)
     assert not result.saved
     assert [error.line for error in result.errors] == [3]
     assert "already used in this file" in result.errors[0].reason
+
+
+def test_the_default_window_counts_days_on_the_accounts_clock_across_a_change(
+    account, call, settings
+):
+    account.time_zone = "Europe/London"
+    account.save()
+    settings.BLUDASH_PROMISE_DEFAULT_DAYS = 3
+    call("c1", at="2024-03-29 13:00:00", slot=None)  # the clocks go forward on 31 March
+
+    promise = Promise.objects.get()
+    assert promise.window_end - promise.window_start == timedelta(days=3) - timedelta(hours=1)
+    assert promise.window_end.astimezone(ZoneInfo("Europe/London")).hour == 13
+
+
+def test_an_amount_owed_with_a_decimal_comma_is_unknown_not_a_hundred_times_more(call, settings):
+    settings.BLUDASH_PROMISE_AMOUNT_KEY = "dueAmount"
+    call("c1", dueAmount="1500,50")
+    call("c2", borrower="U2", dueAmount="1,500.50")
+
+    amounts = dict(Promise.objects.values_list("call__call_id", "expected_amount"))
+    assert amounts == {"c1": None, "c2": Decimal("1500.50")}
+
+
+@pytest.mark.parametrize("amount", ["1_000", "\u0661\u0660\u0660", "1e3"])
+def test_an_amount_not_written_as_plain_digits_is_a_bad_row(call, pay, amount):
+    call("c1")
+    result = pay(f"U1,{amount},2024-01-02 10:00:00,,R1")
+
+    assert not result.saved
+    assert "not a number like 1500" in result.errors[0].reason
+
+
+def test_with_no_amount_owed_known_every_instalment_in_the_window_is_paid(call, pay):
+    call("c1", slot=["2024-01-02 17:00:00", "2024-01-03 18:00:00"])
+    pay("U1,500,2024-01-02 17:10:00,,R1", "U1,500,2024-01-03 10:00:00,,R2")
+
+    promise = Promise.objects.get()
+    assert promise.outcome == "kept" and promise.paid_amount == Decimal("1000.00")
