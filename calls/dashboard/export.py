@@ -31,6 +31,8 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+from calls.audit import trail
+
 logger = logging.getLogger(__name__)
 
 CSV = TableExport.CSV
@@ -375,3 +377,26 @@ def response(
     if export_format == XLSX:
         return xlsx_response(table, done=done)
     raise ValueError(f"unknown export format {export_format!r}")
+
+
+def audited(request: Any, export_format: str, query: str, target: str = "calls") -> Done:
+    """One export event, written when first told and brought up to date when told again."""
+    event: Any = None
+
+    def done(rows: int, finished: bool) -> None:
+        nonlocal event
+        if event is not None:
+            event.details.update(rows=rows, complete=finished)
+            event.save(update_fields=["details"])
+            return
+        event = trail.record(
+            trail.Action.EXPORT,
+            request,
+            target=target,
+            format=export_format,
+            filter=query,
+            rows=rows,
+            complete=finished,
+        )
+
+    return done

@@ -15,7 +15,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from calls.models import Repayment
+from calls.models import AuditEvent, Repayment
 from tests.helpers import ZONE, html_text
 
 _FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -116,6 +116,11 @@ def test_managers_export_a_state_as_csv(world, manager_client):
     assert sorted(row["Borrower"] for row in rows) == ["U2", "U6"]
     assert {row["State"] for row in rows} == {"broken"}
     assert all(row["Call"] and row["Window to"] for row in rows)
+    event = AuditEvent.objects.get(action="export")
+    assert (
+        event.details == {"format": "csv", "filter": "state=broken", "rows": 2, "complete": True}
+        and event.target == "promises"
+    )
 
 
 def test_staff_may_not_export(world, staff_client):

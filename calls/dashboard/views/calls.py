@@ -27,7 +27,7 @@ from calls.dashboard.filters import CALLS_DEFAULT_DAYS, CallFilter, filter_error
 from calls.dashboard.recordings import is_recording_url
 from calls.dashboard.tables import CallTable
 from calls.exports import background
-from calls.models import AuditEvent, CallRecord
+from calls.models import CallRecord
 from calls.security import roles
 from calls.security.access import DashboardView, no_access
 
@@ -63,29 +63,6 @@ def _recorded_filter(data: QueryDict, table: CallTable) -> str:
     for name in noise:
         query.pop(name, None)
     return query.urlencode()
-
-
-def _audited(request: HttpRequest, export_format: str, query: str) -> export.Done:
-    """One export event, written when first told and brought up to date when told again."""
-    event: AuditEvent | None = None
-
-    def done(rows: int, finished: bool) -> None:
-        nonlocal event
-        if event is not None:
-            event.details.update(rows=rows, complete=finished)
-            event.save(update_fields=["details"])
-            return
-        event = trail.record(
-            trail.Action.EXPORT,
-            request,
-            target="calls",
-            format=export_format,
-            filter=query,
-            rows=rows,
-            complete=finished,
-        )
-
-    return done
 
 
 class CallListView(DashboardView, pagination.PagedTableMixin, FilterView):
@@ -144,7 +121,7 @@ class CallListView(DashboardView, pagination.PagedTableMixin, FilterView):
             return HttpResponseRedirect(job.get_absolute_url())
         table = self.get_table_class()(filterset.qs)
         pagination.sort(table, request)
-        done = _audited(request, export_format, _recorded_filter(filterset.data, table))
+        done = export.audited(request, export_format, _recorded_filter(filterset.data, table))
         try:
             return export.response(table, export_format, done)
         except export.TooManyRows as exc:

@@ -32,8 +32,11 @@ class PromiseListView(DashboardView, TemplateView):
             return HttpResponseRedirect(reverse("calls:promise_list"))
         chosen, _ = self._chosen()
         table = PromiseTable(promises.listed(chosen, timezone.now()))
+        query = request.GET.copy()
+        query.pop(EXPORT_PARAM, None)
+        done = export.audited(request, export_format, query.urlencode(), target="promises")
         try:
-            return export.response(table, export_format)
+            return export.response(table, export_format, done)
         except export.TooManyRows as exc:
             messages.error(request, str(exc))
             return HttpResponseRedirect(reverse("calls:promise_list"))
