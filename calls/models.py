@@ -499,7 +499,21 @@ class Conclusion(models.Model):
         return categories.category(self)
 
 
-class TaskDaySummary(models.Model):
+class DayCounts(models.Model):
+    """What a day row counts of one conclusion code: calls, answered calls, talk time."""
+
+    code = models.CharField(
+        max_length=64, blank=True, help_text="Empty while calls are in progress"
+    )
+    calls = models.PositiveIntegerField(default=0)
+    answered = models.PositiveIntegerField(default=0)
+    talk_seconds = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class TaskDaySummary(DayCounts):
     """A task's calls on one day (company time zone) with one conclusion code, kept current by
     every write of its calls (calls/ingest/summaries.py). The overview and the outcome
     breakdowns sum these few rows instead of scanning millions of calls. Calls Blu reported no
@@ -509,12 +523,6 @@ class TaskDaySummary(models.Model):
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="day_summaries")
     account = models.ForeignKey(BluAccount, on_delete=models.CASCADE, related_name="+")
     day = models.DateField(null=True, blank=True, help_text="Empty for calls without a start time")
-    code = models.CharField(
-        max_length=64, blank=True, help_text="Empty while calls are in progress"
-    )
-    calls = models.PositiveIntegerField(default=0)
-    answered = models.PositiveIntegerField(default=0)
-    talk_seconds = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -533,7 +541,7 @@ class TaskDaySummary(models.Model):
         return f"{self.task} on {day}: {self.calls} x {self.code or 'in progress'}"
 
 
-class AccountDaySummary(models.Model):
+class AccountDaySummary(DayCounts):
     """An account's calls on one day (company time zone) with one conclusion code, over all its
     tasks: the sum of its tasks' dated TaskDaySummary rows, kept by the same writes in the same
     transactions (calls/ingest/summaries.py). The overview sums these, a few dozen rows a day,
@@ -542,12 +550,6 @@ class AccountDaySummary(models.Model):
 
     account = models.ForeignKey(BluAccount, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
-    code = models.CharField(
-        max_length=64, blank=True, help_text="Empty while calls are in progress"
-    )
-    calls = models.PositiveIntegerField(default=0)
-    answered = models.PositiveIntegerField(default=0)
-    talk_seconds = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [

@@ -58,29 +58,25 @@ def ensure_verify_schedule() -> None:
 
 
 def ensure_borrowers_schedule() -> None:
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
-    if PeriodicTask.objects.filter(name=BORROWERS_TASK_NAME).exists():
-        return
-    interval, _ = IntervalSchedule.objects.get_or_create(
-        every=BORROWERS_EVERY_SECONDS, period=IntervalSchedule.SECONDS
-    )
-    PeriodicTask.objects.create(
-        name=BORROWERS_TASK_NAME, task="calls.tasks.refresh_borrower_counts", interval=interval
+    _ensure_every(
+        BORROWERS_TASK_NAME, "calls.tasks.refresh_borrower_counts", BORROWERS_EVERY_SECONDS
     )
 
 
 def ensure_export_expiry_schedule() -> None:
+    _ensure_every(EXPIRE_EXPORTS_TASK_NAME, "calls.tasks.expire_exports", EXPIRE_EXPORTS_SECONDS)
+
+
+def _ensure_every(name: str, task: str, seconds: int) -> None:
+    """A periodic task run every `seconds`, added only where no task of that name is."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-    if PeriodicTask.objects.filter(name=EXPIRE_EXPORTS_TASK_NAME).exists():
+    if PeriodicTask.objects.filter(name=name).exists():
         return
-    hourly, _ = IntervalSchedule.objects.get_or_create(
-        every=EXPIRE_EXPORTS_SECONDS, period=IntervalSchedule.SECONDS
+    interval, _ = IntervalSchedule.objects.get_or_create(
+        every=seconds, period=IntervalSchedule.SECONDS
     )
-    PeriodicTask.objects.create(
-        name=EXPIRE_EXPORTS_TASK_NAME, task="calls.tasks.expire_exports", interval=hourly
-    )
+    PeriodicTask.objects.create(name=name, task=task, interval=interval)
 
 
 def ensure_conclusions() -> None:
