@@ -178,6 +178,9 @@ def _set_borrowers(account_pk: int, pairs: list[tuple[str, int | None]]) -> None
         cursor.execute(sql, [*params, account_pk])
 
 
+SHOWN_CHARS = 200
+
+
 def recount(borrower_pks: Iterable[int], now: datetime | None = None) -> None:
     """Recount borrowers from their calls in one UPDATE: the newest call's name, orderId and
     phone, the first and last call, and the calls in the last 7 days with when that count next
@@ -193,7 +196,9 @@ def recount(borrower_pks: Iterable[int], now: datetime | None = None) -> None:
     # A start in the future (a clock that runs ahead) is not a call of the last 7 days.
     recent = dated.filter(start_time__gte=since, start_time__lte=now)
 
-    name = Coalesce(Subquery(newest.values("name")[:1]), Value(""))
+    # Cut to SHOWN_CHARS: a name or phone is indexed for the search, and a btree refuses an entry
+    # over a third of a page (2,704 bytes), which failed the whole write and lost its calls.
+    name = Coalesce(Left(Subquery(newest.values("name")[:1]), SHOWN_CHARS), Value(""))
     order_id = Subquery(
         newest.annotate(
             v=Left(Cast(KeyTextTransform("orderId", "ext_vars"), CharField()), 200)
@@ -203,7 +208,7 @@ def recount(borrower_pks: Iterable[int], now: datetime | None = None) -> None:
     Borrower.objects.filter(pk__in=pks).update(
         name=name,
         search_name=Lower(name),
-        phone=Coalesce(Subquery(newest.values("phone")[:1]), Value("")),
+        phone=Coalesce(Left(Subquery(newest.values("phone")[:1]), SHOWN_CHARS), Value("")),
         order_id=Coalesce(order_id, Value("")),
         first_call_at=Subquery(dated.order_by("start_time").values("start_time")[:1]),
         last_call_at=Subquery(dated.order_by("-start_time").values("start_time")[:1]),

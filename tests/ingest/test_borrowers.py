@@ -294,3 +294,16 @@ def test_a_call_with_a_start_in_the_future_is_not_a_call_of_the_last_seven_days(
     borrower_backfill.backfill(bare_task.account)
 
     assert Borrower.objects.get().calls_7d == 1
+
+
+def test_a_huge_name_is_kept_cut_short_and_the_call_is_stored(make_task):
+    # PostgreSQL's btree refuses an index entry over 2,704 bytes: uncut, the borrower's name
+    # failed the whole write (found by tests/system/test_malformed_records.py).
+    task = make_task("7001", calls=0)
+    record = {**BLU_EXAMPLE, "taskId": task.blu_task_id, "callId": "huge", "name": "😀" * 5000}
+    record["extVars"] = json.dumps({"uniqueId": "U-huge"})
+    callbacks.receive(task.account, callback_body(record))
+
+    borrower = Borrower.objects.get(key="U-huge")
+    assert CallRecord.objects.filter(call_id="huge").exists()
+    assert borrower.name == "😀" * 200 and borrower.search_name == "😀" * 200
