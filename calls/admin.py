@@ -452,6 +452,13 @@ class RepaymentTokenAdmin(admin.ModelAdmin):
         token = repayment_tokens.issue(obj)
         obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        trail.record(
+            Action.REPAYMENT_TOKEN_CREATED,
+            request,
+            target=obj.name,
+            account=obj.account.name,
+            hint=obj.hint,
+        )
         messages.warning(
             request,
             format_html(
@@ -468,7 +475,20 @@ class RepaymentTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected tokens", permissions=["change"])
     def revoke(self, request, queryset):
-        done = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        # One by one, each only if still unrevoked: two admins revoking at once audit it once.
+        done = 0
+        for record in queryset.filter(revoked_at__isnull=True).select_related("account"):
+            if RepaymentToken.objects.filter(pk=record.pk, revoked_at__isnull=True).update(
+                revoked_at=timezone.now()
+            ):
+                done += 1
+                trail.record(
+                    Action.REPAYMENT_TOKEN_REVOKED,
+                    request,
+                    target=record.name,
+                    account=record.account.name,
+                    hint=record.hint,
+                )
         self.message_user(request, f"Revoked {done} token{pluralize(done)}.")
 
 

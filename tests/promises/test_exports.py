@@ -65,7 +65,12 @@ def test_a_csv_over_the_threshold_becomes_a_job_of_the_promises(
 
     job = ExportJob.objects.get()
     assert response.status_code == 302 and response["Location"] == job.get_absolute_url()
-    assert (job.requester, job.page, job.format, job.state) == (manager, "promises", "csv", "queued")
+    assert (job.requester, job.page, job.format, job.state) == (
+        manager,
+        "promises",
+        "csv",
+        "queued",
+    )
     # The default period is spelt out from today: a job run tomorrow exports the same promises.
     today = timezone.localdate()
     assert f"ends_after={today - timedelta(days=7)}" in job.query

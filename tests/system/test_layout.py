@@ -34,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "exports": {"conclusions", "models", "security", "audit", "dashboard"},
     "tasks": {"blu", "models", "security", "health", "ingest", "exports"},
-    "endpoints": {"blu", "models", "security", "health", "ingest", "tasks", "promises"},
+    "endpoints": {"blu", "models", "security", "audit", "health", "ingest", "tasks", "promises"},
 }
 ROOMS = set(ALLOWED)
 
