@@ -6,6 +6,6 @@ requester is deleted (`deleted.py`); the storage checked at start (`checks.py`).
 
 May import `calls.models`, `calls.security`, `calls.audit` and `calls.dashboard` (the calls and
 promises tables, their filters and the row writing of `calls.dashboard.export`, which stays the
-one place rows are made safe for spreadsheets). Imported by `calls.tasks` (the thin jobs) and the export pages in
-`calls.dashboard.views`.
+one place rows are made safe for spreadsheets). Imported by `calls.tasks` (the thin jobs) and
+the export pages in `calls.dashboard.views`.
 """
