@@ -33,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
         "promises",
     },
     "exports": {"conclusions", "models", "security", "audit", "dashboard"},
-    "tasks": {"blu", "models", "security", "health", "ingest", "exports"},
+    "tasks": {"blu", "models", "security", "health", "ingest", "exports", "promises"},
     "endpoints": {"blu", "models", "security", "audit", "health", "ingest", "tasks", "promises"},
 }
 ROOMS = set(ALLOWED)
