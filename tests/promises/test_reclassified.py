@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from bludash.celery import app
@@ -76,3 +77,22 @@ def test_a_worker_rebuilds_the_promises_after_the_admin_or_a_manager_reclassifie
         assert saved.status_code == 302
         assert wait_for(lambda: not Promise.objects.exists())
         assert _broken_count(client) == 0
+
+
+def test_a_flagged_code_deleted_queues_a_rebuild_and_an_unflagged_one_does_not(
+    client, call, django_capture_on_commit_callbacks
+):
+    call("c1", code="MaybeFriday", slot=SLOT)
+    Conclusion.objects.filter(code="MaybeFriday").update(**PROMISE, promise_to_pay=True)
+    Conclusion.objects.create(code="ZZJUNK", label="Junk")
+    client.force_login(get_user_model().objects.create_superuser("root", password="x" * 20))
+
+    queued = []
+    for code in ("ZZJUNK", "MaybeFriday"):
+        url = reverse("admin:calls_conclusion_delete", args=[Conclusion.objects.get(code=code).pk])
+        with django_capture_on_commit_callbacks() as callbacks:
+            assert client.post(url, {"post": "yes"}).status_code == 302
+        queued.append(len(callbacks))
+
+    assert queued == [0, 1]
+    assert not Conclusion.objects.filter(code__in=["ZZJUNK", "MaybeFriday"]).exists()
