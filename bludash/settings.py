@@ -541,6 +541,10 @@ BLUDASH_PROMISE_GRACE_HOURS = env_int("BLUDASH_PROMISE_GRACE_HOURS", 24)
 BLUDASH_PROMISE_AMOUNT_KEY = os.environ.get("BLUDASH_PROMISE_AMOUNT_KEY", "").strip()
 # The largest body the lender's repayments endpoint reads (calls/endpoints/repayments.py).
 BLUDASH_REPAYMENTS_MAX_BYTES = env_int("BLUDASH_REPAYMENTS_MAX_BYTES", 1024 * 1024, minimum=1024)
+# Refused repayment tokens an address may send a minute; past it, every request from that
+# address is answered 429 until the minute ends, so tokens cannot be guessed at speed. The
+# lender's systems send one valid token, never many wrong ones.
+BLUDASH_REPAYMENTS_BAD_TOKENS_PER_MINUTE = 10
 BLUDASH_PAGE_SIZE = env_int("BLUDASH_PAGE_SIZE", 200, minimum=1)
 # A guard against a Blu that ignores pageNo and never returns an empty page.
 BLUDASH_MAX_PAGES = env_int("BLUDASH_MAX_PAGES", 100_000, minimum=1)
@@ -707,6 +711,10 @@ BLUDASH_EXPORT_KEEP_HOURS = env_int("BLUDASH_EXPORT_KEEP_HOURS", 24, minimum=1)
 # A job records the rows it has written once per this many rows: its page shows the progress
 # without a database write per row.
 BLUDASH_EXPORT_PROGRESS_ROWS = 2000
+# Export jobs one user may have queued or running at once: each holds an export worker for as
+# long as its rows take, so one person's clicks cannot fill the queue that everyone's exports
+# wait in. One more is refused with a message, and nothing is queued.
+BLUDASH_EXPORT_MAX_PENDING = 3
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 # Retry delays stay far below Redis's visibility timeout (1 hour by default), so a delayed

@@ -41,6 +41,7 @@ from calls.models import (
     Task,
     new_callback_token,
 )
+from calls.promises import ledger as promise_ledger
 from calls.promises import tokens as repayment_tokens
 
 Action = AuditEvent.Action
@@ -388,6 +389,10 @@ class TaskAdmin(admin.ModelAdmin):
         return False
 
 
+def _has_promise_flag(conclusions: list[Conclusion]) -> bool:
+    return any(getattr(c, flag) for c in conclusions for flag in promise_ledger.PROMISE_FLAGS)
+
+
 @admin.register(Conclusion)
 class ConclusionAdmin(admin.ModelAdmin):
     list_display = [
@@ -418,18 +423,27 @@ class ConclusionAdmin(admin.ModelAdmin):
         return actions
 
     # Every rate is built from these flags: each save or delete here updates every task's flag
-    # counts in the same transaction, as the Conclusions page does.
+    # counts in the same transaction, as the Conclusions page does. The promises are made from
+    # two of them: a code that gains or loses one, or goes while it has one, queues their
+    # rebuild once committed (the job reads the calls of every account: not in the request).
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
         summaries.apply_conclusion_flags()
+        if set(form.changed_data) & set(promise_ledger.PROMISE_FLAGS):
+            tasks.enqueue_promise_rebuild_on_commit()
 
     def delete_model(self, request, obj) -> None:
         super().delete_model(request, obj)
         summaries.apply_conclusion_flags()
+        if _has_promise_flag([obj]):
+            tasks.enqueue_promise_rebuild_on_commit()
 
     def delete_queryset(self, request, queryset) -> None:
+        deleted = list(queryset)
         super().delete_queryset(request, queryset)
         summaries.apply_conclusion_flags()
+        if _has_promise_flag(deleted):
+            tasks.enqueue_promise_rebuild_on_commit()
 
 
 @admin.register(RepaymentToken)
@@ -452,6 +466,13 @@ class RepaymentTokenAdmin(admin.ModelAdmin):
         token = repayment_tokens.issue(obj)
         obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        trail.record(
+            Action.REPAYMENT_TOKEN_CREATED,
+            request,
+            target=obj.name,
+            account=obj.account.name,
+            hint=obj.hint,
+        )
         messages.warning(
             request,
             format_html(
@@ -468,7 +489,20 @@ class RepaymentTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected tokens", permissions=["change"])
     def revoke(self, request, queryset):
-        done = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        # One by one, each only if still unrevoked: two admins revoking at once audit it once.
+        done = 0
+        for record in queryset.filter(revoked_at__isnull=True).select_related("account"):
+            if RepaymentToken.objects.filter(pk=record.pk, revoked_at__isnull=True).update(
+                revoked_at=timezone.now()
+            ):
+                done += 1
+                trail.record(
+                    Action.REPAYMENT_TOKEN_REVOKED,
+                    request,
+                    target=record.name,
+                    account=record.account.name,
+                    hint=record.hint,
+                )
         self.message_user(request, f"Revoked {done} token{pluralize(done)}.")
 
 

@@ -24,7 +24,7 @@ class CallsConfig(AppConfig):
         # Imported for their side effects: system checks and signal receivers.
         from calls import seed, tasks  # noqa: F401  (tasks: it sends the alert emails)
         from calls.audit import sign_ins  # noqa: F401
-        from calls.exports import checks  # noqa: F401
+        from calls.exports import checks, deleted  # noqa: F401
         from calls.security import deploy_checks  # noqa: F401
 
         connection_created.connect(python_lower_on_sqlite, dispatch_uid="python_lower_on_sqlite")

@@ -628,6 +628,9 @@ class AuditEvent(models.Model):
         EXPORT_DOWNLOADED = "export_downloaded", "downloaded an exported file"
         RECORDING_PLAYED = "recording_played", "played a recording"
         TASK_REGISTERED = "task_registered", "registered a Blu task"
+        REPAYMENT_TOKEN_CREATED = "repayment_token_created", "made a repayments API token"
+        REPAYMENT_TOKEN_REVOKED = "repayment_token_revoked", "revoked a repayments API token"
+        REPAYMENTS_IMPORTED = "repayments_imported", "imported repayments through the API"
 
     at = models.DateTimeField(default=timezone.now)
     action = models.CharField(max_length=32, choices=Action.choices)
@@ -686,8 +689,9 @@ def export_storage() -> Storage:
 
 
 class ExportJob(models.Model):
-    """One export of the calls table built in the background (calls/exports/): the filters as
-    asked, how far it got, and the file, which only its requester may fetch until it expires."""
+    """One export of a page's table (the calls or the promises) built in the background
+    (calls/exports/): the filters as asked, how far it got, and the file, which only its
+    requester may fetch until it expires."""
 
     class State(models.TextChoices):
         QUEUED = "queued"
@@ -696,11 +700,19 @@ class ExportJob(models.Model):
         FAILED = "failed"
         EXPIRED = "expired"
 
+    class Page(models.TextChoices):
+        CALLS = "calls"
+        PROMISES = "promises"
+
+    PENDING = (State.QUEUED, State.RUNNING)
+
     requester = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_jobs"
     )
+    # Which page's table the job exports; its query string is that page's.
+    page = models.CharField(max_length=16, choices=Page.choices, default=Page.CALLS)
     format = models.CharField(max_length=8)
-    # The calls page's query string as given (filters and sort), replayed by the job.
+    # The page's query string as given (filters and sort), replayed by the job.
     query = models.TextField(blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
     rows_matched = models.PositiveIntegerField(null=True, blank=True)
@@ -725,6 +737,11 @@ class ExportJob(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("calls:export_job", args=[self.pk])
+
+    def page_url(self) -> str:
+        """The page whose rows the job exports, with the filters it was asked with."""
+        name = "calls:promise_list" if self.page == self.Page.PROMISES else "calls:call_list"
+        return reverse(name) + (f"?{self.query}" if self.query else "")
 
     @property
     def finished(self) -> bool:

@@ -1,5 +1,6 @@
 """Celery tasks: thin wrappers that take ids, load rows and call the plain functions in
-calls/ingest/, calls/health/ (the admins' failure email) and calls/exports/, and the one place
+calls/ingest/, calls/health/ (the admins' failure email), calls/exports/ and calls/promises/
+(the rebuild after a code is reclassified), and the one place
 that queues them
 (plain functions never import this module; the alert reaches it by a signal).
 
@@ -23,6 +24,7 @@ from calls.exports import expiry, jobs
 from calls.health import alerts
 from calls.ingest import borrower_backfill, borrowers, lease, polling, reread, sync, verify
 from calls.models import BluAccount, ExportJob, Task
+from calls.promises import ledger
 from calls.security.crypto import AppKeyUnreadable
 
 logger = logging.getLogger(__name__)
@@ -246,6 +248,33 @@ def enqueue_export_on_commit(job_pk: int) -> None:
             logger.error("Could not queue export job %s (%s)", job_pk, exc)
             ExportJob.objects.filter(pk=job_pk, state=ExportJob.State.QUEUED).update(
                 state=ExportJob.State.FAILED, error=QUEUE_DOWN
+            )
+
+    transaction.on_commit(enqueue)
+
+
+@shared_task
+def rebuild_promises() -> str:
+    """After a code's promise-to-pay or already-paid flag changed: every account's promises made
+    again from its calls (`blu promises rebuild` by hand). Each batch is its own transaction
+    under the account's write turn, so syncs go on meanwhile; a second rebuild queued by a second
+    change repeats the work and changes nothing more."""
+    read = ledger.rebuild_all()
+    return ", ".join(f"{name}: {calls} read" for name, calls in read.items()) or "no accounts"
+
+
+def enqueue_promise_rebuild_on_commit() -> None:
+    """Queue a rebuild of the promises once the flag change commits (the job must read the new
+    flags); a broker that is down is logged, saying what to run instead."""
+
+    def enqueue() -> None:
+        try:
+            rebuild_promises.apply_async(retry=False)
+        except Exception as exc:
+            logger.error(
+                "Could not queue the rebuild of the promises after a code was reclassified (%s): "
+                "run `manage.py blu promises rebuild`",
+                exc,
             )
 
     transaction.on_commit(enqueue)

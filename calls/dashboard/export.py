@@ -79,9 +79,10 @@ class TooManyRows(Exception):
         self.limit = limit
 
 
-def filename(export_format: str, now: datetime | None = None) -> str:
-    """bludash-calls-YYYYMMDD-HHMM.<format>, the time in the company's zone."""
-    return f"bludash-calls-{timezone.localtime(now):%Y%m%d-%H%M}.{export_format}"
+def filename(export_format: str, now: datetime | None = None, subject: str = "calls") -> str:
+    """bludash-<subject>-YYYYMMDD-HHMM.<format> (subject: calls or promises), the time in the
+    company's zone."""
+    return f"bludash-{subject}-{timezone.localtime(now):%Y%m%d-%H%M}.{export_format}"
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -267,13 +268,15 @@ def _csv_pieces(
                 logger.exception("Could not report the end of a CSV export")
 
 
-def csv_response(table: tables.Table, done: Done | None = None) -> StreamingHttpResponse:
+def csv_response(
+    table: tables.Table, done: Done | None = None, subject: str = "calls"
+) -> StreamingHttpResponse:
     """A CSV streamed as the rows are read: the first bytes leave before the last row is read."""
     response = StreamingHttpResponse(
         _csv_pieces(([_inert(value) for value in row] for row in table_values(table)), done),
         content_type=TableExport.FORMATS[CSV],
     )
-    response["Content-Disposition"] = f'attachment; filename="{filename(CSV)}"'
+    response["Content-Disposition"] = f'attachment; filename="{filename(CSV, subject=subject)}"'
     return response
 
 
@@ -367,13 +370,13 @@ WRITERS = {CSV: write_csv, XLSX: write_xlsx}
 
 
 def response(
-    table: tables.Table, export_format: str, done: Done | None = None
+    table: tables.Table, export_format: str, done: Done | None = None, subject: str = "calls"
 ) -> StreamingHttpResponse | FileResponse:
-    """The export of `table` in `export_format` (one of FORMATS). `done(rows, finished)` is
-    called once the file is made: for XLSX before this returns, for the streamed CSV when the
-    stream ends."""
+    """The export of `table` in `export_format` (one of FORMATS), its file named for `subject`.
+    `done(rows, finished)` is called once the file is made: for XLSX before this returns, for the
+    streamed CSV when the stream ends."""
     if export_format == CSV:
-        return csv_response(table, done)
+        return csv_response(table, done, subject)
     if export_format == XLSX:
         return xlsx_response(table, done=done)
     raise ValueError(f"unknown export format {export_format!r}")

@@ -2,7 +2,12 @@
 Bearer <token>` (an admin makes and revokes tokens) and a JSON body `{"repayments": [{"borrower":
 ..., "amount": ..., "paid_at": ..., "orderId": ..., "reference": ...}, ...]}`. The same import as
 the file's (calls/promises/repayments.py): all or nothing, never twice; a bad row is reported by
-its position in the list (from 1)."""
+its position in the list (from 1).
+
+A token is compared as the callback's is, in constant time, and wrong ones are counted per
+client address: past BLUDASH_REPAYMENTS_BAD_TOKENS_PER_MINUTE in a minute, that address is
+answered 429 (with Retry-After) whatever it sends until the minute ends, so a token cannot be
+guessed at speed. Each import that stores is in the audit log, under the token's name."""
 
 from __future__ import annotations
 
@@ -14,8 +19,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from calls.audit import trail
 from calls.models import Repayment
 from calls.promises import repayments, tokens
+from calls.security import rate_limit
+from calls.security.client_address import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -24,12 +32,27 @@ def _refusal(status: int, message: str) -> JsonResponse:
     return JsonResponse({"message": message}, status=status)
 
 
+def _too_many(wait: int) -> JsonResponse:
+    response = _refusal(429, "too many wrong tokens from this address; retry later")
+    response["Retry-After"] = str(wait)
+    return response
+
+
 @csrf_exempt
 @require_POST
 def receive(request: HttpRequest) -> HttpResponse:
+    address = client_ip(request) or "unknown"
+    bad_tokens = f"repayments-bad-token:{address}"
+    allowed = settings.BLUDASH_REPAYMENTS_BAD_TOKENS_PER_MINUTE
+    # Before the token is looked at: a right guess among refused ones must not be told apart.
+    if wait := rate_limit.already_over(bad_tokens, allowed):
+        return _too_many(wait)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     holder = tokens.holder(token.strip()) if scheme.lower() == "bearer" else None
     if holder is None:
+        if wait := rate_limit.wait_seconds(bad_tokens, allowed):
+            logger.warning("Refused repayments from %s: too many wrong tokens", address)
+            return _too_many(wait)
         return _refusal(401, "a valid repayment token is needed (Authorization: Bearer ...)")
     limit = settings.BLUDASH_REPAYMENTS_MAX_BYTES
     declared = request.headers.get("Content-Length", "")
@@ -55,5 +78,15 @@ def receive(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"message": "nothing imported", "errors": errors}, status=400)
     logger.info(
         "Token %s imported %d repayments to %s", holder.hint, len(result.new), holder.account.name
+    )
+    trail.record(
+        trail.Action.REPAYMENTS_IMPORTED,
+        request,
+        username=f"repayment token {holder.name}",
+        target=holder.account.name,
+        token=holder.name,
+        hint=holder.hint,
+        imported=len(result.new),
+        duplicates=result.duplicates,
     )
     return JsonResponse({"imported": len(result.new), "duplicates": result.duplicates})

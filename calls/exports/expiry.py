@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 State = ExportJob.State
 GAVE_UP = (
     "The export did not finish within {hours} hours (its worker may have stopped). Export again "
-    "from the calls page."
+    "from its page."
 )
 
 

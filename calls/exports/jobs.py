@@ -1,4 +1,4 @@
-"""One export job's run: the calls page's filters replayed, the rows written in chunks to a
+"""One export job's run: its page's filters replayed (sources.py), the rows written in chunks to a
 temporary file with the progress recorded as it goes, then the whole file handed to the exports
 storage. A job that fails says why and leaves no file behind, half or whole."""
 
@@ -8,15 +8,14 @@ import logging
 import tempfile
 from datetime import timedelta
 
+import django_tables2 as tables
 from django.conf import settings
 from django.core.files import File
-from django.http import HttpRequest, QueryDict
 from django.utils import timezone
 
-from calls.dashboard import export, pagination
-from calls.dashboard.filters import CallFilter
-from calls.dashboard.tables import CallTable
-from calls.models import CallRecord, ExportJob, export_storage
+from calls.dashboard import export
+from calls.exports import sources
+from calls.models import ExportJob, export_storage
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +30,7 @@ NOT_STORED = (
     "The file was written but could not be stored ({kind}). Try again; if it fails again, an "
     "administrator should check the export storage (BLUDASH_EXPORT_STORAGE_BACKEND)."
 )
-BAD_FILTERS = "The filters of this export could not be read any more: export again from the page."
+BAD_FILTERS = sources.BAD_FILTERS
 
 
 class ExportFailed(Exception):
@@ -49,17 +48,12 @@ def claim(job_pk: int, *, redelivered: bool = False) -> bool:
     )
 
 
-def table_of(job: ExportJob) -> CallTable:
-    """The calls table as the page showed it when the export was asked for: filters and sort."""
-    data = QueryDict(job.query)
-    filterset = CallFilter(data, queryset=CallRecord.objects.all())
-    if not filterset.is_valid():
-        raise ExportFailed(BAD_FILTERS)
-    table = CallTable(filterset.qs)
-    request = HttpRequest()
-    request.GET = data
-    pagination.sort(table, request)
-    return table
+def table_of(job: ExportJob) -> tables.Table:
+    """The table the job exports, as its page showed it when the export was asked for."""
+    try:
+        return sources.table_of(job)
+    except sources.BadFilters as exc:
+        raise ExportFailed(str(exc)) from exc
 
 
 def run(job_pk: int, *, redelivered: bool = False) -> ExportJob | None:
@@ -67,7 +61,9 @@ def run(job_pk: int, *, redelivered: bool = False) -> ExportJob | None:
     longer queued). Failures are recorded on the job, not raised: its page shows them."""
     if not claim(job_pk, redelivered=redelivered):
         return None
-    job = ExportJob.objects.get(pk=job_pk)
+    job = ExportJob.objects.filter(pk=job_pk).first()
+    if job is None:  # its requester was deleted meanwhile, and their jobs with them
+        return None
     try:
         _build(job)
     except (ExportFailed, export.TooManyRows) as exc:  # messages written for the requester
@@ -75,8 +71,8 @@ def run(job_pk: int, *, redelivered: bool = False) -> ExportJob | None:
     except Exception as exc:
         logger.exception("Export job %s failed", job.pk)
         _fail(job, UNEXPECTED.format(kind=type(exc).__name__))
-    job.refresh_from_db()
-    return job
+    # None when its requester was deleted while it ran: _build removed the file it made.
+    return ExportJob.objects.filter(pk=job_pk).first()
 
 
 def _progress(job_pk: int):
@@ -99,7 +95,9 @@ def _build(job: ExportJob) -> None:
         file.seek(0)
         # The name is fixed before the upload so that a failed one can be deleted by it. No
         # folder per job: a folder would stay behind when its file is removed.
-        name = storage.get_available_name(f"{job.pk}-{export.filename(job.format)}")
+        name = storage.get_available_name(
+            f"{job.pk}-{export.filename(job.format, subject=job.page)}"
+        )
         try:
             name = storage.save(name, File(file, name=name))
         except Exception as exc:
@@ -116,7 +114,8 @@ def _build(job: ExportJob) -> None:
         expires_at=now + timedelta(hours=settings.BLUDASH_EXPORT_KEEP_HOURS),
     )
     if not finished:
-        # Given up on meanwhile (expiry.py fails jobs that never finish): nobody will fetch it.
+        # Given up on meanwhile (expiry.py fails jobs that never finish), or its requester was
+        # deleted with their jobs: nobody will fetch it.
         _delete_quietly(storage, name)
 
 

@@ -38,6 +38,10 @@ from calls.models import (
 )
 from calls.promises import windows
 
+# The conclusion flags a promise is made and settled by: a change to either on any code means
+# the stored promises may no longer agree with the calls (rebuild()).
+PROMISE_FLAGS = ("promise_to_pay", "already_paid")
+
 
 def grace() -> timedelta:
     return timedelta(hours=settings.BLUDASH_PROMISE_GRACE_HOURS)
@@ -215,6 +219,12 @@ def _replay(
             promise.superseded_by_id = superseded_by
             promise._changed = True  # type: ignore[attr-defined]
     return used
+
+
+def rebuild_all() -> dict[str, int]:
+    """Every account's promises made again (rebuild): what `blu promises rebuild` and the job a
+    reclassified code queues run. Returns the calls read, by account name."""
+    return {account.name: rebuild(account) for account in BluAccount.objects.order_by("pk")}
 
 
 def rebuild(account: BluAccount, *, batch_size: int = 1000) -> int:

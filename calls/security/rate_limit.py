@@ -13,12 +13,30 @@ from django.core.cache import cache
 WINDOW_SECONDS = 60
 
 
+def _window(key: str, now: float | None) -> tuple[float, int, str]:
+    now = time.time() if now is None else now
+    window = int(now // WINDOW_SECONDS)
+    return now, window, f"ratelimit:{key}:{window}"
+
+
+def _left(now: float, window: int) -> int:
+    return max(1, int((window + 1) * WINDOW_SECONDS - now))
+
+
+def already_over(key: str, per_minute: int, now: float | None = None) -> int:
+    """The seconds until the window ends when `key` has already passed `per_minute` in it, else
+    0; counts nothing. For limits on failures only: a request is let through to fail or not,
+    and counted (wait_seconds) only when it did."""
+    now, window, counter = _window(key, now)
+    if (cache.get(counter) or 0) <= per_minute:
+        return 0
+    return _left(now, window)
+
+
 def wait_seconds(key: str, per_minute: int, now: float | None = None) -> int:
     """Count one request for `key`; 0 when it is within `per_minute`, else the seconds until the
     window ends (for Retry-After). Refused requests count too: a flood stays refused."""
-    now = time.time() if now is None else now
-    window = int(now // WINDOW_SECONDS)
-    counter = f"ratelimit:{key}:{window}"
+    now, window, counter = _window(key, now)
     # add is atomic (SET NX on Redis) and incr is one INCRBY: concurrent requests, in any process,
     # each get a count of their own. A get-then-set would let a burst through uncounted. The
     # counter outlives its minute, so it cannot expire between the add and the incr.
@@ -30,4 +48,4 @@ def wait_seconds(key: str, per_minute: int, now: float | None = None) -> int:
         count = 1
     if count <= per_minute:
         return 0
-    return max(1, int((window + 1) * WINDOW_SECONDS - now))
+    return _left(now, window)

@@ -25,3 +25,18 @@ class DeniedOnRead(FileSystemStorage):
 
     def _open(self, name, mode="rb"):
         raise PermissionError(13, "Access Denied")
+
+
+class RequesterDeletedOnSave(FileSystemStorage):
+    """Stores the file, then deletes the job's requester (the job's number starts the name), as
+    an admin deleting a user while their export is being written."""
+
+    def _save(self, name, content):
+        from django.contrib.auth import get_user_model
+
+        from calls.models import ExportJob
+
+        saved = super()._save(name, content)
+        job = ExportJob.objects.get(pk=int(name.split("-", 1)[0]))
+        get_user_model().objects.filter(pk=job.requester_id).delete()
+        return saved

@@ -9,7 +9,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from calls.models import Promise, Repayment, RepaymentToken
+from calls.models import AuditEvent, Promise, Repayment, RepaymentToken
 from calls.promises import tokens
 
 SLOT = ["2024-01-02 17:00:00", "2024-01-02 18:00:00"]
@@ -105,3 +105,71 @@ def test_an_admin_makes_a_token_seen_once_and_revokes_it(admin_client_, account)
         {"action": "revoke", "_selected_action": [record.pk]},
     )
     assert tokens.holder(shown) is None
+
+
+def test_wrong_tokens_past_the_limit_are_refused_429_even_a_right_one_after(
+    client, call, token, settings
+):
+    settings.BLUDASH_REPAYMENTS_BAD_TOKENS_PER_MINUTE = 3
+    call("c1", slot=SLOT)
+    body = {"repayments": [{"borrower": "U1", "amount": 1, "paid_at": "2024-01-02 17:30:00"}]}
+
+    refused = [_post(client, body, f"blurp_guess{n}").status_code for n in range(4)]
+    right = _post(client, body, token)
+
+    assert refused == [401, 401, 401, 429]
+    assert right.status_code == 429 and int(right["Retry-After"]) >= 1
+    assert not Repayment.objects.exists()
+    # Another address is not held back by this one's guesses.
+    other = _post(client, body, token, REMOTE_ADDR="10.9.8.7")
+    assert other.status_code == 200 and Repayment.objects.count() == 1
+
+
+def test_right_tokens_are_not_counted_towards_the_limit(client, token, settings):
+    settings.BLUDASH_REPAYMENTS_BAD_TOKENS_PER_MINUTE = 1
+    assert [_post(client, {"repayments": []}, token).status_code for _ in range(4)] == [200] * 4
+
+
+def test_each_import_through_the_api_is_audited_under_its_token(client, call, token):
+    call("c1", slot=SLOT)
+    body = {
+        "repayments": [
+            {"borrower": "U1", "amount": 100, "paid_at": "2024-01-02 17:30:00", "reference": "R1"}
+        ]
+    }
+    _post(client, body, token)
+    _post(client, body, token)
+    _post(client, {"repayments": [{"borrower": "U1"}]}, token)  # a bad row: nothing imported
+
+    events = AuditEvent.objects.filter(action=AuditEvent.Action.REPAYMENTS_IMPORTED).order_by("id")
+    record = RepaymentToken.objects.get()
+    assert [event.details for event in events] == [
+        {"token": "ledger", "hint": record.hint, "imported": 1, "duplicates": 0},
+        {"token": "ledger", "hint": record.hint, "imported": 0, "duplicates": 1},
+    ]
+    assert {(event.target, event.username) for event in events} == {
+        ("collections", "repayment token ledger")
+    }
+    assert token not in json.dumps(list(AuditEvent.objects.values("details")))
+
+
+def test_making_and_revoking_a_token_are_audited_without_the_token(
+    admin_client_, admin_user, account
+):
+    response = admin_client_.post(
+        reverse("admin:calls_repaymenttoken_add"),
+        {"name": "ledger", "account": account.pk},
+        follow=True,
+    )
+    shown = re.search(r'id="new-token">([^<]+)<', response.content.decode()).group(1)
+    record = RepaymentToken.objects.get()
+    changelist = reverse("admin:calls_repaymenttoken_changelist")
+    for _ in range(2):  # revoked once: the second time revokes nothing and audits nothing
+        admin_client_.post(changelist, {"action": "revoke", "_selected_action": [record.pk]})
+
+    made = AuditEvent.objects.get(action=AuditEvent.Action.REPAYMENT_TOKEN_CREATED)
+    revoked = AuditEvent.objects.get(action=AuditEvent.Action.REPAYMENT_TOKEN_REVOKED)
+    for event in (made, revoked):
+        assert (event.user, event.target) == (admin_user, "ledger")
+        assert event.details == {"account": "collections", "hint": record.hint}
+    assert shown not in json.dumps(list(AuditEvent.objects.values("details", "target")))

@@ -33,8 +33,8 @@ ALLOWED: dict[str, set[str]] = {
         "promises",
     },
     "exports": {"conclusions", "models", "security", "audit", "dashboard"},
-    "tasks": {"blu", "models", "security", "health", "ingest", "exports"},
-    "endpoints": {"blu", "models", "security", "health", "ingest", "tasks", "promises"},
+    "tasks": {"blu", "models", "security", "health", "ingest", "exports", "promises"},
+    "endpoints": {"blu", "models", "security", "audit", "health", "ingest", "tasks", "promises"},
 }
 ROOMS = set(ALLOWED)
 

@@ -116,7 +116,11 @@ class CallListView(DashboardView, pagination.PagedTableMixin, FilterView):
             messages.error(request, "Nothing was exported: correct the filters first.")
             return back
         if background.runs_in_background(export_format, filterset.qs):
-            job = background.new_job(request.user, export_format, _query(filterset.data))
+            try:
+                job = background.new_job(request.user, export_format, _query(filterset.data))
+            except background.TooManyPending as exc:
+                messages.error(request, str(exc))
+                return back
             tasks.enqueue_export_on_commit(job.pk)
             return HttpResponseRedirect(job.get_absolute_url())
         table = self.get_table_class()(filterset.qs)

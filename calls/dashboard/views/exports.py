@@ -28,14 +28,17 @@ STORAGE_DOWN = (
     "The export storage is not answering, so the file cannot be fetched now. Try again in a few"
     " minutes; if it goes on, tell an admin."
 )
-GONE = (
-    "The file of this export is no longer in the export storage. Export again from the calls page."
-)
+GONE = "The file of this export is no longer in the export storage. Export again from the {page}."
 
 
 def job_for(request: HttpRequest, pk: int) -> ExportJob:
     """The job `pk` if it is the signed-in user's, else 404 (whether it exists is not told)."""
     return get_object_or_404(ExportJob, pk=pk, requester_id=request.user.pk)
+
+
+def page_name(job: ExportJob) -> str:
+    """The page an export was asked on, as a sentence names it."""
+    return f"{job.get_page_display().lower()} page"
 
 
 def _message(job: ExportJob, state: str) -> str:
@@ -49,7 +52,7 @@ def _message(job: ExportJob, state: str) -> str:
     if state == ExportJob.State.EXPIRED:
         return (
             f"This export has expired: files are kept for {hours} hour{pluralize(hours)}. "
-            "Export again from the calls page."
+            f"Export again from the {page_name(job)}."
         )
     return job.error or "The export failed."
 
@@ -131,7 +134,8 @@ def export_download(request: HttpRequest, pk: int) -> HttpResponseBase:
         file = export_storage().open(job.file_name, "rb")
     except FileNotFoundError:
         # Removed behind our back (by hand, by a bucket's own expiry rule): as good as expired.
-        current.update(state=ExportJob.State.EXPIRED.value, download_url=None, message=GONE)
+        message = GONE.format(page=page_name(job))
+        current.update(state=ExportJob.State.EXPIRED.value, download_url=None, message=message)
         return _job_page(request, job, current, 410)
     except Exception:
         # A bucket refusing the read (permissions, an outage): the file may still be there.
@@ -139,12 +143,14 @@ def export_download(request: HttpRequest, pk: int) -> HttpResponseBase:
         current.update(download_url=None, message=STORAGE_DOWN)
         return _job_page(request, job, current, 503)
     response = FileResponse(
-        file, as_attachment=True, filename=export.filename(job.format, job.finished_at)
+        file,
+        as_attachment=True,
+        filename=export.filename(job.format, job.finished_at, subject=job.page),
     )
     trail.record(
         trail.Action.EXPORT_DOWNLOADED,
         request,
-        target="calls",
+        target=job.page,
         job=job.pk,
         format=job.format,
         filter=job.query,

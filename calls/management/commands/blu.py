@@ -548,12 +548,15 @@ class Command(BaseCommand):
         )
 
     def _promises_rebuild(self, account=None, **_):
-        accounts = [self._account(account)] if account else list(BluAccount.objects.all())
-        for each in accounts:
-            read = ledger.rebuild(each)
+        if account:
+            chosen = self._account(account)
+            read = {chosen.name: ledger.rebuild(chosen)}
+        else:
+            read = ledger.rebuild_all()
+        for name, calls in read.items():
             self.stdout.write(
-                f"{each.name}: read {read} call{pluralize(read)}; "
-                f"{Promise.objects.filter(account=each).count()} promises"
+                f"{name}: read {calls} call{pluralize(calls)}; "
+                f"{Promise.objects.filter(account__name=name).count()} promises"
             )
 
     def _borrowers_refresh(self, **_):
