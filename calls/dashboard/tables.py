@@ -258,6 +258,7 @@ class BorrowerTable(tables.Table):
         model = Borrower
         fields: list[str] = []
         order_by = "-last_call_at"
+        template_name = "calls/_borrowers_table.html"
         attrs = {"class": "table borrowers-table"}
         empty_text = "No borrowers match."
 
