@@ -37,8 +37,6 @@ script keeps working. Run by hand, never by tests; bench/README.md has the figur
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import platform
 import random
@@ -47,7 +45,7 @@ import sys
 import tempfile
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
@@ -55,8 +53,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import _seed_sql as seed_sql
 from _databases import drop_database, ensure_database, refuse_a_database_not_ours
 from _production import set_up_django, use_production_settings
+from _seed_sql import RECORDING_BASE, BorrowerPlan
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -79,7 +79,6 @@ SMOKE = {"calls": 2_000, "tasks": 20, "runs": 2, "days": 5, "deep_page": 2, "reu
 # A seed older than this no longer has a realistic "last 7 days": seed again instead of reusing.
 REUSE_MAX_AGE = timedelta(hours=12)
 SEED = 20261127
-CHUNK_TASKS = 100  # tasks written per COPY and transaction: bounded memory, visible progress
 
 # Share of calls per conclusion code, in percent. About 40% never became a conversation (line
 # codes), 20% reached voicemail, 15% promised to pay; the rest are the other conversation
@@ -133,14 +132,18 @@ LAST_NAMES = [
 ]
 # fmt: on
 MOBILE_PREFIXES = ["070", "071", "072", "074", "075", "076", "077", "078"]
-BLU_TIME = "%Y-%m-%d %H:%M:%S"
-RECORDING_BASE = "https://api.blu.example/download/v1/getDownloadUrl/"
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=1_000_000, help="call records seeded")
     parser.add_argument("--tasks", type=int, default=2_000, help="tasks the calls belong to")
+    parser.add_argument(
+        "--borrowers", type=int, help="borrowers the calls name (default: a fifth of --calls)"
+    )
+    parser.add_argument(
+        "--promises", type=int, help="promises made by promise calls (default: --calls / 10)"
+    )
     parser.add_argument("--runs", type=int, default=15, help="timed requests per page and side")
     parser.add_argument(
         "--naive-budget",
@@ -152,6 +155,9 @@ def parse_args() -> argparse.Namespace:
         "--reuse",
         action="store_true",
         help="keep the database if it already holds this seed (same --calls and --tasks, recent)",
+    )
+    parser.add_argument(
+        "--seed-only", action="store_true", help="seed (or keep, with --reuse), then stop"
     )
     parser.add_argument(
         "--show-sql", action="store_true", help="print each page's slowest queries (warm-up)"
@@ -170,6 +176,9 @@ def parse_args() -> argparse.Namespace:
     args.days, args.deep_page = DAYS, DEEP_PAGE
     if args.smoke:
         vars(args).update(SMOKE)
+    # The sizes of issue 13 at 10,000,000 calls: 2,000,000 borrowers, 1,000,000 promises.
+    args.borrowers = args.calls // 5 if args.borrowers is None else args.borrowers
+    args.promises = args.calls // 10 if args.promises is None else args.promises
     args.database = args.database or (SMOKE_DATABASE if args.smoke else DATABASE)
     args.database_url = f"{SERVER}/{args.database}"
     refuse_a_database_not_ours(args.database_url, "bench/pages.py --database")
@@ -198,6 +207,8 @@ def run(args: argparse.Namespace, created: bool, var_dir: str) -> None:
         seed(args)
     else:
         say("--reuse: the database already holds this seed; not seeding again")
+    if args.seed_only:
+        return
     results = measure_pages(args)
     report(args, results)
     fail_on_bad_responses(results)
@@ -206,7 +217,7 @@ def run(args: argparse.Namespace, created: bool, var_dir: str) -> None:
 def seed_is_reusable(args: argparse.Namespace) -> bool:
     from django.utils import timezone
 
-    from calls.models import BluAccount, CallRecord, Task, TaskDaySummary
+    from calls.models import BluAccount, Borrower, CallRecord, Promise, Task, TaskDaySummary
 
     account = BluAccount.objects.filter(name="bench").first()
     if account is None or timezone.now() - account.created_at > REUSE_MAX_AGE:
@@ -214,6 +225,8 @@ def seed_is_reusable(args: argparse.Namespace) -> bool:
     return (
         Task.objects.count() == args.tasks
         and CallRecord.objects.count() == args.calls
+        and Borrower.objects.count() == args.borrowers
+        and Promise.objects.count() == args.promises
         and TaskDaySummary.objects.exists()
         and not Task.objects.filter(calls_total=0).exists()
     )
@@ -268,125 +281,42 @@ def plan_tasks(
     return plans
 
 
-def copy_columns() -> list[str]:
-    """The columns COPY writes, in the sync's own upsert order; rows below follow it."""
-    from calls.ingest.upsert import COLUMNS
-
-    return COLUMNS
-
-
-def call_rows(
-    plan: TaskPlan, task_pk: int, account_pk: int, now: datetime, rng: random.Random
-) -> Iterator[tuple]:
-    """One task's call records as COPY rows: the raw record as Blu would send it, and the fields
-    calls.blu.records.read_record would read from it. Calls not over by `now` are in progress: no
-    code, no end, status 1."""
-    from calls.conclusions.dictionary import DICTIONARY
-
-    zone = ZoneInfo(ZONE)
-    codes = list(CODE_MIX)
-    cum_weights = list(accumulate(CODE_MIX.values()))
-    step = plan.span.total_seconds() / max(1, plan.size - 1)
-    for i in range(plan.size):
-        code = rng.choices(codes, cum_weights=cum_weights)[0]
-        label, flags = DICTIONARY[code]
-        answered = "connected" in flags
-        start = plan.start + timedelta(seconds=round(i * step + rng.uniform(0, min(step, 30))))
-        ring = rng.randint(5, 40)
-        talk = round(rng.triangular(8, 300, 40)) if answered else 0
-        answer = start + timedelta(seconds=ring) if answered else None
-        ends = start + timedelta(seconds=ring + talk)
-        end: datetime | None = ends
-        status = 2
-        if ends > now:  # the newest task is still dialling
-            code, label, talk, end, status = "", "", 0, None, 1
-            answer = answer if answer and answer <= now else None
-        call_id = str(plan.number * 1_000_000 + 10_000_000_000 + i + 1)
-        mobile = rng.choice(MOBILE_PREFIXES) + f"{rng.randrange(10_000_000):07d}"
-        phone = f"{mobile[:4]}***{mobile[-4:]}"  # masked by Blu, as it always is
-        name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
-        order_id = 10_000 + i
-        messy = rng.random()
-        # Real extVars are messy: a few are not JSON, some are empty (see calls/blu/records.py).
-        if messy < 0.02:
-            ext_text, ext_vars, ext_raw = f"orderId={order_id}", None, f"orderId={order_id}"
-        elif messy < 0.05:
-            ext_text, ext_vars, ext_raw = "", None, ""
-        else:
-            unique = f"U{rng.randrange(10**8):08d}"
-            ext_text = json.dumps({"uniqueId": unique, "orderId": order_id})
-            ext_vars, ext_raw = ext_text, ""
-        recorded = answered and end is not None
-        record_url = f"{RECORDING_BASE}{call_id}-{rng.getrandbits(40):010x}" if recorded else ""
-        job_id = plan.number * 100_000 + i
-        user_id = 500_000 + rng.randrange(200_000)
-        bot_id = plan.bot_ids[i % 2]
-        raw = {
-            "taskId": int(plan.blu_task_id),
-            "callId": int(call_id),
-            "jobId": job_id,
-            "userId": user_id,
-            "phone": phone,
-            "recordUrl": record_url,
-            "name": name,
-            "status": status,
-            "code": code,
-            "desc": label,
-            "strategyId": plan.strategy_id,
-            "botId": bot_id,
-            "startTime": start.astimezone(zone).strftime(BLU_TIME),
-            "answerTime": answer.astimezone(zone).strftime(BLU_TIME) if answer else "",
-            "endTime": end.astimezone(zone).strftime(BLU_TIME) if end else "",
-            "duration": talk,
-            "extVars": ext_text,
-        }
-        # The stored raw text and its hash, exactly as calls.blu.records.read_record makes them.
-        raw_text = json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        content_hash = hashlib.sha256(raw_text.encode()).hexdigest()[:32]
-        # Picked up by the next poll after it ended, or by the latest one.
-        seen = end + timedelta(seconds=rng.randint(30, 300)) if end else now
-        yield (
-            account_pk,
-            task_pk,
-            call_id,
-            str(job_id),
-            str(user_id),
-            phone,
-            name,
-            status,
-            code,
-            label,
-            str(plan.strategy_id),
-            str(bot_id),
-            start,
-            answer,
-            end,
-            talk,
-            record_url,
-            ext_vars,
-            ext_raw,
-            None,
-            None,
-            raw_text,
-            content_hash,
-            "[]",
-            seen,
-            seen,
-        )
-
-
 def seed(args: argparse.Namespace) -> None:
     from django.db import connection
 
-    from calls.models import BluAccount, CallRecord, Conclusion, SyncRun, Task, TaskDaySummary
+    from calls.models import (
+        AccountDaySummary,
+        BluAccount,
+        Borrower,
+        CallRecord,
+        Conclusion,
+        Promise,
+        Repayment,
+        SyncRun,
+        Task,
+        TaskDaySummary,
+    )
 
-    say(f"Seeding {args.calls:,} calls over {args.tasks:,} tasks ...")
+    say(
+        f"Seeding {args.calls:,} calls over {args.tasks:,} tasks, {args.borrowers:,} borrowers, "
+        f"{args.promises:,} promises (load average {load()}) ..."
+    )
     rng = random.Random(SEED)
     now = datetime.now(UTC).replace(microsecond=0)
     zone = ZoneInfo(ZONE)
     # A fresh database has nothing to clear; one --reuse refused is emptied here, with the
-    # tables that refer to these (promises and their repayments refer to calls).
-    tables = [m._meta.db_table for m in (TaskDaySummary, SyncRun, CallRecord, Task)]
+    # tables that refer to these.
+    models = (
+        Repayment,
+        Promise,
+        AccountDaySummary,
+        TaskDaySummary,
+        SyncRun,
+        CallRecord,
+        Borrower,
+        Task,
+    )
+    tables = [m._meta.db_table for m in models]
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     # The seeded conclusion dictionary stays (it refers to accounts, so they cannot be
@@ -413,17 +343,151 @@ def seed(args: argparse.Namespace) -> None:
         )
         for plan in plans
     )
-
-    began = time.perf_counter()
-    written = 0
-    for first in range(0, len(plans), CHUNK_TASKS):
-        chunk = list(zip(plans[first : first + CHUNK_TASKS], tasks[first:], strict=False))
-        written += copy_calls(chunk, account.pk, now, rng)
-        say(f"  {written:,} calls written ({time.perf_counter() - began:.0f} s)")
+    borrowers = BorrowerPlan.for_calls(args.calls, args.borrowers)
+    step("calls", lambda: write_calls(plans, tasks, account.pk, borrowers, now))
     check_rows_as_sync_reads_them()
+    step("borrowers", lambda: write_borrowers(account.pk, borrowers, now))
+    step("promises and repayments", lambda: write_promises(args.promises))
     seed_sync_runs(plans, tasks, now)
-    summarise(tasks)
-    vacuum_analyze()
+    step("VACUUM (ANALYZE)", vacuum_analyze)  # statistics for the summaries' grouped reads
+    step("task summaries", lambda: summarise(tasks))
+    step("VACUUM (ANALYZE)", vacuum_analyze)
+
+
+def load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def step(name: str, work: Callable[[], Any]) -> None:
+    began = time.perf_counter()
+    work()
+    say(f"  {name}: {time.perf_counter() - began:.0f} s (load average {load()})")
+
+
+def write_calls(
+    plans: list[TaskPlan], tasks: list[Any], account_pk: int, borrowers: BorrowerPlan, now: datetime
+) -> None:
+    """Every call, made by the server (bench/_seed_sql.py) a chunk of tasks a statement, with
+    the table's secondary indexes dropped meanwhile and built again after."""
+    from django.db import connection
+
+    from calls.conclusions.dictionary import DICTIONARY
+    from calls.models import CallRecord
+
+    first_calls = [0, *accumulate(plan.size for plan in plans)]
+    rows = [
+        (
+            task.pk,
+            plan.number,
+            int(plan.blu_task_id),
+            plan.size,
+            first,
+            plan.start,
+            plan.span.total_seconds(),
+            plan.strategy_id,
+            *plan.bot_ids,
+        )
+        for plan, task, first in zip(plans, tasks, first_calls, strict=False)
+    ]
+    total = sum(CODE_MIX.values())
+    bounds = [0.0, *(w / total for w in accumulate(CODE_MIX.values()))]
+    bounds[-1] = 1.0
+    codes = [
+        (code, DICTIONARY[code][0], "connected" in DICTIONARY[code][1], lo, hi)
+        for code, lo, hi in zip(CODE_MIX, bounds, bounds[1:], strict=False)
+    ]
+    table = CallRecord._meta.db_table
+    params = {
+        "account": account_pk,
+        "now": now,
+        "recordings": RECORDING_BASE,
+        "not_json": seed_sql.NOT_JSON,
+        "empty": seed_sql.EMPTY,
+        "by_user_id": borrowers.by_user_id,
+        "by_unique_id": borrowers.by_unique_id,
+        "first": FIRST_NAMES,
+        "firsts": len(FIRST_NAMES),
+        "last": LAST_NAMES,
+        "lasts": len(LAST_NAMES),
+        "prefixes": MOBILE_PREFIXES,
+        "nprefixes": len(MOBILE_PREFIXES),
+    }
+    numbers = sorted(plan.number for plan in plans)
+    began = time.perf_counter()
+    with connection.cursor() as django_cursor:
+        cursor = django_cursor.cursor  # psycopg's own, for COPY
+        seed_sql.write_plan(cursor, rows, codes)
+        cursor.execute(seed_sql.BLU_TIME_FUNCTION.format(zone=ZONE))
+        cursor.execute("SELECT setseed(%s)", [0.20261127])
+        indexes = seed_sql.secondary_indexes(cursor, table)
+        for name, _definition in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+        # The ids are made here, right by construction: no foreign key checked per row.
+        cursor.execute("SET session_replication_role = replica")
+        try:
+            for first in range(0, len(numbers), seed_sql.TASKS_A_STATEMENT):
+                chunk = numbers[first : first + seed_sql.TASKS_A_STATEMENT]
+                django_cursor.execute(
+                    seed_sql.CALLS, {**params, "from": chunk[0], "to": chunk[-1] + 1}
+                )
+                say(
+                    f"  tasks {first + len(chunk):,} of {len(numbers):,} written "
+                    f"({time.perf_counter() - began:.0f} s, load average {load()})"
+                )
+        finally:
+            cursor.execute("SET session_replication_role = DEFAULT")
+        cursor.execute("SET maintenance_work_mem = '1GB'")
+        for name, definition in indexes:
+            cursor.execute(definition)
+            say(f"  index {name} built ({time.perf_counter() - began:.0f} s)")
+        cursor.execute("RESET maintenance_work_mem")
+
+
+def write_borrowers(account_pk: int, borrowers: BorrowerPlan, now: datetime) -> None:
+    """The borrowers the calls name (ids as the calls were given them), then each recounted from
+    their calls as calls/ingest/borrowers.recount does."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            seed_sql.BORROWERS,
+            {
+                "account": account_pk,
+                "by_unique_id": borrowers.by_unique_id,
+                "total": borrowers.total,
+            },
+        )
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence('calls_borrower', 'id'), %s)", [borrowers.total]
+        )
+        cursor.execute("SET work_mem = '512MB'")
+        cursor.execute(seed_sql.RECOUNT, {"since": now - timedelta(days=7), "now": now})
+        cursor.execute("RESET work_mem")
+
+
+def write_promises(promises: int) -> None:
+    """Promises for the newest promise calls, a third kept by a repayment."""
+    from django.db import connection
+
+    from calls.models import Conclusion
+
+    if not promises:
+        return
+    codes = list(Conclusion.objects.filter(promise_to_pay=True).values_list("code", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            seed_sql.PROMISES,
+            {"codes": codes, "promises": promises, "default_days": seed_sql.DEFAULT_WINDOW_DAYS},
+        )
+        written = cursor.rowcount
+        if written != promises:
+            raise SystemExit(
+                f"bench/pages.py: only {written:,} promise calls for {promises:,} promises"
+            )
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence('calls_promise', 'id'), %s)", [promises]
+        )
+        cursor.execute(seed_sql.REPAYMENTS)
 
 
 def check_rows_as_sync_reads_them(sample: int = 500) -> None:
@@ -439,29 +503,6 @@ def check_rows_as_sync_reads_them(sample: int = 500) -> None:
         differing = [name for name, value in fields.items() if getattr(call, name) != value]
         if differing:
             raise SystemExit(f"bench/pages.py: call {call.pk} seeded unlike the sync: {differing}")
-
-
-def copy_calls(
-    chunk: list[tuple[TaskPlan, Any]], account_pk: int, now: datetime, rng: random.Random
-) -> int:
-    """COPYs the calls of a few tasks, in one transaction. Returns how many rows it wrote."""
-    from django.db import connection, transaction
-
-    from calls.models import CallRecord
-
-    columns = ", ".join(connection.ops.quote_name(c) for c in copy_columns())
-    table = CallRecord._meta.db_table
-    rows = 0
-    with (
-        transaction.atomic(),
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
-    ):
-        for plan, task in chunk:
-            for row in call_rows(plan, task.pk, account_pk, now, rng):
-                copy.write_row(row)
-                rows += 1
-    return rows
 
 
 def is_polled(plan: TaskPlan, now: datetime) -> bool:

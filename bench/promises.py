@@ -107,6 +107,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--promises", type=int, default=1_000_000)
     parser.add_argument("--borrowers", type=int, default=500_000)
     parser.add_argument("--tasks", type=int, default=1_000)
+    parser.add_argument(
+        "--calls",
+        type=int,
+        help="calls the database holds (default: one a promise, as the fill makes them); "
+        "with --reuse on bench/pages.py's seed, its --calls",
+    )
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument(
         "--reuse", action="store_true", help="keep the database if it holds these sizes"
@@ -120,6 +126,7 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.smoke:
         vars(args).update(SMOKE)
+    args.calls = args.promises if args.calls is None else args.calls
     default = SMOKE_DATABASE if args.smoke else DATABASE
     args.url = bench_database_url(args.database_url, default, "bench/promises.py")
     return args
@@ -187,10 +194,11 @@ def run(args: argparse.Namespace, created: bool) -> list[str]:
 
 
 def holds_the_sizes(args: argparse.Namespace) -> bool:
-    from calls.models import Borrower, Promise, Task
+    from calls.models import Borrower, CallRecord, Promise, Task
 
     return (
         Task.objects.count() == args.tasks
+        and CallRecord.objects.count() == args.calls
         and Borrower.objects.count() == args.borrowers
         and Promise.objects.count() == args.promises
     )
@@ -225,7 +233,7 @@ def check_the_fill(args: argparse.Namespace) -> list[str]:
     counts = [
         ("tasks", Task.objects.count(), args.tasks),
         ("borrowers", Borrower.objects.count(), args.borrowers),
-        ("promise calls", CallRecord.objects.count(), args.promises),
+        ("calls", CallRecord.objects.count(), args.calls),
         ("promises", Promise.objects.count(), args.promises),
         ("kept promises", kept.count(), args.promises // 3),
         ("repayments", Repayment.objects.count(), args.promises // 3),
@@ -239,15 +247,36 @@ def check_the_fill(args: argparse.Namespace) -> list[str]:
 
 
 def pages(args: argparse.Namespace) -> list[Page]:
+    from datetime import timedelta
+
     from django.urls import reverse
+    from django.utils import timezone
 
     from calls.models import Borrower, Promise
+    from calls.promises.ledger import grace
 
     # A borrower with promises: the fill gives borrower n the promise calls n, n + borrowers, ...
     borrower = Borrower.objects.order_by("pk")[min(args.borrowers, args.promises) // 2]
     their_promises = Promise.objects.filter(borrower=borrower).count()
     term = borrower.key[:7]
     promises = reverse("calls:promise_list")
+    # A task with broken promises in the default period (a week back): the fill's t500, or in
+    # bench/pages.py's seed, where tasks are spread over 60 days, a recent one.
+    now = timezone.now()
+    task = (
+        Promise.objects.filter(
+            outcome="open",
+            window_end__lt=now - grace(),
+            window_end__gte=now - timedelta(days=6),
+            task__blu_task_id=f"t{(args.tasks + 1) // 2}",
+        ).values_list("task__blu_task_id", flat=True)[:1]
+        or Promise.objects.filter(
+            outcome="open", window_end__lt=now - grace(), window_end__gte=now - timedelta(days=6)
+        )
+        .order_by("-window_end")
+        .values_list("task__blu_task_id", flat=True)[:1]
+    )
+    task_id = task[0] if task else f"t{(args.tasks + 1) // 2}"
     return [
         Page("promises (due today)", promises, always),
         Page("promises broken", promises + "?state=broken", promise_rows),
@@ -258,7 +287,7 @@ def pages(args: argparse.Namespace) -> list[Page]:
         ),
         Page(
             "promises of a task",
-            promises + f"?state=broken&task=t{(args.tasks + 1) // 2}",
+            promises + f"?state=broken&task={task_id}",
             promise_rows,
         ),
         Page(
@@ -271,7 +300,25 @@ def pages(args: argparse.Namespace) -> list[Page]:
             reverse("calls:borrower_list") + "?q=" + term,
             lambda html: search_shown(html, term),
         ),
+        Page("borrower list", reverse("calls:borrower_list"), lambda html: search_shown(html, "")),
+        deep_borrower_page(min(250_000, args.borrowers // 2)),
     ]
+
+
+def deep_borrower_page(row: int) -> Page:
+    """The borrower list from row `row` on, as its "next" links reach it (the cursor of the row
+    before, read from the database here): as cheap as the first page, or the paging is wrong."""
+    from django.urls import reverse
+
+    from calls.dashboard.borrowers import DEFAULT_SORT, SORTS, BorrowerCursor
+    from calls.models import Borrower
+
+    before = Borrower.objects.filter(last_call_at__isnull=False).order_by(*SORTS[DEFAULT_SORT])[
+        row - 1
+    ]
+    cursor = BorrowerCursor.of(before, DEFAULT_SORT)
+    url = reverse("calls:borrower_list") + f"?after={cursor}"
+    return Page(f"borrower list, row {row:,}", url, lambda html: search_shown(html, ""))
 
 
 def always(html: str) -> str | None:

@@ -267,6 +267,24 @@ class Task(models.Model):
             # The tasks list's order (TASKS_NEWEST_FIRST): read from the index, not a sort of
             # every task. Undialled tasks (no last call) after the rest, on every database.
             models.Index(*TASKS_NEWEST_FIRST, name="task_recent_idx"),
+            # The sync-health strip (calls/health/sync_health.py) on the overview and the tasks
+            # page: every task's counts per account from this narrow index alone, and its few
+            # failing tasks and its stalest task as the first rows of the two partial ones.
+            models.Index(
+                fields=["account", "is_polled", "last_sync_ok"],
+                include=["last_success_at", "last_sync_at", "id"],
+                name="task_health_idx",
+            ),
+            models.Index(
+                fields=["-last_sync_at", "-id"],
+                condition=models.Q(is_polled=True, last_sync_ok=False),
+                name="task_failing_idx",
+            ),
+            models.Index(
+                fields=["last_success_at", "id"],
+                condition=models.Q(is_polled=True, last_success_at__isnull=False),
+                name="task_stalest_idx",
+            ),
             # The tasks an account's callbacks added in the last hour, counted per new task.
             models.Index(
                 fields=["account", "first_seen_at"],

@@ -5,9 +5,10 @@ and reads a bounded number of rows; nothing counts every borrower or every call.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet
@@ -91,7 +92,9 @@ SORTS = {
 DEFAULT_SORT = "-last_call_at"
 
 
-def search(term: str, *, sort: str = DEFAULT_SORT, depth: int | None = None) -> QuerySet[Borrower]:
+def search(
+    term: str, *, sort: str = DEFAULT_SORT, depth: int | None = None, past: Q | None = None
+) -> QuerySet[Borrower]:
     """Borrowers whose key, orderId or masked phone starts with `term`, or whose name does
     (any case); every borrower with a call when the term is empty.
 
@@ -99,9 +102,12 @@ def search(term: str, *, sort: str = DEFAULT_SORT, depth: int | None = None) -> 
     first `depth` borrowers in the `sort` order (SORTS) through its own index, and only those
     few are sorted: an OR of the four would walk the sort's index past millions of borrowers
     for a term that matches a few thousand. Exact for the first `depth` rows in that order (at
-    most MAX_SEARCH_DEPTH: a search shows its first 5,000 matches)."""
+    most MAX_SEARCH_DEPTH: a search shows its first 5,000 matches). `past` keeps only the
+    borrowers past a page's cursor (BorrowerCursor.past), so each test reads from there on."""
     term = term.strip()[:MAX_TERM_CHARS]
     borrowers = Borrower.objects.filter(last_call_at__isnull=False)
+    if past is not None:
+        borrowers = borrowers.filter(past)
     if not term:
         return borrowers
     if CONTROL_CHARS.search(term):
@@ -135,6 +141,95 @@ def search(term: str, *, sort: str = DEFAULT_SORT, depth: int | None = None) -> 
         cursor.execute(union, params)
         ids = [row[0] for row in cursor.fetchall()]
     return borrowers.filter(pk__in=ids)
+
+
+_BORROWER_CURSOR = re.compile(r"(-?[a-z_0-9]{1,20})\.(-?\d{1,18})_(\d{1,18})")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class BorrowerCursor:
+    """Where a page of the list starts or ends: the sort it was made in (SORTS), that row's
+    sort value (the last call in microseconds since the epoch, or the calls in 7 days) and its
+    id. A cursor of another sort (a column header clicked on page 3 keeps the link's cursor)
+    starts the new sort from its first page."""
+
+    sort: str
+    value: int
+    pk: int
+
+    def __str__(self) -> str:
+        return f"{self.sort}.{self.value}_{self.pk}"
+
+    @classmethod
+    def parse(cls, text: str) -> BorrowerCursor | None:
+        match = _BORROWER_CURSOR.fullmatch(text)
+        if match is None or match[1] not in SORTS:
+            return None
+        return cls(match[1], int(match[2]), int(match[3]))
+
+    @classmethod
+    def of(cls, borrower: Borrower, sort: str) -> BorrowerCursor:
+        value = getattr(borrower, sort.removeprefix("-"))
+        if isinstance(value, datetime):
+            value = (value - _EPOCH) // timedelta(microseconds=1)
+        return cls(sort, int(value), borrower.pk)
+
+    def past(self, *, forward: bool = True) -> Q:
+        """The borrowers after this cursor in its sort (forward), or before it."""
+        sort = self.sort
+        field = sort.removeprefix("-")
+        value: int | datetime = self.value
+        if field == "last_call_at":
+            try:
+                value = _EPOCH + timedelta(microseconds=self.value)
+            except OverflowError:
+                value = _EPOCH
+        op = "lt" if sort.startswith("-") == forward else "gt"
+        # The `lte`/`gte` bound alone lets the database walk the sort's index from the cursor.
+        return Q(**{f"{field}__{op}e": value}) & (
+            Q(**{f"{field}__{op}": value}) | Q(**{f"id__{op}": self.pk})
+        )
+
+
+def reversed_sort(sort: str) -> str:
+    return sort.removeprefix("-") if sort.startswith("-") else "-" + sort
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """A page of the borrower list by keyset, and whether there are rows either side."""
+
+    rows: list[Borrower]
+    has_previous: bool
+    has_next: bool
+
+
+def list_page(
+    term: str, sort: str, size: int, *, after: str | None = None, before: str | None = None
+) -> ListPage | None:
+    """The `size` borrowers matching `term` just past the `after` cursor (or just before the
+    `before` one, or the first): read from the sort's index and each search test's own, so a
+    page a million rows deep costs what the first costs. None when the cursor is unreadable."""
+    text = before if before is not None else after
+    cursor = BorrowerCursor.parse(text) if text is not None else None
+    if text is not None and cursor is None:
+        return None
+    if cursor is not None and cursor.sort != sort:
+        cursor = None
+    backward = before is not None and cursor is not None
+    order = reversed_sort(sort) if backward else sort
+    past = cursor.past(forward=not backward) if cursor else None
+    found = list(
+        search(term, sort=order, depth=size + 1, past=past)
+        .select_related("account")
+        .order_by(*SORTS[order])[: size + 1]
+    )
+    more = len(found) > size
+    rows = found[:size]
+    if backward:
+        return ListPage(rows[::-1], has_previous=more, has_next=True)
+    return ListPage(rows, has_previous=cursor is not None, has_next=more)
 
 
 def recent_counts(borrower_pks: Iterable[int], now: datetime | None = None) -> dict[int, int]:

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.template.defaultfilters import pluralize
-from django.template.loader import render_to_string
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from calls.dashboard.formatting import category_class
@@ -73,7 +72,22 @@ def bar_context(segments: list[Segment], label: str = "Outcome mix") -> dict[str
 
 
 def outcome_bar(segments: list[Segment]) -> SafeString:
-    return SafeString(render_to_string("calls/_bar.html", bar_context(segments)))
+    """The outcome-mix bar as SVG, built here rather than by a template: the tasks table draws
+    one a row, and rendering a template 50 times was a third of that page's time."""
+    context = bar_context(segments)
+    if context["empty"]:
+        return SafeString('<span class="muted">no calls</span>\n')
+    rects = format_html_join(
+        "",
+        '<rect class="{}" x="{}" y="0" width="{}" height="10"><title>{}</title></rect>',
+        ((r.css, r.x, r.width, r.title) for r in context["rects"]),
+    )
+    return format_html(
+        '<svg class="mix" viewBox="0 0 100 10" preserveAspectRatio="none" width="100" '
+        'height="12" role="img" aria-label="{}">{}</svg>\n',
+        context["label"],
+        rects,
+    )
 
 
 # --- calls per day, stacked by category (overview) ------------------------------------------

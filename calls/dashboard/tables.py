@@ -7,7 +7,7 @@ from datetime import datetime
 import django_tables2 as tables
 from django.db.models import F, QuerySet
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from django.utils.functional import lazy
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -20,6 +20,22 @@ from calls.models import Borrower, CallRecord, StatusLabel, Task
 
 _TASK_NUM = {"td": {"class": "num"}, "th": {"class": "num"}}
 _TASK_TIME = "Y-m-d H:i"
+
+
+class LocalTimeColumn(tables.DateTimeColumn):
+    """A DateTimeColumn drawn without its template: the same text (Django's date format, in
+    the current time zone), at a fraction of the cost of rendering a template per cell."""
+
+    def __init__(self, format: str, *args, **kwargs) -> None:
+        super().__init__(format, *args, **kwargs)
+        self.time_format = format
+
+    def render(self, value, **kwargs) -> str:  # type: ignore[override]
+        if not isinstance(value, datetime):
+            return super().render(value=value, **kwargs)
+        if timezone.is_aware(value):
+            value = timezone.localtime(value)
+        return dateformat.format(value, self.time_format)
 
 
 def _task_order(*fields: str):
@@ -43,8 +59,8 @@ class TaskTable(tables.Table):
     blu_task_id = tables.Column("Task", linkify=True)
     name = tables.Column("Name", attrs={"td": {"class": "wrap"}})
     account = tables.Column("Account", accessor="account__name")
-    first_call_at = tables.DateTimeColumn(verbose_name="First call", format=_TASK_TIME)
-    last_call_at = tables.DateTimeColumn(verbose_name="Last call", format=_TASK_TIME)
+    first_call_at = LocalTimeColumn(_TASK_TIME, verbose_name="First call")
+    last_call_at = LocalTimeColumn(_TASK_TIME, verbose_name="Last call")
     calls_total = tables.Column("Calls", attrs=_TASK_NUM)
     share_finished = tables.Column("Finished", accessor="finished_ratio", attrs=_TASK_NUM)
     outcomes = tables.Column(
@@ -154,7 +170,7 @@ class CallTable(tables.Table):
     account = tables.Column(
         "Account", accessor="account__name", order_by=_sorted_with_id("account__name")
     )
-    start_time = tables.DateTimeColumn(
+    start_time = LocalTimeColumn(
         verbose_name=lazy(_started_header, str)(),
         format="Y-m-d H:i:s",
         order_by=_sorted_with_id("start_time"),
@@ -241,7 +257,7 @@ class BorrowerTable(tables.Table):
     order_id = tables.Column("orderId", orderable=False)
     phone = tables.Column("Phone", orderable=False)
     account = tables.Column("Account", accessor="account__name", orderable=False)
-    last_call_at = tables.DateTimeColumn(
+    last_call_at = LocalTimeColumn(
         verbose_name="Last call",
         format="Y-m-d H:i",
         order_by=("last_call_at", "id"),
@@ -258,6 +274,7 @@ class BorrowerTable(tables.Table):
         model = Borrower
         fields: list[str] = []
         order_by = "-last_call_at"
+        template_name = "calls/_borrowers_table.html"
         attrs = {"class": "table borrowers-table"}
         empty_text = "No borrowers match."
 

@@ -3,8 +3,10 @@ accounts with their recent contact; and the links to them from every call."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
+from urllib.parse import parse_qsl
 
 import pytest
 from django.urls import reverse
@@ -319,3 +321,72 @@ def test_the_borrower_list_offers_no_page_past_its_last_and_answers_a_deeper_one
     assert _listed(staff_client, per_page=1, page=2) == ["U1"]
     assert "page=3" not in last.content.decode()
     assert _listed(staff_client, per_page=1, page=3) == ["U0"]
+
+
+def _follow(client, url: str, link_id: str) -> str | None:
+    found = re.search(rf'<a href="([^"]+)"[^>]*id="{link_id}"', client.get(url).content.decode())
+    return html.unescape(found[1]) if found else None
+
+
+@pytest.mark.parametrize("sort", ["-last_call_at", "last_call_at", "-calls_7d", "calls_7d"])
+def test_the_borrower_list_pages_by_cursor_through_every_borrower_and_back(
+    staff_client, bare_task, sort
+):
+    """Next links walk every borrower once in the sort's order (ties by id), previous links
+    walk back, and no link names a page number: any page costs what the first costs."""
+    now = timezone.now()
+    for n in range(7):
+        for c in range(n % 3 + 1):  # calls in 7 days: 1, 2 or 3, so the counts tie
+            make_call(
+                bare_task,
+                f"b{n}-{c}",
+                now - timedelta(hours=n * 5 + c),
+                ext_vars={"uniqueId": f"B{n}"},
+            )
+    make_call(bare_task, "old", now - timedelta(days=30), ext_vars={"uniqueId": "B-old"})
+    borrower_backfill.backfill(bare_task.account)
+    field, descending = sort.removeprefix("-"), sort.startswith("-")
+    expected = [
+        b.key
+        for b in sorted(
+            Borrower.objects.all(), key=lambda b: (getattr(b, field), b.pk), reverse=descending
+        )
+    ]
+
+    url = reverse("calls:borrower_list") + f"?sort={sort}&per_page=3"
+    pages, urls = [], []
+    while url:
+        urls.append(url)
+        pages.append(_listed(staff_client, **dict(parse_qsl(url.split("?", 1)[1]))))
+        body = staff_client.get(url).content.decode().split("borrowers-table")[1]
+        assert not re.search(r"[?&;]page=", body)
+        url = _follow(staff_client, url, "borrowers-next")
+    assert [key for page in pages for key in page] == expected
+    assert [len(page) for page in pages] == [3, 3, 2]
+
+    back = _follow(staff_client, urls[-1], "borrowers-previous")
+    assert _listed(staff_client, **dict(parse_qsl(back.split("?", 1)[1]))) == pages[-2]
+    assert _follow(staff_client, urls[0], "borrowers-previous") is None
+    # A header clicked on a later page sorts from the first row, not from another sort's cursor.
+    other = "calls_7d" if field == "last_call_at" else "-last_call_at"
+    query = dict(parse_qsl(urls[1].split("?", 1)[1]), sort=other)
+    assert len(_listed(staff_client, **query)) == 3
+
+
+def test_a_search_pages_by_cursor_too_and_an_unreadable_cursor_shows_the_first_page(
+    staff_client, bare_task
+):
+    now = timezone.now()
+    for n in range(5):
+        make_call(bare_task, f"k{n}", now - timedelta(hours=n), ext_vars={"uniqueId": f"77-{n}"})
+    make_call(bare_task, "other", now, ext_vars={"uniqueId": "K-other"})
+    borrower_backfill.backfill(bare_task.account)
+
+    url = reverse("calls:borrower_list") + "?q=77&per_page=2"
+    second = _follow(staff_client, url, "borrowers-next")
+    assert "q=77" in second
+    assert _listed(staff_client, **dict(parse_qsl(second.split("?", 1)[1]))) == ["77-2", "77-3"]
+
+    response = staff_client.get(reverse("calls:borrower_list"), {"q": "77", "after": "x.1_1"})
+    assert "could not be read" in response.content.decode()
+    assert _listed(staff_client, q="77", after="x.1_1")[:1] == ["77-0"]

@@ -31,7 +31,10 @@ def world(call, pay, make_task, settings):
     settings.BLUDASH_PROMISE_GRACE_HOURS = 1
     now = datetime.now(ZoneInfo(ZONE)).replace(microsecond=0)
     hour = timedelta(hours=1)
-    call("d1", borrower="U1", at=_local(now - hour), slot=[_local(now - hour), _local(now + hour)])
+    # Due today: its window ends later today (in the last minute of a day, only just).
+    end_of_today = now.replace(hour=23, minute=59, second=59)
+    due_by = min(now + hour, max(end_of_today, now + timedelta(seconds=1)))
+    call("d1", borrower="U1", at=_local(now - hour), slot=[_local(now - hour), _local(due_by)])
     call(
         "b1",
         borrower="U2",
@@ -86,6 +89,31 @@ def test_each_state_has_its_count_and_its_promises(world, staff_client):
     assert "U2" in broken and "U6" in broken and "U3" not in broken
     kept = _promises(staff_client, state="kept").content.decode()
     assert reverse("calls:borrower_detail", kwargs={"key": "U3"}) in kept
+
+
+def test_due_today_lists_what_is_due_by_the_end_of_today_and_not_yet_due_the_rest(
+    call, staff_client
+):
+    """A window open now that ends tomorrow is not due today: "not yet due" lists it (every
+    open promise is in one of the two until its window ends), and each count is its list."""
+    now = datetime.now(ZoneInfo(ZONE)).replace(microsecond=0)
+    tomorrow_noon = (now + timedelta(days=1)).replace(hour=12, minute=0, second=0)
+    call("t1", borrower="U7", at=_local(now), slot=[_local(now), _local(tomorrow_noon)])
+
+    text = html_text(_promises(staff_client).content.decode())
+    assert _count(text, "due today") == 0 and _count(text, "not yet due") == 1
+    assert "U7" not in text
+    later = html_text(_promises(staff_client, state="open").content.decode())
+    assert "U7" in later
+
+
+def test_a_tab_counts_up_to_its_cap_and_then_says_so(world, staff_client, monkeypatch):
+    from calls.dashboard import promises as promise_pages
+
+    monkeypatch.setattr(promise_pages, "COUNT_CAP", 1)
+    text = html_text(_promises(staff_client).content.decode())
+    assert text.split("broken", 1)[1].split()[0] == "1+"
+    assert _count(text, "due today") == 1
 
 
 def test_filters_by_task_account_and_period(world, staff_client, make_task):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.views.generic import TemplateView
+from django_tables2.rows import BoundRows
 
-from calls.dashboard import borrowers, pagination
+from calls.dashboard import borrowers, keyset, pagination
 from calls.dashboard.recordings import is_recording_url
 from calls.dashboard.tables import BorrowerTable
 from calls.models import Borrower, CallRecord, Promise, Repayment, borrower_url
@@ -55,13 +57,57 @@ class BorrowerListView(DashboardView, TemplateView):
         wanted = [name for name in query.getlist("sort") if name in borrowers.SORTS]
         sort = wanted[0] if wanted else borrowers.DEFAULT_SORT
         size = pagination.page_size(query.get("per_page"))
-        number = min(pagination.page_number(query.get("page")), BorrowerPaginator.max_page)
-        table = BorrowerTable(borrowers.search(term, sort=sort, depth=number * size + 1))
-        table.order_by = (sort,)
-        # Never a COUNT over millions of borrowers: pages link on, never to the last one.
-        pagination.paginate(table, self.request, BorrowerPaginator)
+        if any(name in query for name in (keyset.AFTER, keyset.BEFORE)) or "page" not in query:
+            table = self._keyset_table(term, sort, size)
+        else:
+            # A link by page number (an old one) still works, by offset, up to max_page.
+            number = min(pagination.page_number(query.get("page")), BorrowerPaginator.max_page)
+            table = BorrowerTable(borrowers.search(term, sort=sort, depth=number * size + 1))
+            table.order_by = (sort,)
+            # Never a COUNT over millions of borrowers: pages link on, never to the last one.
+            pagination.paginate(table, self.request, BorrowerPaginator)
         context.update(table=table, term=term, min_name_chars=borrowers.MIN_NAME_CHARS)
         return context
+
+    def _keyset_table(self, term: str, sort: str, size: int) -> BorrowerTable:
+        """The page just past (or before) the link's cursor in the sort, read from the indexes:
+        any page as cheap as the first, and no last page to link to (nothing counts them)."""
+        query = self.request.GET
+        page = borrowers.list_page(
+            term, sort, size, after=query.get(keyset.AFTER), before=query.get(keyset.BEFORE)
+        )
+        if page is None:
+            messages.warning(self.request, UNREADABLE_CURSOR)
+            page = borrowers.list_page(term, sort, size)
+            assert page is not None
+        table = BorrowerTable(page.rows)
+        table.order_by = (sort,)
+        table.request = self.request
+        kept = query.copy()
+        for name in (*keyset.PAGING_PARAMS, "page"):
+            kept.pop(name, None)
+        rows = page.rows
+        table.page = keyset.KeysetPage(
+            object_list=BoundRows(data=rows, table=table),
+            has_previous=page.has_previous and bool(rows),
+            has_next=page.has_next and bool(rows),
+            first_query=kept.urlencode(),
+            previous_query=_with(kept, keyset.BEFORE, rows[0], sort) if rows else "",
+            next_query=_with(kept, keyset.AFTER, rows[-1], sort) if rows else "",
+            kept=[],
+            day=None,
+        )
+        table.keyset = True
+        return table
+
+
+UNREADABLE_CURSOR = "That page link could not be read, so the first borrowers are shown."
+
+
+def _with(kept, name: str, row: Borrower, sort: str) -> str:
+    query = kept.copy()
+    query[name] = str(borrowers.BorrowerCursor.of(row, sort))
+    return query.urlencode()
 
 
 class BorrowerDetailView(DashboardView, TemplateView):

@@ -89,7 +89,10 @@ class PromiseListView(DashboardView, TemplateView):
             errors=form.errors if form.is_bound else {},
             chosen=chosen,
             table=table,
-            tabs=[(tab, label, counts[tab]) for tab, label in promises.TABS.items()],
+            tabs=[
+                (tab, label, promises.shown_count(counts[tab]))
+                for tab, label in promises.TABS.items()
+            ],
             query=query.urlencode(),
             can_export=self.request.user.has_perm(roles.EXPORT),
         )
