@@ -5,9 +5,9 @@ so concurrent callbacks of one account queue there and each pays the whole write
 the stored rows' read, the upsert, the borrowers' and promises' statements and the figures, one
 after another. Throughput was one over that critical section, whatever the cores.
 
-Here the callbacks a process's threads hold for one account wait in one queue instead. Whichever
-thread has the account's turn in this process (the leader) takes every callback queued meanwhile,
-writes them in one transaction with one statement of each kind (page_writer.write_looked), and
+Here the callbacks a process's threads hold for one account wait in one queue instead. One thread
+of the process at a time (the leader) takes the account's turn, waiting for other processes'
+writes if need be, then every callback queued by then (its own first), writes them in one transaction with one statement of each kind (page_writer.write_looked), and
 only after that transaction has committed hands each waiting thread its own answer (its created
 and changed counts) and the turn to the next waiting thread, if any. So:
 
@@ -28,9 +28,11 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from django.db import transaction
 from django.utils import timezone
 
 from calls.ingest.page_writer import Pending, WriteResult, write_looked
+from calls.models import lock_account_writes
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +82,7 @@ def write(pending: Pending) -> None:
                 raise me.error
             return
     try:
-        _write_batch(_take(queue, me))
+        _lead(queue, me)
     finally:
         _hand_on(queue)
     if me.error is not None:
@@ -120,37 +122,49 @@ def _hand_on(queue: _Queue) -> None:
             queue.leading = False
 
 
-def _write_batch(batch: list[_Waiting]) -> None:
-    """Write the batch in one transaction; if that fails, each callback alone. Each waiting
-    thread is woken with its answer (or its error) only after its transaction ended."""
-    others = batch[1:]
+def _lead(queue: _Queue, me: _Waiting) -> None:
+    """Take the account's write turn, then every callback queued by then (those that came while
+    another process held the turn too), and write them in one transaction; each waiting thread
+    is woken with its answer (or its error) only once that transaction has ended."""
+    batch = [me]
     try:
-        if len(batch) > 1:
-            try:
-                _write([waiting.pending for waiting in batch])
-                return
-            except Exception as exc:
-                # Each is written alone below, and a failing one answers with its own error.
-                logger.warning(
-                    "A batch of %d callbacks failed (%s); writing each alone",
-                    len(batch),
-                    type(exc).__name__,
-                )
-        for waiting in batch:
-            try:
-                _write([waiting.pending])
-            except Exception as exc:  # raised in the thread that waits for it
-                waiting.error = exc
+        try:
+            with transaction.atomic():
+                lock_account_writes(me.pending.task.account_id)
+                batch = _take(queue, me)
+                written = _write(batch)
+        except Exception as exc:
+            # Nothing of the batch was committed (a constraint checked at the commit fails it
+            # there): each is written again alone, and a failing one answers with its own error.
+            if len(batch) == 1:
+                raise
+            logger.warning(
+                "A batch of %d callbacks failed (%s); writing each alone",
+                len(batch),
+                type(exc).__name__,
+            )
+            written = []
+            for waiting in batch:
+                try:
+                    with transaction.atomic():
+                        lock_account_writes(me.pending.task.account_id)
+                        written += _write([waiting])
+                except Exception as alone:  # raised in the thread that waits for it
+                    waiting.error = alone
+        # Committed: the counts become the callbacks' own.
+        for waiting, fresh in written:
+            waiting.pending.result.add(fresh.result)
+    except Exception as exc:  # raised in the thread that waits for it
+        me.error = exc
     finally:
-        for waiting in others:
+        for waiting in batch[1:]:
             waiting.done.set()
 
 
-def _write(batch: list[Pending]) -> None:
-    """Write the batch on fresh results, added to each callback's own once committed: a batch
-    that fails leaves no count behind for its callbacks' second try."""
-    fresh = [Pending(p.task, p.parsed, WriteResult()) for p in batch]
+def _write(batch: list[_Waiting]) -> list[tuple[_Waiting, Pending]]:
+    """Write the batch, each callback on a fresh result (a failed try leaves no count behind
+    for the second), and return them paired."""
+    fresh = [(w, Pending(w.pending.task, w.pending.parsed, WriteResult())) for w in batch]
     # A call just ended: the tasks are active again, whatever the last poll found.
-    write_looked(fresh, seen_at=timezone.now())
-    for pending, written in zip(batch, fresh, strict=True):
-        pending.result.add(written.result)
+    write_looked([pending for _, pending in fresh], seen_at=timezone.now())
+    return fresh
