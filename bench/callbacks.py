@@ -72,6 +72,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database-url", help="a PostgreSQL URL whose database may be dropped")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--profile", help="py-spy: record a worker into this SVG meanwhile")
+    parser.add_argument(
+        "--floor",
+        choices=["healthz", "refused"],
+        help="send the timed requests elsewhere, to measure what HTTP and Django cost alone: "
+        "healthz (GET /healthz/, answered by the first middleware), refused (each body without "
+        "records: every middleware, the token check, the rate limit and the parsing, no write)",
+    )
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--seed-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -195,6 +202,13 @@ class Answers:
     reconnects: int = 0
 
 
+def floor_request_bytes(kind: str, token: str) -> bytes:
+    """A request of the floor: what the same client and server cost without storing a record."""
+    if kind == "healthz":
+        return f"GET /healthz/ HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+    return request_bytes(token, b'{"taskId": "1"}')  # answered 400: records is missing
+
+
 def request_bytes(token: str, body: bytes) -> bytes:
     head = (
         f"POST /blu/callback/{token}/ HTTP/1.1\r\n"
@@ -204,6 +218,14 @@ def request_bytes(token: str, body: bytes) -> bytes:
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
+
+
+async def _chunked(reader: asyncio.StreamReader) -> bytes:
+    body = b""
+    while size := int((await reader.readuntil(b"\r\n")).strip(), 16):
+        body += await reader.readexactly(size + 2)
+    await reader.readuntil(b"\r\n")
+    return body
 
 
 async def _client(port: int, queue: list[bytes], answers: Answers) -> None:
@@ -220,7 +242,10 @@ async def _client(port: int, queue: list[bytes], answers: Answers) -> None:
                 name.strip().lower(): value.strip()
                 for name, _, value in (line.partition(":") for line in lines[1:] if line)
             }
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            if headers.get("transfer-encoding", "").lower() == "chunked":
+                body = await _chunked(reader)  # /healthz/ answers before CommonMiddleware
+            else:
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
             answers.seconds.append(time.perf_counter() - started)
             answers.statuses.append(status)
             answers.bodies.append(body)
@@ -388,6 +413,33 @@ def loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def print_rate(answers: Answers, elapsed: float, cpu_before, cpu_after, count: int) -> float:
+    rate = count / elapsed
+    print(f"\n{'callbacks/s':<14}{rate:>10,.0f}")
+    for label, q in (("p50 ms", 0.5), ("p95 ms", 0.95), ("p99 ms", 0.99), ("max ms", 1.0)):
+        print(f"{label:<14}{ms(answers.seconds, q):>10.1f}")
+    print(f"{'seconds':<14}{elapsed:>10.1f}")
+    print("\nCPU ms a callback (user + system, from /proc):")
+    labels = ("gunicorn workers", "PostgreSQL backends", "the client")
+    for label, before_s, after_s in zip(labels, cpu_before, cpu_after, strict=True):
+        print(f"  {label:<22}{1000 * (after_s - before_s) / count:>8.2f}")
+    return rate
+
+
+def report_floor(args, answers, elapsed, cpu_before, cpu_after, load_before, load_after) -> None:
+    """The floor's figures: every answer must be the one expected, and nothing else is checked."""
+    expected = 200 if args.floor == "healthz" else 400
+    print(
+        f"\nFLOOR ({args.floor}, nothing stored): gunicorn {args.workers} workers x "
+        f"{args.threads} threads; {args.clients} clients; {len(answers.statuses):,} requests"
+    )
+    print(f"load average before {load_before}, after {load_after}")
+    print_rate(answers, elapsed, cpu_before, cpu_after, len(answers.statuses))
+    wrong = sum(status != expected for status in answers.statuses)
+    if wrong:
+        raise SystemExit(f"{wrong} answers other than {expected}")
+
+
 def main() -> None:
     args = parse_args()
     if args.seed_child:
@@ -399,6 +451,8 @@ def main() -> None:
     sent = plan(args)
     requests = [request_bytes(token, body) for body in sent.bodies]
     warmup, timed = requests[: args.warmup], requests[args.warmup :]
+    if args.floor:
+        timed = [floor_request_bytes(args.floor, token)] * args.callbacks
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-callbacks-") as var_dir:
         env = server_env(args, url, var_dir, port, token)
@@ -456,6 +510,9 @@ def main() -> None:
             if not args.keep:
                 drop_database(url)
 
+    if args.floor:
+        report_floor(args, answers, elapsed, cpu_before, cpu_after, load_before, load_after)
+        return
     # Every answer a success, and the counts in them those of the distinct records sent.
     created = changed = 0
     wrong: dict[str, int] = {}
@@ -487,7 +544,6 @@ def main() -> None:
         if got != want:
             failures.append(f"{name}: {got:,}, expected {want:,}")
 
-    rate = len(timed) / elapsed
     print(
         f"\ngunicorn: {args.workers} workers x {args.threads} threads; {args.clients} clients "
         f"(one asyncio process on the same machine); PostgreSQL; {args.tasks} tasks of one "
@@ -499,14 +555,7 @@ def main() -> None:
         f"{sent.repeats:,} repeats (over both)"
     )
     print(f"load average before {load_before}, after {load_after}; {answers.reconnects} reconnects")
-    print(f"\n{'callbacks/s':<14}{rate:>10,.0f}")
-    for label, q in (("p50 ms", 0.5), ("p95 ms", 0.95), ("p99 ms", 0.99), ("max ms", 1.0)):
-        print(f"{label:<14}{ms(answers.seconds, q):>10.1f}")
-    print(f"{'seconds':<14}{elapsed:>10.1f}")
-    print("\nCPU ms a callback (user + system, from /proc):")
-    labels = ("gunicorn workers", "PostgreSQL backends", "the client")
-    for label, before_s, after_s in zip(labels, cpu_before, cpu_after, strict=True):
-        print(f"  {label:<22}{1000 * (after_s - before_s) / len(timed):>8.2f}")
+    rate = print_rate(answers, elapsed, cpu_before, cpu_after, len(timed))
     print()
     for name, got, want in checks:
         print(f"{name:<28}{got:>10,} {'ok' if got == want else f'expected {want:,}'}")

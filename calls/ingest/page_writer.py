@@ -12,7 +12,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -94,6 +94,31 @@ def _blank(value: Any) -> bool:
     return value is None or value == ""
 
 
+@dataclass
+class Pending:
+    """One writer's records of one task, already looked at (look()), and what became of them."""
+
+    task: Task
+    parsed: dict[str, dict[str, Any]]  # the records that may be new or changed, by callId
+    result: WriteResult
+
+
+def look(account_pk: int, parsed: dict[str, dict[str, Any]], result: WriteResult) -> dict:
+    """A first, lock-free look: the records whose stored version differs (or is missing), by
+    callId; those stored exactly so are counted unchanged. A page with nothing new ends here,
+    writing and locking nothing."""
+    looked = dict(
+        upsert.stored_calls(account_pk, list(parsed)).values_list("call_id", "content_hash")
+    )
+    candidates = {
+        call_id: fields
+        for call_id, fields in sorted(parsed.items())
+        if looked.get(call_id) != fields["content_hash"]
+    }
+    result.unchanged += len(parsed) - len(candidates)
+    return candidates
+
+
 def write_records(
     task: Task,
     parsed: dict[str, dict[str, Any]],
@@ -121,71 +146,100 @@ def write_records(
         return
     # Blu's answer to our signed query: its codes are learned, uncapped, written or not.
     confirmed = _codes(parsed.values()) if from_query else []
-    # A first, lock-free look: a page with nothing new ends here, writing and locking nothing.
-    looked = dict(
-        upsert.stored_calls(task.account_id, list(parsed)).values_list("call_id", "content_hash")
-    )
-    candidates = sorted(
-        call_id
-        for call_id, fields in parsed.items()
-        if looked.get(call_id) != fields["content_hash"]
-    )
-    result.unchanged += len(parsed) - len(candidates)
+    candidates = look(task.account_id, parsed, result)
     if not candidates:
         learn_codes(task.account_id, confirmed, capped=False)
         return
+    write_looked(
+        [Pending(task, candidates, result)],
+        median=median,
+        from_query=from_query,
+        confirmed=confirmed,
+    )
+
+
+def write_looked(
+    batch: list[Pending],
+    *,
+    median: bool = True,
+    from_query: bool = False,
+    confirmed: list[tuple[str, str]] | None = None,
+    seen_at: datetime | None = None,
+) -> None:
+    """Write looked-at records of one account's tasks (write_records for one, the callbacks'
+    group commit for many: calls/ingest/group_commit.py) in one transaction, under one write
+    turn, with one statement of each kind for the whole batch. A callId appears in one Pending
+    at most; each Pending's result counts its own records. `seen_at`: the batch's tasks were
+    seen live then (a callback came), so they are due no poll; set in the same transaction."""
+    account = batch[0].task.account
+    confirmed = confirmed or []
     with transaction.atomic():
+        if not any(pending.parsed for pending in batch):
+            # Nothing to write, no turn to take: the tasks' row locks alone, held by nothing else.
+            _mark_seen(batch, seen_at)
+            return
         # Writers of an account's calls take turns from here: a callId is unique per account,
         # so two writers of one call (a page and a callback, two callbacks naming two tasks)
         # can only meet in this queue, and each reads below what the other committed. The
         # tasks' rows come next, in key order, as every other locker of tasks takes them.
-        key_names = lock_account_writes(task.account_id)
+        key_names = lock_account_writes(account.pk)
+        wanted = sorted(call_id for pending in batch for call_id in pending.parsed)
         stored = {
-            row["call_id"]: row
-            for row in upsert.stored_calls(task.account_id, candidates).values(*_STORED)
+            row["call_id"]: row for row in upsert.stored_calls(account.pk, wanted).values(*_STORED)
         }
+        own_tasks = {pending.task.pk for pending in batch}
         # Calls Blu first reported under another task stay there; that task's figures change.
-        lock_tasks({task.pk} | {row["task_id"] for row in stored.values()})
+        lock_tasks(own_tasks | {row["task_id"] for row in stored.values()})
+        # After the turn and the tasks' locks, in the order every other writer takes them.
+        _mark_seen(batch, seen_at)
         now = timezone.now()
         to_write: list[dict[str, Any]] = []
         removed: dict[int, list[dict[str, Any]]] = {}
         added: dict[int, list[dict[str, Any]]] = {}
-        for call_id in candidates:
-            fields = parsed[call_id]
-            old = stored.get(call_id)
-            if old is None:
-                row = {**fields, "task_id": task.pk}
-                result.created += 1
-            elif old["content_hash"] == fields["content_hash"] or (
-                is_final(old["end_time"], old["code"])
-                and not is_final(fields["end_time"], fields["code"])
-            ):
-                result.unchanged += 1
-                continue
-            else:
-                row = _update_of(old, fields, task, result)
-                removed.setdefault(old["task_id"], []).append(old)
-                result.changed += 1
-            # first_seen_at is written with a new row only (upsert.py keeps a stored one).
-            row.update(account_id=task.account_id, first_seen_at=now, last_changed_at=now)
-            to_write.append(row)
-            added.setdefault(row["task_id"], []).append(row)
+        for pending in batch:
+            task, result = pending.task, pending.result
+            for call_id, fields in pending.parsed.items():
+                old = stored.get(call_id)
+                if old is None:
+                    row = {**fields, "task_id": task.pk}
+                    result.created += 1
+                elif old["content_hash"] == fields["content_hash"] or (
+                    is_final(old["end_time"], old["code"])
+                    and not is_final(fields["end_time"], fields["code"])
+                ):
+                    result.unchanged += 1
+                    continue
+                else:
+                    row = _update_of(old, fields, task, result)
+                    removed.setdefault(old["task_id"], []).append(old)
+                    result.changed += 1
+                # first_seen_at is written with a new row only (upsert.py keeps a stored one).
+                row.update(account_id=account.pk, first_seen_at=now, last_changed_at=now)
+                to_write.append(row)
+                added.setdefault(row["task_id"], []).append(row)
         if not to_write:
-            learn_codes(task.account_id, confirmed, capped=False)
+            learn_codes(account.pk, confirmed, capped=False)
             return
         upsert_calls(to_write)
-        borrowers.link_calls(task.account, to_write, key_names=key_names)
+        borrowers.link_calls(account, to_write, key_names=key_names)
         # In the write's transaction: a page's calls and their new codes come in together.
         if from_query:
-            learn_codes(task.account_id, confirmed, capped=False)
+            learn_codes(account.pk, confirmed, capped=False)
         else:
-            learn_codes(task.account_id, _codes(to_write), capped=True)
-        for task_pk in sorted(set(added) | set(removed)):
+            learn_codes(account.pk, _codes(to_write), capped=True)
+        touched = sorted(set(added) | set(removed))
+        summaries.apply_changes_many(
+            {pk: (removed.get(pk, []), added.get(pk, [])) for pk in touched},
             # Another task's calls changed too: its own sync will not refresh its median.
-            recount = median or task_pk != task.pk
-            summaries.apply_changes(
-                task_pk, removed.get(task_pk, []), added.get(task_pk, []), median=recount
-            )
+            median={pk for pk in touched if median or pk not in own_tasks},
+        )
+
+
+def _mark_seen(batch: list[Pending], seen_at: datetime | None) -> None:
+    """A call just ended: its task is active again, whatever the last poll found."""
+    if seen_at is not None:
+        pks = sorted({pending.task.pk for pending in batch})
+        Task.objects.filter(pk__in=pks).update(last_seen_at=seen_at, next_poll_at=None)
 
 
 def _update_of(

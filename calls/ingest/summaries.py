@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -116,7 +116,7 @@ def refresh_task_summary(task: Task) -> None:
         stored.delete()
         TaskDaySummary.objects.bulk_create(days)
         Task.objects.filter(pk=task.pk).update(**summary)
-        _apply_to_account_days(task, moved)
+        _apply_to_account_days(task.account_id, moved)
     for key, value in summary.items():
         setattr(task, key, value)
 
@@ -244,6 +244,9 @@ def _talks_in_median(fields: Mapping[str, Any]) -> bool:
     return ended and fields["answer_time"] is not None and fields["duration"] is not None
 
 
+Days = dict[tuple[date | None, str], list[int]]  # (day, code) -> [calls, answered, talk seconds]
+
+
 def apply_changes(
     task_pk: int,
     removed: Iterable[Mapping[str, Any]],
@@ -251,20 +254,82 @@ def apply_changes(
     *,
     median: bool = True,
 ) -> None:
-    """Keep one task's figures current after a write of its calls: each removed version's
-    contribution (a stored call as it was) comes out, each added version's comes in. Totals,
-    code counts, flag counts and day rows are adjusted, never recounted; the first and last
-    start and the oldest open call are read from the calls' indexes; the median talk time is
-    recounted only when `median` and a changed call counts in it.
+    """Keep one task's figures current after a write of its calls (apply_changes_many)."""
+    apply_changes_many({task_pk: (removed, added)}, median={task_pk} if median else set())
 
-    The caller holds the account's write turn and the task's row lock in the transaction that
+
+def apply_changes_many(
+    changes: Mapping[int, tuple[Iterable[Mapping[str, Any]], Iterable[Mapping[str, Any]]]],
+    *,
+    median: Collection[int],
+) -> None:
+    """Keep tasks' figures current after a write of their calls: for each task, (removed,
+    added): each removed version's contribution (a stored call as it was) comes out, each added
+    version's comes in. Totals, code counts, flag counts and day rows are adjusted, never
+    recounted; the first and last start and the oldest open call are read from the calls'
+    indexes; the median talk time is recounted only for the tasks in `median` where a changed
+    call counts in it. The tasks, their conclusions and their day rows are read once for all
+    (a group commit of callbacks touches several tasks in one write).
+
+    The caller holds the account's write turn and the tasks' row locks in the transaction that
     wrote the calls (so figures and calls commit together, writers of a task take turns, and the
     account's day rows are changed by one writer at a time).
     """
-    removed, added = list(removed), list(added)
+    if not changes:
+        return
+    moved = {task_pk: (list(removed), list(added)) for task_pk, (removed, added) in changes.items()}
+    counted = {task_pk: _contributions(*versions) for task_pk, versions in moved.items()}
+    tasks = {
+        task.pk: task
+        for task in Task.objects.only(
+            "account_id", "code_counts", *_TOTALS, *FLAG_COLUMNS, *_BOUNDS
+        ).filter(pk__in=sorted(moved))
+    }
+    changed_codes = sorted(
+        {code for _t, codes, _d in counted.values() for code, n in codes.items() if n}
+    )
+    # Read under the tasks' locks: a reclassification (apply_conclusion_flags, which locks every
+    # task) finished before it or waits for this write, then recounts from the code counts.
+    conclusions = (
+        {c.code: c for c in Conclusion.objects.filter(code__in=changed_codes)}
+        if changed_codes
+        else {}
+    )
+    days: dict[int, Days] = {}
+    for task_pk in sorted(moved):
+        task = tasks[task_pk]
+        removed, added = moved[task_pk]
+        totals, codes, days[task_pk] = counted[task_pk]
+        values: dict[str, Any] = {
+            column: _not_below_zero(task, column, getattr(task, column) + change)
+            for column, change in totals.items()
+        }
+        code_counts = dict(task.code_counts)
+        for code, change in codes.items():
+            n = _not_below_zero(task, f"code {code}", code_counts.get(code, 0) + change)
+            if n:
+                code_counts[code] = n
+            else:
+                code_counts.pop(code, None)
+        values["code_counts"] = code_counts
+        values.update(_flag_changes(task, codes, conclusions))
+        values.update(_bounds(task, removed, added))
+        if task_pk in median and any(map(_talks_in_median, [*removed, *added])):
+            values["median_talk_seconds"] = _median_talk(task)
+        Task.objects.filter(pk=task_pk).update(**values)
+    _apply_to_days(tasks, days)
+
+
+_TOTALS = ("calls_total", "calls_final", "calls_answered", "talk_seconds")
+
+
+def _contributions(
+    removed: list[Mapping[str, Any]], added: list[Mapping[str, Any]]
+) -> tuple[Counter[str], Counter[str], Days]:
+    """What the change moves: the task's totals, its code counts and its day rows."""
     totals: Counter[str] = Counter()
     codes: Counter[str] = Counter()
-    days: dict[tuple[date | None, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    days: Days = defaultdict(lambda: [0, 0, 0])
     company = timezone.get_default_timezone()
     for sign, versions in ((-1, removed), (1, added)):
         for fields in versions:
@@ -283,27 +348,7 @@ def apply_changes(
             day[0] += sign
             day[1] += sign * answered
             day[2] += sign * talk
-    task = Task.objects.only("account_id", "code_counts", *totals, *FLAG_COLUMNS, *_BOUNDS).get(
-        pk=task_pk
-    )
-    values: dict[str, Any] = {
-        column: _not_below_zero(task, column, getattr(task, column) + change)
-        for column, change in totals.items()
-    }
-    code_counts = dict(task.code_counts)
-    for code, change in codes.items():
-        n = _not_below_zero(task, f"code {code}", code_counts.get(code, 0) + change)
-        if n:
-            code_counts[code] = n
-        else:
-            code_counts.pop(code, None)
-    values["code_counts"] = code_counts
-    values.update(_flag_changes(task, codes))
-    values.update(_bounds(task, removed, added))
-    if median and any(map(_talks_in_median, [*removed, *added])):
-        values["median_talk_seconds"] = _median_talk(task)
-    Task.objects.filter(pk=task_pk).update(**values)
-    _apply_to_days(task, days)
+    return totals, codes, days
 
 
 def _not_below_zero(task: Task, what: str, n: int) -> int:
@@ -315,15 +360,14 @@ def _not_below_zero(task: Task, what: str, n: int) -> int:
     return n
 
 
-def _flag_changes(task: Task, codes: Counter[str]) -> dict[str, int]:
-    """The flag counts moved by the changed codes alone: only their conclusions are read.
-
-    Read under the task's lock: a reclassification (apply_conclusion_flags, which locks every
-    task) finished before it or waits for this write, then recounts from the code counts."""
+def _flag_changes(
+    task: Task, codes: Counter[str], conclusions: dict[str, Conclusion]
+) -> dict[str, int]:
+    """The flag counts moved by the changed codes alone (their conclusions, read by the caller
+    under the task's lock)."""
     changed = {code: n for code, n in codes.items() if n}
     if not changed:
         return {}
-    conclusions = {c.code: c for c in Conclusion.objects.filter(code__in=list(changed))}
     return {
         column: _not_below_zero(
             task, column, getattr(task, column) + flagged_calls(changed, conclusions, flag)
@@ -381,16 +425,26 @@ def _day_statements() -> tuple[str, str]:
     return insert, update
 
 
-def _apply_to_days(task: Task, days: dict[tuple[date | None, str], list[int]]) -> None:
-    """Move the task's day rows by the changes: one read of the days touched, then the changed
+def _apply_to_days(tasks: Mapping[int, Task], days: Mapping[int, Days]) -> None:
+    """Move the tasks' day rows by the changes: one read of the days touched, then the changed
     rows updated and the new ones inserted each by one statement run for every row (a page
-    touches a few dozen rows; built by the ORM row by row they cost more than the page's calls)."""
-    changes = {key: change for key, change in days.items() if any(change)}
-    _apply_to_task_days(task, changes)
-    _apply_to_account_days(task, changes)
+    touches a few dozen rows; built by the ORM row by row they cost more than the page's calls);
+    the account's sums by one upsert of the changes of every task summed."""
+    changes = {
+        task_pk: {key: change for key, change in task_days.items() if any(change)}
+        for task_pk, task_days in days.items()
+    }
+    _apply_to_task_days(tasks, changes)
+    by_account: dict[int, Days] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
+    for task_pk, task_changes in changes.items():
+        summed = by_account[tasks[task_pk].account_id]
+        for key, change in task_changes.items():
+            summed[key] = [a + b for a, b in zip(summed[key], change, strict=True)]
+    for account_pk, summed in sorted(by_account.items()):
+        _apply_to_account_days(account_pk, summed)
 
 
-def _apply_to_account_days(task: Task, days: dict[tuple[date | None, str], list[int]]) -> None:
+def _apply_to_account_days(account_pk: int, days: Days) -> None:
     """The same changes to the sums of the task's account (dated rows only: the overview counts
     undated calls from TaskDaySummary). The caller holds the account's write turn.
 
@@ -404,7 +458,7 @@ def _apply_to_account_days(task: Task, days: dict[tuple[date | None, str], list[
     for (day, code), change in days.items():
         if day is None or not any(change):
             continue
-        key = [task.account_id, connection.ops.adapt_datefield_value(day), code]
+        key = [account_pk, connection.ops.adapt_datefield_value(day), code]
         if min(change) >= 0:
             adding.append([*key, *change])
         else:
@@ -433,42 +487,47 @@ def _apply_to_account_days(task: Task, days: dict[tuple[date | None, str], list[
             )
     if taking:
         emptied = {day for (day, _), change in days.items() if day is not None and change[0] < 0}
-        AccountDaySummary.objects.filter(
-            account_id=task.account_id, day__in=emptied, calls=0
-        ).delete()
+        AccountDaySummary.objects.filter(account_id=account_pk, day__in=emptied, calls=0).delete()
 
 
-def _apply_to_task_days(task: Task, changes: dict[tuple[date | None, str], list[int]]) -> None:
-    """Add each (day, code)'s change (calls, answered, talk seconds) to the task's row that holds
-    it: a row is made when missing and deleted when it counts no call any more."""
-    if not changes:
+def _apply_to_task_days(tasks: Mapping[int, Task], changes: Mapping[int, Days]) -> None:
+    """Add each task's (day, code) changes (calls, answered, talk seconds) to the rows that hold
+    them: a row is made when missing and deleted when it counts no call any more."""
+    wanted = Q(pk__in=[])
+    for task_pk, task_changes in changes.items():
+        dated = sorted({day for day, _code in task_changes if day is not None})
+        if dated:
+            wanted |= Q(task_id=task_pk, day__in=dated)
+        if any(day is None for day, _code in task_changes):
+            wanted |= Q(task_id=task_pk, day__isnull=True)
+    if not any(changes.values()):
         return
-    dated = sorted({day for day, _code in changes if day is not None})
-    wanted = Q(day__in=dated) if dated else Q(pk__in=[])
-    if any(day is None for day, _code in changes):
-        wanted |= Q(day__isnull=True)
     rows = {
-        (day, code): (pk, calls, answered, talk)
-        for pk, day, code, calls, answered, talk in TaskDaySummary.objects.filter(
-            wanted, task_id=task.pk
-        ).values_list("pk", "day", "code", "calls", "answered", "talk_seconds")
+        (task_pk, day, code): (pk, calls, answered, talk)
+        for pk, task_pk, day, code, calls, answered, talk in TaskDaySummary.objects.filter(
+            wanted
+        ).values_list("pk", "task_id", "day", "code", "calls", "answered", "talk_seconds")
     }
     new: list[tuple[Any, ...]] = []
     changed: list[tuple[int, int, int, int]] = []
     emptied: list[int] = []
-    for key, (calls, answered, talk) in changes.items():
-        pk, stored_calls, stored_answered, stored_talk = rows.get(key, (None, 0, 0, 0))
-        what = f"day {key[0] or 'undated'}, code {key[1] or 'in progress'}"
-        calls = _not_below_zero(task, what, stored_calls + calls)
-        answered = _not_below_zero(task, what, stored_answered + answered)
-        talk = _not_below_zero(task, what, stored_talk + talk)
-        if pk is None:
-            if calls:
-                new.append((task.pk, task.account_id, key[0], key[1], calls, answered, talk))
-        elif calls:
-            changed.append((calls, answered, talk, pk))
-        else:
-            emptied.append(pk)
+    for task_pk, task_changes in sorted(changes.items()):
+        task = tasks[task_pk]
+        for key, (calls, answered, talk) in task_changes.items():
+            pk, stored_calls, stored_answered, stored_talk = rows.get(
+                (task_pk, *key), (None, 0, 0, 0)
+            )
+            what = f"day {key[0] or 'undated'}, code {key[1] or 'in progress'}"
+            calls = _not_below_zero(task, what, stored_calls + calls)
+            answered = _not_below_zero(task, what, stored_answered + answered)
+            talk = _not_below_zero(task, what, stored_talk + talk)
+            if pk is None:
+                if calls:
+                    new.append((task.pk, task.account_id, key[0], key[1], calls, answered, talk))
+            elif calls:
+                changed.append((calls, answered, talk, pk))
+            else:
+                emptied.append(pk)
     adapt_day = connection.ops.adapt_datefield_value
     insert, update = _day_statements()
     with connection.cursor() as cursor:

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.db.models import Q
 
 from calls.models import (
     BluAccount,
@@ -51,14 +52,27 @@ def _codes(flag: str) -> list[str]:
     return list(Conclusion.objects.filter(**{flag: True}).values_list("code", flat=True))
 
 
+def _flagged() -> tuple[set[str], set[str]]:
+    """The promise codes and the already-paid codes, in one read."""
+    promising: set[str] = set()
+    claiming: set[str] = set()
+    for code, promises, paid in Conclusion.objects.filter(
+        Q(promise_to_pay=True) | Q(already_paid=True)
+    ).values_list("code", "promise_to_pay", "already_paid"):
+        if promises:
+            promising.add(code)
+        if paid:
+            claiming.add(code)
+    return promising, claiming
+
+
 def follow_calls(account: BluAccount, call_ids: Iterable[str]) -> set[int]:
     """Make, move or remove the promises of the account's calls named, and settle every borrower
     touched. Runs in the caller's transaction; returns the borrowers settled."""
     ids = list(call_ids)
     if not ids:
         return set()
-    promising = set(_codes("promise_to_pay"))
-    claiming = set(_codes("already_paid"))
+    promising, claiming = _flagged()
     calls = list(
         CallRecord.objects.filter(account_id=account.pk, call_id__in=ids).values(
             "pk",
@@ -115,13 +129,14 @@ def follow_calls(account: BluAccount, call_ids: Iterable[str]) -> set[int]:
         )
     touched = before | {promise.borrower_id for promise in made}
     touched |= {c["borrower_id"] for c in calls if c["code"] in claiming and c["borrower_id"]}
-    settle(touched)
+    settle(touched, claiming=claiming)
     return touched
 
 
-def settle(borrower_pks: Iterable[int]) -> None:
+def settle(borrower_pks: Iterable[int], *, claiming: set[str] | None = None) -> None:
     """Work out again the outcome of every promise and the promise of every repayment of the
-    borrowers given, storing what changed. Runs in the caller's transaction."""
+    borrowers given, storing what changed. Runs in the caller's transaction. `claiming`: the
+    already-paid codes, when the caller has just read them in this transaction."""
     pks = sorted(set(borrower_pks))
     if not pks:
         return
@@ -132,13 +147,16 @@ def settle(borrower_pks: Iterable[int]) -> None:
     for repayment in Repayment.objects.filter(borrower_id__in=pks).order_by("paid_at", "pk"):
         repayments[repayment.borrower_id].append(repayment)
     claims: dict[int, list[datetime]] = defaultdict(list)
-    claiming = _codes("already_paid")
+    if claiming is None:
+        claiming = set(_codes("already_paid"))
     made = [promise.made_at for each in promises.values() for promise in each]
     if claiming and made:
         # Only a claim after a promise matters: the borrowers' older calls are not read.
         for borrower_id, at in (
             CallRecord.objects.filter(
-                borrower_id__in=list(promises), code__in=claiming, start_time__gte=min(made)
+                borrower_id__in=list(promises),
+                code__in=sorted(claiming),
+                start_time__gte=min(made),
             )
             .order_by("start_time")
             .values_list("borrower_id", "start_time")
