@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('calls', '0019_promises'),
+        ('calls', '0020_sync_health_indexes'),
     ]
 
     operations = [
