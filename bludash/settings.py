@@ -100,7 +100,9 @@ def env_json_object(name: str, default: dict) -> dict:
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     value = os.environ.get(name, "").strip().lower() or default
     if value not in choices:
-        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {value[:20]!r}")
+        raise ImproperlyConfigured(
+            f"{name} must be one of {', '.join(choices)}, not {value[:20]!r}"
+        )
     return value
 
 
@@ -561,7 +563,9 @@ BLUDASH_PROMISE_GRACE_HOURS = env_int("BLUDASH_PROMISE_GRACE_HOURS", 24)
 BLUDASH_PROMISE_AMOUNT_KEY = os.environ.get("BLUDASH_PROMISE_AMOUNT_KEY", "").strip()
 # The stop list (calls/contact/stop_list.py): a borrower is stopped after this many calls coded
 # "not the right person", or this many calls that found a dead line. 0 turns a rule off.
-BLUDASH_STOP_WRONG_PERSON_CODES = env_list("BLUDASH_STOP_WRONG_PERSON_CODES", ["NotOneself", "Donotknow"])
+BLUDASH_STOP_WRONG_PERSON_CODES = env_list(
+    "BLUDASH_STOP_WRONG_PERSON_CODES", ["NotOneself", "Donotknow"]
+)
 BLUDASH_STOP_WRONG_PERSON_TIMES = env_int("BLUDASH_STOP_WRONG_PERSON_TIMES", 3)
 BLUDASH_STOP_DEAD_LINE_CODES = env_list("BLUDASH_STOP_DEAD_LINE_CODES", ["D03", "D04"])
 BLUDASH_STOP_DEAD_LINE_TIMES = env_int("BLUDASH_STOP_DEAD_LINE_TIMES", 2)

@@ -176,7 +176,7 @@ def change(complaint: Complaint, wanted: Change, request: HttpRequest) -> bool:
             request,
             target=f"complaint {current.pk}",
             complaint=current.pk,
-            **changed,
+            changes=changed,
         )
     complaint.refresh_from_db()
     return True

@@ -1,12 +1,13 @@
 """Who must not be called next, and why: each reason is a function that finds the borrowers it
 holds for, with the moment since when; the stop list is every reason's borrowers together.
 
-A reason takes the borrowers to look at (None: every borrower) and the time now, and returns
-{borrower id: since}. With borrowers given (one, for Blu's pre-dial check) each reason is a
-query or two down an index that leads with the borrower; with None it is one set-based query
-over the flagged calls, promises, repayments or complaints. Adding a reason is adding a Reason
-to REASONS (the contact limits plug in here); the pages, the export and the pre-dial check read
-REASONS and nothing else.
+A reason is a function of the borrowers to look at (None: every borrower) and the time now that
+returns querysets of (borrower id, since) rows. With borrowers given (one person, for Blu's
+pre-dial check) each goes down an index that leads with the borrower, and the pre-dial check
+sends every reason's in one statement (a UNION ALL: one round trip, not one a reason); with None
+each is one set-based query over the flagged calls, promises, repayments or complaints. Adding a
+reason is adding a Reason to REASONS (the contact limits plug in here); the pages, the export
+and the pre-dial check read REASONS and nothing else.
 
 The rules:
 - already paid: a call flagged already_paid, or a repayment, since the borrower's last promise
@@ -28,26 +29,36 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import F, Min, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models import F, Min, OuterRef, Q, QuerySet, Subquery, Value, Window
 from django.db.models.functions import RowNumber
 
 from calls.models import Borrower, CallRecord, Complaint, Conclusion, Promise, Repayment
 
 Found = dict[int, datetime]
-Finder = Callable[[Collection[int] | None, datetime], Found]
+Borrowers = Collection[int] | None
+# Each queryset yields (borrower id, since) rows, as values_list("borrower_id", "since").
+Rows = Callable[[Borrowers, datetime], list[QuerySet]]
 
 
 @dataclass(frozen=True)
 class Reason:
     slug: str  # what the page's filter, the export and the pre-dial answer name it by
     label: str
-    find: Finder
+    rows: Rows
+
+    def find(self, borrowers: Borrowers, now: datetime) -> Found:
+        """{borrower id: since} of the borrowers (None: all) this reason stops now."""
+        found: Found = {}
+        for rows in self.rows(borrowers, now):
+            _earliest(rows, found)
+        return found
 
 
-def _among(found: QuerySet, borrowers: Collection[int] | None, field: str = "borrower_id"):
+def among(found: QuerySet, borrowers: Borrowers) -> QuerySet:
+    """`found` narrowed to the borrowers given (None: every one with a borrower)."""
     if borrowers is None:
-        return found.filter(**{f"{field}__isnull": False})
-    return found.filter(**{f"{field}__in": list(borrowers)})
+        return found.filter(borrower_id__isnull=False)
+    return found.filter(borrower_id__in=list(borrowers))
 
 
 def _earliest(rows: Iterable[tuple[int, datetime | None]], into: Found) -> Found:
@@ -55,6 +66,13 @@ def _earliest(rows: Iterable[tuple[int, datetime | None]], into: Found) -> Found
         if at is not None and (borrower_id not in into or at < into[borrower_id]):
             into[borrower_id] = at
     return into
+
+
+def earliest(found: QuerySet, field: str) -> QuerySet:
+    """(borrower id, the earliest `field`) per borrower."""
+    return (
+        found.values("borrower_id").annotate(since=Min(field)).values_list("borrower_id", "since")
+    )
 
 
 def _last_promise():
@@ -65,65 +83,42 @@ def _last_promise():
     )
 
 
-def already_paid(borrowers: Collection[int] | None, now: datetime) -> Found:
-    codes = list(Conclusion.objects.filter(already_paid=True).values_list("code", flat=True))
-    found: Found = {}
-    after_promise = Q(last_promise__isnull=True)
-    if codes:
-        calls = _among(CallRecord.objects.filter(code__in=codes), borrowers).annotate(
-            last_promise=_last_promise()
-        )
-        _earliest(
-            calls.filter(after_promise | Q(start_time__gt=F("last_promise")))
-            .values("borrower_id")
-            .annotate(since=Min("start_time"))
-            .values_list("borrower_id", "since"),
-            found,
-        )
-    paid = _among(Repayment.objects.all(), borrowers).annotate(last_promise=_last_promise())
-    return _earliest(
-        paid.filter(after_promise | Q(paid_at__gt=F("last_promise")))
-        .values("borrower_id")
-        .annotate(since=Min("paid_at"))
-        .values_list("borrower_id", "since"),
-        found,
+def already_paid(borrowers: Borrowers, now: datetime) -> list[QuerySet]:
+    claiming = Conclusion.objects.filter(already_paid=True).values("code")
+    no_promise = Q(last_promise__isnull=True)
+    calls = among(CallRecord.objects.filter(code__in=claiming), borrowers).annotate(
+        last_promise=_last_promise()
     )
+    paid = among(Repayment.objects.all(), borrowers).annotate(last_promise=_last_promise())
+    return [
+        earliest(calls.filter(no_promise | Q(start_time__gt=F("last_promise"))), "start_time"),
+        earliest(paid.filter(no_promise | Q(paid_at__gt=F("last_promise"))), "paid_at"),
+    ]
 
 
-def complaint_open(borrowers: Collection[int] | None, now: datetime) -> Found:
-    open_ones = _among(Complaint.objects.filter(state__in=Complaint.OPEN_STATES), borrowers)
-    return _earliest(
-        open_ones.values("borrower_id")
-        .annotate(since=Min("opened_at"))
-        .values_list("borrower_id", "since"),
-        {},
-    )
+def complaint_open(borrowers: Borrowers, now: datetime) -> list[QuerySet]:
+    open_ones = among(Complaint.objects.filter(state__in=Complaint.OPEN_STATES), borrowers)
+    return [earliest(open_ones, "opened_at")]
 
 
-def promise_not_due(borrowers: Collection[int] | None, now: datetime) -> Found:
-    waiting = _among(
-        Promise.objects.filter(outcome=Promise.Outcome.OPEN, window_end__gt=now), borrowers
-    )
-    return _earliest(
-        waiting.values("borrower_id")
-        .annotate(since=Min("made_at"))
-        .values_list("borrower_id", "since"),
-        {},
-    )
+def promise_not_due(borrowers: Borrowers, now: datetime) -> list[QuerySet]:
+    waiting = Promise.objects.filter(outcome=Promise.Outcome.OPEN, window_end__gt=now)
+    return [earliest(among(waiting, borrowers), "made_at")]
 
 
-def _times(codes: Collection[str], times: int, borrowers: Collection[int] | None) -> Found:
+def _times(codes: Collection[str], times: int, borrowers: Borrowers) -> list[QuerySet]:
     """The borrowers with at least `times` calls coded one of `codes`, since the call that
     made the count."""
     if not codes or times < 1:
-        return {}
-    numbered = _among(CallRecord.objects.filter(code__in=list(codes)), borrowers).annotate(
+        return []
+    numbered = among(CallRecord.objects.filter(code__in=list(codes)), borrowers).annotate(
         n=Window(RowNumber(), partition_by=[F("borrower_id")], order_by=[F("start_time").asc()])
     )
-    return _earliest(numbered.filter(n=times).values_list("borrower_id", "start_time"), {})
+    counted = numbered.filter(n=times).annotate(since=F("start_time"))
+    return [counted.values_list("borrower_id", "since")]
 
 
-def wrong_person(borrowers: Collection[int] | None, now: datetime) -> Found:
+def wrong_person(borrowers: Borrowers, now: datetime) -> list[QuerySet]:
     return _times(
         settings.BLUDASH_STOP_WRONG_PERSON_CODES,
         settings.BLUDASH_STOP_WRONG_PERSON_TIMES,
@@ -131,7 +126,7 @@ def wrong_person(borrowers: Collection[int] | None, now: datetime) -> Found:
     )
 
 
-def dead_line(borrowers: Collection[int] | None, now: datetime) -> Found:
+def dead_line(borrowers: Borrowers, now: datetime) -> list[QuerySet]:
     return _times(
         settings.BLUDASH_STOP_DEAD_LINE_CODES, settings.BLUDASH_STOP_DEAD_LINE_TIMES, borrowers
     )
@@ -200,10 +195,17 @@ def counts(found: dict[int, list[tuple[Reason, datetime]]]) -> list[tuple[Reason
 def first_reason(borrower_pks: Collection[int], now: datetime) -> tuple[Reason, int] | None:
     """The first reason (in REASONS' order) that stops any of these borrowers (one person's
     rows in several accounts), with the borrower it stops; None when none does. What the
-    pre-dial check asks: it stops at the first reason found."""
-    for reason in REASONS:
-        found = reason.find(borrower_pks, now)
-        for pk in borrower_pks:
-            if pk in found:
-                return reason, pk
-    return None
+    pre-dial check asks, in one statement: every reason's rows, each tagged with its place."""
+    tagged = [
+        rows.annotate(place=Value(place)).values_list("borrower_id", "since", "place")
+        for place, reason in enumerate(REASONS)
+        for rows in reason.rows(borrower_pks, now)
+    ]
+    if not tagged:
+        return None
+    union = tagged[0].union(*tagged[1:], all=True) if len(tagged) > 1 else tagged[0]
+    hits = [(place, pk) for pk, since, place in union if since is not None]
+    if not hits:
+        return None
+    place, pk = min(hits)
+    return REASONS[place], pk

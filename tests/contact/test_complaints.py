@@ -96,11 +96,11 @@ def test_a_managers_changes_are_applied_and_each_audited(call, manager):
     assert complaint.state == "resolved" and complaint.resolved_at is not None
     assert complaint.assignee == manager and complaint.note == "apologised"
     events = complaints.history(complaint)
-    assert [event.details["state"] for event in events] == [
+    assert [event.details["changes"]["state"] for event in events] == [
         ["new", "acknowledged"],
         ["acknowledged", "resolved"],
     ]
-    assert events[0].details["assignee"] == [None, "manager"]
+    assert events[0].details["changes"]["assignee"] == [None, "manager"]
     assert all(event.username == "manager" for event in events)
 
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from calls.contact import complaints, stop_list
-from calls.models import AuditEvent, Borrower, Complaint
+from calls.models import AuditEvent, Borrower, CallRecord, Complaint
 from tests.helpers import ZONE, html_text
 
 _FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -110,20 +110,18 @@ def test_a_reason_added_to_the_list_is_on_the_page_and_in_the_export(
 ):
     """How the contact limits plug in: one more Reason in REASONS."""
     call("c1", code="NOST", borrower="U1", at=_ago(days=1))
-    borrower = Borrower.objects.get(key="U1")
 
     def at_a_limit(borrowers, now):
-        return (
-            {borrower.pk: now - timedelta(hours=1)}
-            if borrowers is None or borrower.pk in borrowers
-            else {}
-        )
+        # A stand-in for the contact limits: any call coded NOST.
+        calls = stop_list.among(CallRecord.objects.filter(code="NOST"), borrowers)
+        return [stop_list.earliest(calls, "start_time")]
 
     extra = stop_list.Reason("contact_limit", "At a contact limit", at_a_limit)
     monkeypatch.setattr(stop_list, "REASONS", [*stop_list.REASONS, extra])
     page = html_text(manager_client.get(reverse("calls:stop_list")).content.decode())
     assert "At a contact limit 1" in page
     assert reasons("U1") == ["contact_limit"]
+    assert stop_list.first_reason([Borrower.objects.get(key="U1").pk], timezone.now())[0] == extra
 
 
 @pytest.fixture
