@@ -70,9 +70,9 @@ def _earliest(rows: Iterable[tuple[int, datetime | None]], into: Found) -> Found
 
 def earliest(found: QuerySet, field: str) -> QuerySet:
     """(borrower id, the earliest `field`) per borrower."""
-    return (
-        found.values("borrower_id").annotate(since=Min(field)).values_list("borrower_id", "since")
-    )
+    # No ordering: a statement in a UNION may have none (SQLite refuses one).
+    grouped = found.order_by().values("borrower_id").annotate(since=Min(field))
+    return grouped.values_list("borrower_id", "since")
 
 
 def _last_promise():
@@ -114,7 +114,7 @@ def _times(codes: Collection[str], times: int, borrowers: Borrowers) -> list[Que
     numbered = among(CallRecord.objects.filter(code__in=list(codes)), borrowers).annotate(
         n=Window(RowNumber(), partition_by=[F("borrower_id")], order_by=[F("start_time").asc()])
     )
-    counted = numbered.filter(n=times).annotate(since=F("start_time"))
+    counted = numbered.filter(n=times).annotate(since=F("start_time")).order_by()
     return [counted.values_list("borrower_id", "since")]
 
 
