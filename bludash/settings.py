@@ -84,6 +84,28 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_json_object(name: str, default: dict) -> dict:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f'{name} must be a JSON object, like {{"code": 0}}')
+    return value
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ImproperlyConfigured(
+            f"{name} must be one of {', '.join(choices)}, not {value[:20]!r}"
+        )
+    return value
+
+
 def env_redis_url(name: str, default: str | None = None, *, unix: bool = False) -> str | None:
     """A Redis server's address: redis:// or rediss://, a host, optionally a port and a database
     number (or, where `unix`, unix:// and a socket's path). Checked here because Celery and the
@@ -539,6 +561,28 @@ for _key_name in BLUDASH_BORROWER_KEYS:
 BLUDASH_PROMISE_DEFAULT_DAYS = env_int("BLUDASH_PROMISE_DEFAULT_DAYS", 3, minimum=1)
 BLUDASH_PROMISE_GRACE_HOURS = env_int("BLUDASH_PROMISE_GRACE_HOURS", 24)
 BLUDASH_PROMISE_AMOUNT_KEY = os.environ.get("BLUDASH_PROMISE_AMOUNT_KEY", "").strip()
+# The stop list (calls/contact/stop_list.py): a borrower is stopped after this many calls coded
+# "not the right person", or this many calls that found a dead line. 0 turns a rule off.
+BLUDASH_STOP_WRONG_PERSON_CODES = env_list(
+    "BLUDASH_STOP_WRONG_PERSON_CODES", ["NotOneself", "Donotknow"]
+)
+BLUDASH_STOP_WRONG_PERSON_TIMES = env_int("BLUDASH_STOP_WRONG_PERSON_TIMES", 3)
+BLUDASH_STOP_DEAD_LINE_CODES = env_list("BLUDASH_STOP_DEAD_LINE_CODES", ["D03", "D04"])
+BLUDASH_STOP_DEAD_LINE_TIMES = env_int("BLUDASH_STOP_DEAD_LINE_TIMES", 2)
+# Blu's pre-dial check (calls/endpoints/predial.py). Blu publishes only an example of a cancel
+# answer, {"code": 0, "message": "Cancel call"}, neither the go-ahead nor which code means which:
+# both bodies are JSON objects set here. The cancel answer's message gets ": <reason>" appended.
+# A check bludash cannot decide (no such borrower, the database down) gets the answer named by
+# BLUDASH_PREDIAL_UNDECIDED: "go" (the default: a robot that calls is what Blu does without us)
+# or "cancel".
+BLUDASH_PREDIAL_CANCEL_BODY = env_json_object(
+    "BLUDASH_PREDIAL_CANCEL_BODY", {"code": 0, "message": "Cancel call"}
+)
+BLUDASH_PREDIAL_GO_BODY = env_json_object("BLUDASH_PREDIAL_GO_BODY", {"code": 1, "message": "Call"})
+BLUDASH_PREDIAL_UNDECIDED = env_choice("BLUDASH_PREDIAL_UNDECIDED", "go", ("go", "cancel"))
+BLUDASH_PREDIAL_MAX_BYTES = env_int("BLUDASH_PREDIAL_MAX_BYTES", 16 * 1024, minimum=1024)
+# Per account, over every web process: Blu asks once per dial, so at a campaign's pace.
+BLUDASH_PREDIAL_RATE_PER_MINUTE = env_int("BLUDASH_PREDIAL_RATE_PER_MINUTE", 30000, minimum=1)
 # The largest body the lender's repayments endpoint reads (calls/endpoints/repayments.py).
 BLUDASH_REPAYMENTS_MAX_BYTES = env_int("BLUDASH_REPAYMENTS_MAX_BYTES", 1024 * 1024, minimum=1024)
 # Refused repayment tokens an address may send a minute; past it, every request from that

@@ -6,6 +6,7 @@ and the admin's history name the field that changed, never its value.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -98,15 +99,50 @@ class TaskIdForm(forms.Form):
     )
 
 
+@dataclass(frozen=True)
+class TokenUrl:
+    """One of an account's two URLs for Blu, each with a token of its own."""
+
+    field: str
+    name: str
+    action: str  # the audit log's
+    view: str  # the admin URL name's end, and the action's name
+    stops: str  # what stops working until Blu's console has the new URL
+
+
+CALLBACK = TokenUrl(
+    "callback_token",
+    "callback URL",
+    Action.TOKEN_REGENERATED,
+    "regenerate_callback",
+    "Blu keeps sending dial results to it until the new URL is entered in Blu's console; until "
+    "then results arrive only by polling, which still fetches every call.",
+)
+PREDIAL = TokenUrl(
+    "predial_token",
+    "pre-dial URL",
+    Action.PREDIAL_TOKEN_REGENERATED,
+    "regenerate_predial",
+    "Blu keeps asking it before each call until the new URL is entered in Blu's console; until "
+    "then its checks are refused and nobody on the stop list is held back at the last moment.",
+)
+
+
 @admin.register(BluAccount)
 class BluAccountAdmin(admin.ModelAdmin):
     form = BluAccountForm
     list_display = ["name", "app_id", "base_url", "time_zone", "is_polled", "stored_app_key"]
-    readonly_fields = ["stored_app_key", "app_key_changed_at", "callback_url", "created_at"]
+    readonly_fields = [
+        "stored_app_key",
+        "app_key_changed_at",
+        "callback_url",
+        "predial_url",
+        "created_at",
+    ]
     fieldsets = [
         (None, {"fields": ["name", "base_url", "app_id", "time_zone", "is_polled"]}),
         ("App key", {"fields": ["stored_app_key", "app_key_changed_at", "app_key"]}),
-        ("Callbacks", {"fields": ["callback_url", "created_at"]}),
+        ("Callbacks", {"fields": ["callback_url", "predial_url", "created_at"]}),
         ("Borrowers", {"fields": ["borrower_keys"]}),
     ]
     actions = [
@@ -114,6 +150,7 @@ class BluAccountAdmin(admin.ModelAdmin):
         "disable_accounts",
         "enable_accounts",
         "regenerate_callback_urls",
+        "regenerate_predial_urls",
     ]
 
     @admin.display(description="Stored app key")
@@ -129,6 +166,18 @@ class BluAccountAdmin(admin.ModelAdmin):
             "is the credential. After regenerating it, enter the new one in Blu's console: until "
             "then Blu's callbacks are refused (polling still fetches every call).</span>",
             obj.callback_url(),
+        )
+
+    @admin.display(description="Pre-dial check URL for Blu's console")
+    def predial_url(self, obj: BluAccount) -> str:
+        if not obj.pk:
+            return "(shown once saved)"
+        return format_html(
+            '<code>{}</code><br><span class="help">Blu asks here before each call whether to '
+            "go ahead (the stop list answers). A token of its own: it can only ask, never write "
+            "calls. After regenerating it, enter the new one in Blu's console: until then Blu's "
+            "checks are refused.</span>",
+            obj.predial_url(),
         )
 
     # --- saving, with the audit trail ------------------------------------------------------------
@@ -279,43 +328,59 @@ class BluAccountAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/calls/bluaccount/test_connection.html", context)
 
-    # --- regenerate the callback URL -------------------------------------------------------------
+    # --- regenerate the callback or pre-dial URL -------------------------------------------------
 
     @admin.action(description="Regenerate callback URL", permissions=["change"])
     def regenerate_callback_urls(
         self, request: HttpRequest, queryset: QuerySet[BluAccount]
     ) -> HttpResponse | None:
+        return self._regenerate_action(request, queryset, CALLBACK)
+
+    @admin.action(description="Regenerate pre-dial URL", permissions=["change"])
+    def regenerate_predial_urls(
+        self, request: HttpRequest, queryset: QuerySet[BluAccount]
+    ) -> HttpResponse | None:
+        return self._regenerate_action(request, queryset, PREDIAL)
+
+    def _regenerate_action(self, request, queryset, url: TokenUrl) -> HttpResponse | None:
         accounts = list(queryset)
         if request.POST.get("post") != "yes":
-            return self._regenerate_page(request, accounts, single=False)
+            return self._regenerate_page(request, accounts, url, single=False)
         for account in accounts:
-            self._regenerate(request, account)
+            self._regenerate(request, account, url)
         return None
 
     def regenerate_callback_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._regenerate_view(request, object_id, CALLBACK)
+
+    def regenerate_predial_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._regenerate_view(request, object_id, PREDIAL)
+
+    def _regenerate_view(self, request, object_id: str, url: TokenUrl) -> HttpResponse:
         account = self._changeable(request, object_id)
         if request.method != "POST":
-            return self._regenerate_page(request, [account], single=True)
-        self._regenerate(request, account)
+            return self._regenerate_page(request, [account], url, single=True)
+        self._regenerate(request, account, url)
         return HttpResponseRedirect(self._change_url(account))
 
-    def _regenerate(self, request: HttpRequest, account: BluAccount) -> None:
-        account.callback_token = new_callback_token()
-        account.save(update_fields=["callback_token"])
-        trail.record(Action.TOKEN_REGENERATED, request, target=account.name)
-        self.log_change(request, account, "Regenerated the callback URL.")
+    def _regenerate(self, request: HttpRequest, account: BluAccount, url: TokenUrl) -> None:
+        setattr(account, url.field, new_callback_token())
+        account.save(update_fields=[url.field])
+        trail.record(url.action, request, target=account.name)
+        self.log_change(request, account, f"Regenerated the {url.name}.")
         self.message_user(
             request,
-            f"Account {account.name}: the callback URL is new and the old one answers 404. Enter "
+            f"Account {account.name}: the {url.name} is new and the old one answers 404. Enter "
             "the new one (shown on the account's page) in Blu's console.",
             messages.WARNING,
         )
 
-    def _regenerate_page(self, request, accounts, *, single: bool) -> TemplateResponse:
+    def _regenerate_page(self, request, accounts, url: TokenUrl, *, single: bool):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": "Regenerate the callback URL?",
+            "title": f"Regenerate the {url.name}?",
+            "url": url,
             "accounts": accounts,
             "single": single,
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
@@ -337,6 +402,11 @@ class BluAccountAdmin(admin.ModelAdmin):
                 "<path:object_id>/regenerate-callback/",
                 view(self.regenerate_callback_view),
                 name="{}_{}_regenerate_callback".format(*info),
+            ),
+            path(
+                "<path:object_id>/regenerate-predial/",
+                view(self.regenerate_predial_view),
+                name="{}_{}_regenerate_predial".format(*info),
             ),
         ]
         # Ahead of the admin's own: its "<object_id>/" catch-all would take these paths.

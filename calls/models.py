@@ -98,6 +98,9 @@ class BluAccount(models.Model):
         help_text="Off: the account is neither polled nor accepts callbacks; its calls stay",
     )
     callback_token = models.CharField(max_length=64, unique=True, default=new_callback_token)
+    # Blu's pre-dial check (calls/endpoints/predial.py) has a URL of its own: whoever holds the
+    # callback's can write calls, whoever holds this one can only ask who may be called.
+    predial_token = models.CharField(max_length=64, unique=True, default=new_callback_token)
     created_at = models.DateTimeField(auto_now_add=True)
     # The last characters of the app key, so an admin can tell which key is stored without it
     # ever being shown: the key itself is only ever decrypted to sign a request.
@@ -195,6 +198,10 @@ class BluAccount(models.Model):
 
     def callback_url(self) -> str:
         path = reverse("calls:blu_callback", kwargs={"token": self.callback_token})
+        return settings.BLUDASH_PUBLIC_URL + path
+
+    def predial_url(self) -> str:
+        path = reverse("calls:blu_predial", kwargs={"token": self.predial_token})
         return settings.BLUDASH_PUBLIC_URL + path
 
 
@@ -641,6 +648,7 @@ class AuditEvent(models.Model):
         APP_KEY_REPLACED = "app_key_replaced", "replaced an app key"
         KEYS_ROTATED = "keys_rotated", "re-encrypted the app keys"
         TOKEN_REGENERATED = "token_regenerated", "regenerated a callback token"
+        PREDIAL_TOKEN_REGENERATED = "predial_token_regenerated", "regenerated a pre-dial token"
         CONNECTION_TESTED = "connection_tested", "tested a Blu connection"
         EXPORT = "export", "exported calls"
         EXPORT_DOWNLOADED = "export_downloaded", "downloaded an exported file"
@@ -649,6 +657,8 @@ class AuditEvent(models.Model):
         REPAYMENT_TOKEN_CREATED = "repayment_token_created", "made a repayments API token"
         REPAYMENT_TOKEN_REVOKED = "repayment_token_revoked", "revoked a repayments API token"
         REPAYMENTS_IMPORTED = "repayments_imported", "imported repayments through the API"
+        COMPLAINT_CHANGED = "complaint_changed", "changed a complaint"
+        STOP_LIST_EXPORTED = "stop_list_exported", "exported the stop list"
 
     at = models.DateTimeField(default=timezone.now)
     action = models.CharField(max_length=32, choices=Action.choices)
@@ -892,6 +902,86 @@ class RepaymentToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.hint}…)"
+
+
+class Complaint(models.Model):
+    """A call whose conclusion is flagged complaint, for a person to act on: opened by every
+    write of calls (calls/contact/complaints.py), then acknowledged and resolved by a manager,
+    each change in the audit log. Open (new or acknowledged), it puts the borrower on the stop
+    list."""
+
+    class State(models.TextChoices):
+        NEW = "new"
+        ACKNOWLEDGED = "acknowledged"
+        RESOLVED = "resolved"
+
+    OPEN_STATES = (State.NEW, State.ACKNOWLEDGED)
+
+    account = models.ForeignKey(BluAccount, on_delete=models.CASCADE, related_name="+")
+    # A call nobody could name a borrower for still needs a person: its complaint has none.
+    borrower = models.ForeignKey(
+        Borrower, null=True, blank=True, on_delete=models.SET_NULL, related_name="complaints"
+    )
+    call = models.OneToOneField(CallRecord, on_delete=models.CASCADE, related_name="complaint")
+    opened_at = models.DateTimeField(help_text="When the call was answered (or started)")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.NEW)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    note = models.TextField(blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    # Set by the job that emailed the managers: a complaint whose email failed is sent later.
+    emailed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        indexes = [
+            models.Index(fields=["state", "-opened_at", "-id"], name="complaint_state_idx"),
+            models.Index(fields=["borrower", "state"], name="complaint_borrower_idx"),
+            models.Index(
+                fields=["id"],
+                condition=models.Q(emailed_at__isnull=True),
+                name="complaint_unsent_idx",
+            ),
+        ]
+        permissions = [("manage_complaints", "Can see and act on complaints")]
+
+    def __str__(self) -> str:
+        return f"Complaint {self.pk} ({self.get_state_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+
+class PredialAnswer(models.Model):
+    """What bludash answered one of Blu's pre-dial checks (calls/endpoints/predial.py)."""
+
+    class Decision(models.TextChoices):
+        GO = "go", "go ahead"
+        CANCEL = "cancel"
+
+    account = models.ForeignKey(BluAccount, on_delete=models.CASCADE, related_name="+")
+    borrower = models.ForeignKey(
+        Borrower, null=True, blank=True, on_delete=models.CASCADE, related_name="predial_answers"
+    )
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    reason = models.CharField(max_length=200, blank=True)
+    # Off: bludash could not decide (no such borrower) and gave BLUDASH_PREDIAL_UNDECIDED's answer.
+    decided = models.BooleanField(default=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["borrower", "-at"], name="predial_borrower_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} at {self.at:%Y-%m-%d %H:%M}"
 
 
 def lock_account_writes(account_pk: int) -> list[str]:

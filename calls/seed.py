@@ -1,7 +1,7 @@
 """What every database starts with, seeded after migrate (and after a test flush): the periodic
-poll, the nightly check of the figures, the borrowers' recount and the hourly clean-up of expired
-exports in django-celery-beat's schedule, Blu's conclusion dictionaries and the labels of the call
-statuses Blu is known to send.
+poll, the nightly check of the figures, the borrowers' recount, the hourly clean-up of expired
+exports and the catch-up of complaint emails in django-celery-beat's schedule, Blu's conclusion
+dictionaries and the labels of the call statuses Blu is known to send.
 
 Each is added only where missing: what admins and managers changed is never overridden.
 """
@@ -22,6 +22,10 @@ EXPIRE_EXPORTS_TASK_NAME = "Remove expired exports"
 # Files are kept for hours: an hourly clean-up removes each within an hour of its expiry (its
 # page says "expired" from the moment itself).
 EXPIRE_EXPORTS_SECONDS = 3600
+COMPLAINT_EMAILS_TASK_NAME = "Email new complaints"
+# Each new complaint is emailed as its write commits; this catches one whose email was lost with
+# the broker or the mail server.
+COMPLAINT_EMAILS_SECONDS = 600
 # The nightly check runs when calls are fewest, in the company's own night.
 VERIFY_HOUR = 3
 
@@ -67,6 +71,12 @@ def ensure_export_expiry_schedule() -> None:
     _ensure_every(EXPIRE_EXPORTS_TASK_NAME, "calls.tasks.expire_exports", EXPIRE_EXPORTS_SECONDS)
 
 
+def ensure_complaint_email_schedule() -> None:
+    _ensure_every(
+        COMPLAINT_EMAILS_TASK_NAME, "calls.tasks.email_new_complaints", COMPLAINT_EMAILS_SECONDS
+    )
+
+
 def _ensure_every(name: str, task: str, seconds: int) -> None:
     """A periodic task run every `seconds`, added only where no task of that name is."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
@@ -109,6 +119,7 @@ def _seed(sender, app_config, **kwargs) -> None:
         ensure_verify_schedule()
         ensure_borrowers_schedule()
         ensure_export_expiry_schedule()
+        ensure_complaint_email_schedule()
         ensure_conclusions()
         ensure_status_labels()
         # A data migration may have reclassified codes: the flag counts follow (no call is read).

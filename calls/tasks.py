@@ -20,6 +20,7 @@ from django.dispatch import receiver
 from django.template.defaultfilters import pluralize
 
 from calls.blu.client import BluPermanentError, BluTaskUnknown, BluTemporaryError
+from calls.contact import complaints
 from calls.exports import expiry, jobs
 from calls.health import alerts
 from calls.ingest import borrower_backfill, borrowers, lease, polling, reread, sync, verify
@@ -275,6 +276,29 @@ def enqueue_promise_rebuild_on_commit() -> None:
                 "Could not queue the rebuild of the promises after a code was reclassified (%s): "
                 "run `manage.py blu promises rebuild`",
                 exc,
+            )
+
+    transaction.on_commit(enqueue)
+
+
+@shared_task
+def email_new_complaints() -> str:
+    """Email the managers the complaints not emailed yet (queued by each write that opens one,
+    and run periodically for any whose email was lost)."""
+    told = complaints.send_new_complaints()
+    return f"{told} complaint{pluralize(told)} emailed"
+
+
+@receiver(complaints.complaint_opened, dispatch_uid="calls.tasks.queue_complaint_email")
+def queue_complaint_email(sender, complaint_ids: list[int], **kwargs) -> None:
+    """Queue the managers' email once the write that opened the complaints commits."""
+
+    def enqueue() -> None:
+        try:
+            email_new_complaints.apply_async(retry=False)
+        except Exception as exc:  # broker down: the periodic job sends it
+            logger.warning(
+                "Could not queue the email of %d complaints (%s)", len(complaint_ids), exc
             )
 
     transaction.on_commit(enqueue)

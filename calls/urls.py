@@ -4,16 +4,18 @@ from calls.dashboard.borrower_paths import BorrowerKeyConverter
 from calls.dashboard.views import (
     borrowers,
     calls,
+    complaints,
     conclusions,
     exports,
     health,
     overview,
     promises,
     repayment_upload,
+    stop_list,
     task_registration,
     tasks,
 )
-from calls.endpoints import blu_callback, metrics
+from calls.endpoints import blu_callback, metrics, predial
 from calls.endpoints import repayments as repayment_api
 
 app_name = "calls"
@@ -44,6 +46,9 @@ urlpatterns = [
         repayment_upload.RepaymentUploadView.as_view(),
         name="repayment_upload",
     ),
+    path("complaints/", complaints.ComplaintListView.as_view(), name="complaint_list"),
+    path("complaints/<int:pk>/", complaints.ComplaintDetailView.as_view(), name="complaint_detail"),
+    path("stop-list/", stop_list.StopListView.as_view(), name="stop_list"),
     path("health/", health.HealthView.as_view(), name="health"),
     path("conclusions/", conclusions.ConclusionListView.as_view(), name="conclusions"),
     path("metrics", metrics.metrics, name="metrics"),
@@ -52,4 +57,6 @@ urlpatterns = [
     # Blu's console may be given the URL without its slash: a POST that a redirect cannot carry
     # would be lost, so that form is the same endpoint.
     path("blu/callback/<str:token>", blu_callback.blu_callback),
+    path("blu/predial/<str:token>/", predial.blu_predial, name="blu_predial"),
+    path("blu/predial/<str:token>", predial.blu_predial),
 ]

@@ -240,6 +240,7 @@ DASHBOARD_PAGES = [
     "calls:borrower_list",
     "calls:borrower_detail",
     "calls:promise_list",
+    "calls:stop_list",
 ]
 
 

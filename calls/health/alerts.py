@@ -10,17 +10,15 @@ import logging
 from datetime import datetime
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.core.mail import EmailMessage
-from django.db.models import F, Q
+from django.db.models import F
 from django.dispatch import Signal
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
 from calls.models import BluAccount, Task
-from calls.security import roles
+from calls.security import recipients, roles
 
 logger = logging.getLogger(__name__)
 
@@ -107,27 +105,7 @@ def admin_recipients() -> list[str]:
     """settings.ADMINS, then every active user who may manage Blu accounts (the Admins group,
     or the right granted alone) and has an email address; each address once."""
     addresses = [entry if isinstance(entry, str) else entry[1] for entry in settings.ADMINS]
-    app_label, codename = roles.MANAGE_ACCOUNTS.split(".")
-    permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
-    may_manage = (
-        Q(is_superuser=True)
-        | Q(groups__permissions__in=permission)
-        | Q(user_permissions__in=permission)
-    )
-    users = (
-        get_user_model()
-        .objects.filter(may_manage, is_active=True)
-        .exclude(email="")
-        .order_by("pk")
-        .values_list("email", flat=True)
-    )
-    # A user in two groups with the right comes back twice; addresses differ only in case.
-    unique: dict[str, str] = {}
-    for address in [*addresses, *users]:
-        address = address.strip()
-        if address:
-            unique.setdefault(address.lower(), address)
-    return list(unique.values())
+    return recipients.addresses_of_users_who_may(roles.MANAGE_ACCOUNTS, also=addresses)
 
 
 def _send_alert(account: BluAccount, threshold: int) -> bool:

@@ -52,6 +52,7 @@ class BludashCollector(Collector):
         yield from self._syncs()
         yield from self._sync_durations(accounts)
         yield from self._callbacks(accounts)
+        yield from self._predial(accounts)
         yield from self._queues()
 
     def _accounts(self, now) -> Iterator[Metric]:
@@ -194,6 +195,23 @@ class BludashCollector(Collector):
         yield up
         yield received
         yield refused
+
+    def _predial(self, accounts: dict[int, str]) -> Iterator[Metric]:
+        answered = CounterMetricFamily(
+            "bludash_predial_checks",
+            "Blu's pre-dial checks by outcome: go, cancel, undecided_* (answered with "
+            "BLUDASH_PREDIAL_UNDECIDED's answer, logged), or a refusal as the callback's.",
+            labels=["account", "outcome"],
+        )
+        try:
+            found = callback_counts.counts(accounts, kind=callback_counts.PREDIAL)
+        except Exception:  # bludash_callback_counts_up already says the cache is down
+            return
+        names = {callback_counts.NO_ACCOUNT: NO_ACCOUNT_LABEL, **accounts}
+        for (pk, outcome), value in sorted(found.items()):
+            if (name := names.get(pk)) is not None:
+                answered.add_metric([name, outcome], value)
+        yield answered
 
     def _queues(self) -> Iterator[Metric]:
         lengths = GaugeMetricFamily(

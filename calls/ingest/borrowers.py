@@ -42,6 +42,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Left, Lower
 from django.utils import timezone
 
+from calls.contact import complaints
 from calls.models import BluAccount, Borrower, CallRecord
 from calls.promises import ledger
 
@@ -126,6 +127,8 @@ def link_calls(
     recount(touched)
     # The calls' promises follow their borrower, code and payment-time slot.
     ledger.follow_calls(account, list(keyed))
+    # And their complaints, which put the borrower on the stop list until someone resolves them.
+    complaints.follow_calls(account, list(keyed))
     return touched
 
 

@@ -47,8 +47,9 @@ def quoted(value: Any) -> str:
     return repr(text[:QUOTED_CHARS]) + ("..." if len(text) > QUOTED_CHARS else "")
 
 
-def account_for(token: str) -> BluAccount | None:
-    """The enabled account whose callback token this is, or None (unknown or disabled alike).
+def account_for(token: str, field: str = "callback_token") -> BluAccount | None:
+    """The enabled account whose token this is, or None (unknown or disabled alike): its
+    callback token, or (field="predial_token") its pre-dial one.
 
     Every stored token is compared, each in constant time: `WHERE callback_token = ...` walks an
     index and answers sooner the earlier a guess differs, which lets a patient caller learn the
@@ -57,7 +58,7 @@ def account_for(token: str) -> BluAccount | None:
     given = token.encode()
     found = None
     for account in BluAccount.objects.order_by("pk"):
-        same = hmac.compare_digest(given, account.callback_token.encode())
+        same = hmac.compare_digest(given, getattr(account, field).encode())
         if same and account.is_polled:
             found = account
     return found

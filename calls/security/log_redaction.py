@@ -1,10 +1,11 @@
-"""Keeps callback tokens out of logs: the token in the URL is the callback's only credential, and
-Django logs the path of every 4xx answer (django.request) and every request (runserver)."""
+"""Keeps callback and pre-dial tokens out of logs: the token in the URL is the request's only
+credential, and Django logs the path of every 4xx answer (django.request) and every request
+(runserver)."""
 
 import logging
 import re
 
-_CALLBACK_PATH = re.compile(r"(/blu/callback/)[^/\s\"?]+")
+_CALLBACK_PATH = re.compile(r"(/blu/(?:callback|predial)/)[^/\s\"?]+")
 
 
 def redact(text: str) -> str:
@@ -24,7 +25,8 @@ class RedactCallbackTokens(logging.Filter):
         if record.exc_text:
             record.exc_text = redact(record.exc_text)
         request = getattr(record, "request", None)
-        if request is not None and "/blu/callback/" in getattr(request, "path", ""):
+        path = getattr(request, "path", "") if request is not None else ""
+        if "/blu/callback/" in path or "/blu/predial/" in path:
             # Handlers that format the request object (e.g. AdminEmailHandler) get none.
             record.request = None
         return True

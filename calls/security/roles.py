@@ -22,6 +22,7 @@ _MANAGE = [
     "calls.change_conclusion",
     "calls.add_task",
     "calls.add_repayment",
+    "calls.manage_complaints",
 ]
 _ADMIN = [
     "calls.add_bluaccount",
@@ -59,3 +60,4 @@ REGISTER_TASKS = "calls.add_task"
 VIEW_BORROWERS = "calls.view_borrower"
 VIEW_PROMISES = "calls.view_promise"
 IMPORT_REPAYMENTS = "calls.add_repayment"
+MANAGE_COMPLAINTS = "calls.manage_complaints"

@@ -20,8 +20,9 @@ ALLOWED: dict[str, set[str]] = {
     "models": {"blu", "conclusions", "security"},
     "audit": {"models", "security"},
     "promises": {"conclusions", "models", "security"},
+    "contact": {"conclusions", "models", "security", "audit"},
     "health": {"blu", "models", "security", "audit"},
-    "ingest": {"blu", "conclusions", "models", "security", "health", "promises"},
+    "ingest": {"blu", "conclusions", "models", "security", "health", "promises", "contact"},
     "dashboard": {
         "blu",
         "conclusions",
@@ -31,10 +32,21 @@ ALLOWED: dict[str, set[str]] = {
         "health",
         "ingest",
         "promises",
+        "contact",
     },
     "exports": {"conclusions", "models", "security", "audit", "dashboard"},
-    "tasks": {"blu", "models", "security", "health", "ingest", "exports", "promises"},
-    "endpoints": {"blu", "models", "security", "audit", "health", "ingest", "tasks", "promises"},
+    "tasks": {"blu", "models", "security", "health", "ingest", "exports", "promises", "contact"},
+    "endpoints": {
+        "blu",
+        "models",
+        "security",
+        "audit",
+        "health",
+        "ingest",
+        "tasks",
+        "promises",
+        "contact",
+    },
 }
 ROOMS = set(ALLOWED)
 

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.db.models import Exists, OuterRef
 from django.http import Http404
+from django.utils import timezone
 from django.views.generic import TemplateView
 from django_tables2.rows import BoundRows
 
+from calls.contact import stop_list
 from calls.dashboard import borrowers, keyset, pagination
 from calls.dashboard.recordings import is_recording_url
 from calls.dashboard.tables import BorrowerTable
-from calls.models import Borrower, CallRecord, Promise, Repayment, borrower_url
+from calls.models import (
+    Borrower,
+    CallRecord,
+    Complaint,
+    PredialAnswer,
+    Promise,
+    Repayment,
+    borrower_url,
+)
 from calls.promises import states
 from calls.security import roles
 from calls.security.access import DashboardView
@@ -174,5 +185,23 @@ class BorrowerDetailView(DashboardView, TemplateView):
                 .order_by("-paid_at", "-id")[:LEDGER_ROWS]
             ),
             state_labels=states.STATES,
+            stopped_for=stop_list.reasons_of(pks, timezone.now()),
+            complaints=list(
+                Complaint.objects.filter(borrower_id__in=pks)
+                .select_related("call")
+                .order_by("-opened_at", "-id")[:LEDGER_ROWS]
+            ),
+            predial_answers=list(
+                PredialAnswer.objects.filter(borrower_id__in=pks)
+                .select_related("account")
+                .order_by("-at", "-id")[:LEDGER_ROWS]
+            ),
         )
+        # One person's rows in several accounts: each reason once, since its earliest.
+        reasons: dict[str, tuple[str, datetime]] = {}
+        for each in context["stopped_for"].values():
+            for reason, since in each:
+                if reason.slug not in reasons or since < reasons[reason.slug][1]:
+                    reasons[reason.slug] = (reason.label, since)
+        context["stop_reasons"] = list(reasons.values())
         return context

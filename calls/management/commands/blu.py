@@ -272,6 +272,7 @@ class Command(BaseCommand):
         self.stdout.write(f"polled: {'yes' if account.is_polled else 'no'}")
         self.stdout.write(f"tasks: {account.tasks.count()}")
         self.stdout.write(f"callback: {account.callback_url()}")
+        self.stdout.write(f"predial: {account.predial_url()}")
 
     def _account_disable(self, name, **_):
         account = self._account(name)

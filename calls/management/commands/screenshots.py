@@ -34,7 +34,15 @@ from django.urls import reverse
 from calls.blu.sandbox import Sandbox, load_world
 from calls.dashboard.export import XLSX
 from calls.exports import background, jobs
-from calls.models import BluAccount, Borrower, CallRecord, ExportJob, Task, export_storage
+from calls.models import (
+    BluAccount,
+    Borrower,
+    CallRecord,
+    Complaint,
+    ExportJob,
+    Task,
+    export_storage,
+)
 from calls.security import roles
 
 if TYPE_CHECKING:
@@ -143,6 +151,19 @@ class Command(BaseCommand):
             if borrower is not None
             else []
         )
+        complaint = Complaint.objects.order_by("-opened_at", "-pk").first()
+        complaint_shots = (
+            [
+                Shot(
+                    "complaint",
+                    reverse("calls:complaint_detail", args=[complaint.pk]),
+                    "admin",
+                    200,
+                )
+            ]
+            if complaint is not None
+            else []
+        )
         return [
             Shot("login", reverse("login"), None, 200),
             Shot("overview", reverse("calls:overview"), "admin", 200),
@@ -156,6 +177,9 @@ class Command(BaseCommand):
             Shot("promises-broken", reverse("calls:promise_list") + "?state=broken", "admin", 200),
             Shot("promises-kept", reverse("calls:promise_list") + "?state=kept", "admin", 200),
             Shot("repayments-upload", reverse("calls:repayment_upload"), "admin", 200),
+            Shot("stop-list", reverse("calls:stop_list"), "admin", 200),
+            Shot("complaints", reverse("calls:complaint_list"), "admin", 200),
+            *complaint_shots,
             Shot("conclusions", reverse("calls:conclusions"), "admin", 200),
             Shot("health", reverse("calls:health"), "admin", 200),
             Shot("admin", reverse("admin:index"), "admin", 200),
