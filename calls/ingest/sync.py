@@ -81,6 +81,33 @@ class _Lease:
         return True
 
 
+# How many new calls between two looks at whether the planner's statistics fell behind.
+STATISTICS_LOOK_EVERY = 2_000
+
+
+class _Statistics:
+    """Refreshes the planner's statistics while a sync grows the tables (upsert.py): every
+    BLUDASH_ANALYZE_EVERY_ROWS new calls, and sooner once they are more than a fifth of what the
+    planner knows of (looked at every STATISTICS_LOOK_EVERY new calls)."""
+
+    def __init__(self) -> None:
+        self.analyzed_at = self.looked_at = 0
+
+    def after(self, created: int) -> None:
+        """Called after each page with the sync's new calls so far."""
+        new = created - self.analyzed_at
+        if new >= settings.BLUDASH_ANALYZE_EVERY_ROWS:
+            stale = True
+        elif created - self.looked_at >= STATISTICS_LOOK_EVERY:
+            self.looked_at = created
+            stale = upsert.statistics_behind(new)
+        else:
+            return
+        if stale:
+            upsert.refresh_statistics()
+            self.analyzed_at = self.looked_at = created
+
+
 def sync_task(
     task: Task, *, trigger: str = "manual", progress: ProgressFn | None = None
 ) -> SyncRun:
@@ -109,7 +136,7 @@ def sync_task(
         _release_if_possible(task.pk, owner)
         raise
     totals = WriteResult()
-    analyzed_at = 0
+    statistics = _Statistics()
     held = _Lease(task.pk, owner, claimed_at)
     try:
         creds = task.account.credentials()
@@ -121,9 +148,7 @@ def sync_task(
             run.pages += 1
             _copy_totals(run, totals)
             run.save(update_fields=[*_COUNT_FIELDS, "pages"])
-            if totals.created - analyzed_at >= settings.BLUDASH_ANALYZE_EVERY_ROWS:
-                upsert.refresh_statistics()
-                analyzed_at = totals.created
+            statistics.after(totals.created)
             if progress:
                 progress(run)
     except Exception as exc:
