@@ -294,6 +294,34 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None
     row("per page: ours, ms", each(lambda r: per_page(r["ours"], "seconds")), ".0f")
     row("per page: read_page alone, ms", each(lambda r: per_page(r["offline"], "parse")), ".0f")
     row("per page: write_records alone, ms", each(lambda r: per_page(r["offline"], "write")), ".0f")
+    # CPU a page of "ours": the sync's own thread (parse and write), the whole process (with the
+    # prefetch thread's HTTP and JSON decoding), and the database server's process serving it.
+    row(
+        "per page: ours, sync thread CPU, ms",
+        each(lambda r: per_page(r["ours"], "thread_cpu")),
+        ".0f",
+    )
+    row(
+        "per page: ours, process CPU, ms", each(lambda r: per_page(r["ours"], "process_cpu")), ".0f"
+    )
+    rows.append(
+        (
+            "per page: ours, PostgreSQL server CPU, ms",
+            each(
+                lambda r: (
+                    "-"
+                    if r["ours"]["backend_cpu"] is None
+                    else format(per_page(r["ours"], "backend_cpu"), ".0f")
+                )
+            ),
+        )
+    )
+    rows.append(
+        (
+            "load average (1 min) before / after ours",
+            each(lambda r: "{:.1f} / {:.1f}".format(*r["ours"]["load"])),
+        )
+    )
 
     aims.append(
         (f"ours >= {AIMS['vs_naive']:.0f}x naive", [x >= AIMS["vs_naive"] for x in vs_naive])
@@ -461,17 +489,51 @@ def measure_download(account: Any, task: Any, calls: int) -> dict[str, Any]:
 
 
 def measure_sync(task: Any, calls: int) -> dict[str, Any]:
+    """The sync's rate, and its CPU: the wall clock on a shared machine says as much about the
+    other work on it as about ours, CPU time much less."""
     from calls.ingest.sync import sync_task
     from calls.models import CallRecord, SyncRun
 
+    load_before = os.getloadavg()[0]
+    backend = backend_cpu_seconds()
+    thread, process = time.thread_time(), time.process_time()
     begin = time.perf_counter()
     run = sync_task(task)
     seconds = time.perf_counter() - begin
+    thread, process = time.thread_time() - thread, time.process_time() - process
+    backend_after = backend_cpu_seconds()
+    server = None if backend is None or backend_after is None else backend_after - backend
     check(run.outcome == SyncRun.Outcome.OK, f"the sync failed: {run.error}")
     check(run.created == calls, f"the sync created {run.created} records, expected {calls}")
     stored = CallRecord.objects.filter(task=task).count()
     check(stored == calls, f"{stored} records stored, expected {calls}")
-    return {"records": calls, "seconds": seconds, "pages": run.pages}
+    return {
+        "records": calls,
+        "seconds": seconds,
+        "pages": run.pages,
+        "thread_cpu": thread,
+        "process_cpu": process,
+        "backend_cpu": server,
+        "load": [load_before, os.getloadavg()[0]],
+    }
+
+
+def backend_cpu_seconds() -> float | None:
+    """CPU time the PostgreSQL server process serving this connection has used, read from /proc
+    (a server on this machine only); None for SQLite (its work is this process's) or elsewhere."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        # utime and stime, fields 14 and 15 of stat, counted after the command's name
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure_resync(task: Any) -> dict[str, Any]:

@@ -629,7 +629,8 @@ if BLUDASH_BLU_SLOT_SECONDS <= _SLOWEST_REQUEST:
         f"BLUDASH_BLU_SLOT_SECONDS must exceed a request that times out ({_SLOWEST_REQUEST:g}s: "
         "BLUDASH_BLU_CONNECT_TIMEOUT + BLUDASH_BLU_READ_TIMEOUT)"
     )
-# A sync renews its lease once per page; one that has not for this long is taken as dead and its
+# A sync renews its lease before a page once a tenth of it (at most 5 s) has passed since the
+# last renewal (calls/ingest/sync.py); one that has not for this long is taken as dead and its
 # task may be synced again. It must outlast the slowest page: every attempt waiting for a slot,
 # then timing out.
 _SLOWEST_PAGE = BLUDASH_BLU_RETRIES * (

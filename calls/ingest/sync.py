@@ -9,6 +9,7 @@ touched.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +51,62 @@ def prefetched(items: Iterator[_T]) -> Iterator[_T]:
 
 ProgressFn = Callable[[SyncRun], None]
 
+# The lease is renewed before a page only when this much of it has passed since the last renewal
+# (by this process's monotonic clock): until then at least nine tenths of it are left, so no
+# other worker can have taken the task and there is nothing to check. Renewing before every page
+# cost two statements (the database's clock, then the UPDATE) and a commit a page.
+RENEW_FRACTION = 0.1
+RENEW_AT_MOST_SECONDS = 5.0
+
+
+class _Lease:
+    """This sync's hold on its task's lease (lease.py), renewed as often as it needs to be."""
+
+    def __init__(self, task_pk: int, owner: str, claimed_at: float) -> None:
+        """`claimed_at`: time.monotonic() taken before the claim's UPDATE."""
+        self.task_pk, self.owner = task_pk, owner
+        lease = settings.BLUDASH_SYNC_LEASE_SECONDS
+        self.interval = min(RENEW_AT_MOST_SECONDS, lease * RENEW_FRACTION)
+        self.renewed_at = claimed_at
+
+    def keep(self) -> bool:
+        """False when the lease ran out and another worker holds it now."""
+        if time.monotonic() - self.renewed_at < self.interval:
+            return True
+        started = time.monotonic()
+        if not renew(self.task_pk, self.owner):
+            return False
+        # From before the renewal: the lease runs from the database's clock at the UPDATE.
+        self.renewed_at = started
+        return True
+
+
+# How many new calls between two looks at whether the planner's statistics fell behind.
+STATISTICS_LOOK_EVERY = 2_000
+
+
+class _Statistics:
+    """Refreshes the planner's statistics while a sync grows the tables (upsert.py): every
+    BLUDASH_ANALYZE_EVERY_ROWS new calls, and sooner once they are more than a fifth of what the
+    planner knows of (looked at every STATISTICS_LOOK_EVERY new calls)."""
+
+    def __init__(self) -> None:
+        self.analyzed_at = self.looked_at = 0
+
+    def after(self, created: int) -> None:
+        """Called after each page with the sync's new calls so far."""
+        new = created - self.analyzed_at
+        if new >= settings.BLUDASH_ANALYZE_EVERY_ROWS:
+            stale = True
+        elif created - self.looked_at >= STATISTICS_LOOK_EVERY:
+            self.looked_at = created
+            stale = upsert.statistics_behind(new)
+        else:
+            return
+        if stale:
+            upsert.refresh_statistics()
+            self.analyzed_at = self.looked_at = created
+
 
 def sync_task(
     task: Task, *, trigger: str = "manual", progress: ProgressFn | None = None
@@ -62,6 +119,7 @@ def sync_task(
     lease is released, and the error is raised again for the caller to retry or report.
     """
     owner = uuid.uuid4().hex
+    claimed_at = time.monotonic()
     if not claim(task.pk, owner):
         raise SyncBusy(f"{task} is being synced by another worker")
     try:
@@ -78,20 +136,19 @@ def sync_task(
         _release_if_possible(task.pk, owner)
         raise
     totals = WriteResult()
-    analyzed_at = 0
+    statistics = _Statistics()
+    held = _Lease(task.pk, owner, claimed_at)
     try:
         creds = task.account.credentials()
         for records in prefetched(client.iter_pages(creds, task.blu_task_id)):
-            if not renew(task.pk, owner):
+            if not held.keep():
                 raise LeaseLost(f"{task}: the sync lease ran out and another worker took over")
             # Each page keeps the figures current; the median, a recount, waits for the end.
             totals.add(store_records(task, records, median=False))
             run.pages += 1
             _copy_totals(run, totals)
             run.save(update_fields=[*_COUNT_FIELDS, "pages"])
-            if totals.created - analyzed_at >= settings.BLUDASH_ANALYZE_EVERY_ROWS:
-                upsert.refresh_statistics()
-                analyzed_at = totals.created
+            statistics.after(totals.created)
             if progress:
                 progress(run)
     except Exception as exc:

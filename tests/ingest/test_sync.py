@@ -11,7 +11,7 @@ from django.db import connection
 
 from calls.blu.client import BluPermanentError, BluTemporaryError
 from calls.ingest import lease, page_writer, polling, sync
-from calls.models import CallRecord, Conclusion, SyncRun, Task
+from calls.models import Borrower, CallRecord, Conclusion, SyncRun, Task
 from calls.security.crypto import AppKeyUnreadable
 from tests.helpers import APP_KEY, WRONG_KEY, blu_call_ids, start_and_join, stored_call_ids
 
@@ -295,6 +295,25 @@ def test_a_dead_workers_lease_runs_out(make_task, settings):
     assert sync.sync_task(task).outcome == SyncRun.Outcome.OK
 
 
+def test_a_sync_whose_lease_another_worker_took_stops_before_its_next_page(make_task, settings):
+    # A lease that is always due for renewal: the sync checks it before every page.
+    settings.BLUDASH_SYNC_LEASE_SECONDS = 0
+    task = make_task(calls=20)  # three pages of at most 7
+
+    def taken_over(run):
+        # As if this sync's lease had run out and another worker had claimed the task.
+        Task.objects.filter(pk=task.pk).update(sync_owner="another-worker")
+
+    with pytest.raises(lease.LeaseLost):
+        sync.sync_task(task, progress=taken_over)
+
+    run = SyncRun.objects.get(task=task)
+    assert run.outcome == SyncRun.Outcome.FAILED and "another worker took over" in run.error
+    assert run.pages == 1 and CallRecord.objects.filter(task=task).count() == 7
+    # The other worker's lease stays its own.
+    assert Task.objects.get(pk=task.pk).sync_owner == "another-worker"
+
+
 def test_a_quiet_task_waits_for_the_quiet_interval_and_a_callback_wakes_it(client, make_task):
     task = make_task(calls=4, minutes_ago=300)
     sync.sync_task(task)
@@ -401,3 +420,11 @@ def test_a_large_first_load_refreshes_the_planners_statistics(make_task, setting
     sync.sync_task(make_task(calls=30))
 
     assert _statistics_refreshed()
+    if connection.vendor == "postgresql":
+        # The borrowers grow with the calls, and each page looks 500 of them up by id.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = %s",
+                [Borrower._meta.db_table],
+            )
+            assert cursor.fetchone()[0]
