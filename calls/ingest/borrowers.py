@@ -42,6 +42,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Left, Lower
 from django.utils import timezone
 
+from calls.limits import breaches
 from calls.models import BluAccount, Borrower, CallRecord
 from calls.promises import ledger
 
@@ -91,7 +92,8 @@ def link_calls(
 ) -> set[int]:
     """Link the account's calls given as field values (call_id, ext_vars, user_id) to their
     borrowers, adding borrowers not seen before, recount every borrower touched and make or
-    settle the calls' promises (calls/promises/ledger.py). Runs in
+    settle the calls' promises (calls/promises/ledger.py) and flag the calls that broke a contact
+    limit (calls/limits/breaches.py). Runs in
     the caller's transaction, under the account's write turn. `key_names` are the account's
     borrower keys as lock_account_writes returned them; without them they are read from the
     database now (never from `account`, which may be older than an admin's change). Returns the
@@ -126,6 +128,8 @@ def link_calls(
     recount(touched)
     # The calls' promises follow their borrower, code and payment-time slot.
     ledger.follow_calls(account, list(keyed))
+    # So do the flags of the calls that broke a contact limit, theirs and their later calls'.
+    breaches.follow_calls(account, list(keyed), touched)
     return touched
 
 

@@ -20,8 +20,9 @@ ALLOWED: dict[str, set[str]] = {
     "models": {"blu", "conclusions", "security"},
     "audit": {"models", "security"},
     "promises": {"conclusions", "models", "security"},
+    "limits": {"conclusions", "models"},
     "health": {"blu", "models", "security", "audit"},
-    "ingest": {"blu", "conclusions", "models", "security", "health", "promises"},
+    "ingest": {"blu", "conclusions", "models", "security", "health", "promises", "limits"},
     "dashboard": {
         "blu",
         "conclusions",
@@ -31,9 +32,10 @@ ALLOWED: dict[str, set[str]] = {
         "health",
         "ingest",
         "promises",
+        "limits",
     },
     "exports": {"conclusions", "models", "security", "audit", "dashboard"},
-    "tasks": {"blu", "models", "security", "health", "ingest", "exports"},
+    "tasks": {"blu", "models", "security", "health", "ingest", "exports", "limits"},
     "endpoints": {"blu", "models", "security", "health", "ingest", "tasks", "promises"},
 }
 ROOMS = set(ALLOWED)
