@@ -13,7 +13,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.files.storage import Storage, storages
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -465,6 +465,15 @@ class CallRecord(models.Model):
     @property
     def is_final(self) -> bool:
         return self.end_time is not None or bool(self.code)
+
+    @property
+    def limits_broken(self) -> list[str]:
+        """The contact limits this call broke (calls/limits/); load `limit_breach` with it."""
+        try:
+            breach = self.limit_breach  # type: ignore[attr-defined]
+        except ObjectDoesNotExist:
+            return []
+        return breach.labels()
 
 
 class Conclusion(models.Model):

@@ -70,7 +70,7 @@ def timeline(borrower_pks: list[int], older_than: str = "") -> Timeline:
     is a cursor from the previous page (an unreadable one starts from the newest)."""
     calls = (
         CallRecord.objects.filter(borrower_id__in=borrower_pks)
-        .select_related("task", "account")
+        .select_related("task", "account", "limit_breach")
         .order_by("-start_time", "-id")
     )
     if cursor := keyset.Cursor.parse(older_than):

@@ -5,6 +5,8 @@ import django.core.validators
 import django.db.models.deletion
 from django.db import migrations, models
 
+from calls.migrations._groups import create_groups
+
 
 class Migration(migrations.Migration):
 
@@ -45,4 +47,6 @@ class Migration(migrations.Migration):
             model_name='borrower',
             index=models.Index(condition=models.Q(('last_right_party_at__isnull', False)), fields=['account', '-last_right_party_at'], name='borrower_right_party_idx'),
         ),
+        # Admins edit the contact limits with their account.
+        migrations.RunPython(create_groups, migrations.RunPython.noop),
     ]

@@ -11,6 +11,7 @@ from django.views.generic import TemplateView
 from calls.dashboard import borrowers, pagination
 from calls.dashboard.recordings import is_recording_url
 from calls.dashboard.tables import BorrowerTable
+from calls.limits import standing as limit_standing
 from calls.models import Borrower, CallRecord, Promise, Repayment, borrower_url
 from calls.promises import states
 from calls.security import roles
@@ -37,6 +38,8 @@ class BorrowerPaginator(pagination.CallPaginator):
 
 
 ACCOUNT_PARAM = "account"
+# Only the borrowers at or over one of their account's contact limits (calls/limits/).
+AT_LIMIT_PARAM = "at_limit"
 
 
 # The borrower pages show calls (ids, codes, tasks, talk times): the calls' permission too.
@@ -56,11 +59,17 @@ class BorrowerListView(DashboardView, TemplateView):
         sort = wanted[0] if wanted else borrowers.DEFAULT_SORT
         size = pagination.page_size(query.get("per_page"))
         number = min(pagination.page_number(query.get("page")), BorrowerPaginator.max_page)
-        table = BorrowerTable(borrowers.search(term, sort=sort, depth=number * size + 1))
+        found = borrowers.search(term, sort=sort, depth=number * size + 1)
+        at_limit = query.get(AT_LIMIT_PARAM) == "1"
+        if at_limit:
+            found = found.filter(limit_standing.at_limit_filter())
+        table = BorrowerTable(found)
         table.order_by = (sort,)
         # Never a COUNT over millions of borrowers: pages link on, never to the last one.
         pagination.paginate(table, self.request, BorrowerPaginator)
-        context.update(table=table, term=term, min_name_chars=borrowers.MIN_NAME_CHARS)
+        context.update(
+            table=table, term=term, min_name_chars=borrowers.MIN_NAME_CHARS, at_limit=at_limit
+        )
         return context
 
 
@@ -114,6 +123,7 @@ class BorrowerDetailView(DashboardView, TemplateView):
                 (row.first_call_at for row in rows if row.first_call_at), default=None
             ),
             contact=borrowers.contact(pks),
+            standings=[limit_standing.standing(row) for row in rows],
             calls=[(call, is_recording_url(call.record_url)) for call in page.calls],
             older=page.older,
             paged=bool(self.request.GET.get("older")),
