@@ -85,7 +85,8 @@ def _flag(account: BluAccount, borrower_pks: list[int], since: datetime | None) 
         "pk", "borrower_id", "start_time", "code"
     )
     for pk, borrower_pk, start, code in rows:
-        by_borrower[borrower_pk].append(rules.Call(pk, start, code in right_party))
+        if start is not None and borrower_pk is not None:  # both filtered on: for the types
+            by_borrower[borrower_pk].append(rules.Call(pk, start, code in right_party))
     zone = account.zone
     redone: list[int] = []
     found: list[CallLimitBreach] = []

@@ -64,12 +64,14 @@ def standing(borrower: Borrower, now: datetime | None = None) -> Standing:
     limits = limits_of(borrower.account_id)
     account = BluAccount.objects.only("name", "time_zone").get(pk=borrower.account_id)
     calls = CallRecord.objects.filter(borrower_id=borrower.pk, start_time__lte=now)
-    recent = list(
-        calls.filter(start_time__gte=now - rules.WINDOW)
+    recent: list[datetime] = [
+        start
+        for start in calls.filter(start_time__gte=now - rules.WINDOW)
         .order_by("start_time")
         .values_list("start_time", flat=True)
-    )
-    allowed_at = None
+        if start is not None
+    ]
+    allowed_at: datetime | None = None
     if limits.max_calls_7d is not None and len(recent) >= limits.max_calls_7d:
         # The next call is allowed once all but max - 1 of these are over 7 days old; a call
         # exactly 7 days old still counts, so just after that.
