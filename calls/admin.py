@@ -36,6 +36,7 @@ from calls.models import (
     BluAccount,
     CallRecord,
     Conclusion,
+    ContactLimits,
     RepaymentToken,
     StatusLabel,
     SyncRun,
@@ -91,6 +92,11 @@ class BluAccountForm(forms.ModelForm):
         return account
 
 
+def _shown(value: Any) -> Any:
+    # A time of day as the admin typed it; numbers (and an empty limit, None) as they are.
+    return value.strftime("%H:%M") if hasattr(value, "strftime") else value
+
+
 class TaskIdForm(forms.Form):
     task_id = forms.CharField(
         label="Blu task id",
@@ -128,9 +134,21 @@ PREDIAL = TokenUrl(
 )
 
 
+class ContactLimitsInline(admin.StackedInline):
+    """The account's contact limits: shown with the defaults until an admin saves them."""
+
+    model = ContactLimits
+    can_delete = False
+    max_num = 1
+    min_num = 1
+    verbose_name_plural = "Contact limits (per borrower, in the account's time zone)"
+    fields = ["max_calls_7d", "hold_off_days", "calling_from", "calling_until"]
+
+
 @admin.register(BluAccount)
 class BluAccountAdmin(admin.ModelAdmin):
     form = BluAccountForm
+    inlines = [ContactLimitsInline]
     list_display = ["name", "app_id", "base_url", "time_zone", "is_polled", "stored_app_key"]
     readonly_fields = [
         "stored_app_key",
@@ -228,6 +246,28 @@ class BluAccountAdmin(admin.ModelAdmin):
         if "is_polled" in changed:
             enabled = Action.ACCOUNT_ENABLED if obj.is_polled else Action.ACCOUNT_DISABLED
             trail.record(enabled, request, target=obj.name)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        for formset in formsets:
+            if formset.model is not ContactLimits or not formset.has_changed():
+                continue
+            changed = sorted({name for f in formset.forms for name in f.changed_data})
+            saved = formset.forms[0].instance
+            trail.record(
+                Action.ACCOUNT_CHANGED,
+                request,
+                target=form.instance.name,
+                fields=[f"contact_limits.{name}" for name in changed],
+                contact_limits={name: _shown(getattr(saved, name)) for name in changed},
+            )
+            if change:
+                tasks.enqueue_limits_recheck_on_commit(form.instance.pk)
+                messages.info(
+                    request,
+                    f"The stored calls of {form.instance.name} will be flagged again against "
+                    "the new contact limits (minutes for a large account).",
+                )
 
     def delete_model(self, request, obj):
         # Only an account without tasks can go (their calls protect it); say who removed it.

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import time
 from urllib.parse import urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.files.storage import Storage, storages
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -355,6 +357,9 @@ class Borrower(models.Model):
     # the oldest call counted leaves the window (calls_7d_until).
     calls_7d = models.PositiveIntegerField(default=0)
     calls_7d_until = models.DateTimeField(null=True, blank=True)
+    # The newest right-party call's start: what a hold-off after a conversation counts from
+    # (calls/limits/), kept by every write of calls, so the list filters on it by an index.
+    last_right_party_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-last_call_at", "-id"]
@@ -381,6 +386,12 @@ class Borrower(models.Model):
             ),
             models.Index(
                 fields=["search_name"], opclasses=["text_pattern_ops"], name="borrower_name_idx"
+            ),
+            # Those in a hold-off after a conversation (the list's filter at a limit).
+            models.Index(
+                fields=["account", "-last_right_party_at"],
+                condition=models.Q(last_right_party_at__isnull=False),
+                name="borrower_right_party_idx",
             ),
         ]
 
@@ -479,6 +490,15 @@ class CallRecord(models.Model):
     @property
     def is_final(self) -> bool:
         return self.end_time is not None or bool(self.code)
+
+    @property
+    def limits_broken(self) -> list[str]:
+        """The contact limits this call broke (calls/limits/); load `limit_breach` with it."""
+        try:
+            breach = self.limit_breach  # type: ignore[attr-defined]
+        except ObjectDoesNotExist:
+            return []
+        return breach.labels()
 
 
 class Conclusion(models.Model):
@@ -829,6 +849,87 @@ class Promise(models.Model):
 
     def __str__(self) -> str:
         return f"Promise of {self.borrower} by {self.window_end:%Y-%m-%d %H:%M}"
+
+
+class ContactLimits(models.Model):
+    """How often, and when, the lender's rules let one account's borrowers be called
+    (calls/limits/). An account without a row has the defaults: 7 calls in any 7 days, no
+    hold-off after a conversation, calls from 08:00 to 21:00 in the account's zone."""
+
+    account = models.OneToOneField(
+        BluAccount, on_delete=models.CASCADE, primary_key=True, related_name="contact_limits"
+    )
+    max_calls_7d = models.PositiveSmallIntegerField(
+        "calls in any 7 days, at most",
+        null=True,
+        blank=True,
+        default=7,
+        validators=[MinValueValidator(1)],
+        help_text="Calls to one borrower in any rolling 7 days (Regulation F: 7). Empty: no limit.",
+    )
+    hold_off_days = models.PositiveSmallIntegerField(
+        "hold-off after a conversation, days",
+        default=0,
+        help_text="No call for this many days after a right-party call (Regulation F: 7). 0: off.",
+    )
+    calling_from = models.TimeField(
+        default=time(8),
+        help_text="The earliest time of day a call may start, in the account's zone",
+    )
+    calling_until = models.TimeField(
+        default=time(21),
+        help_text="The latest time of day a call may start, in the account's zone (earlier than "
+        "the start: the hours run past midnight)",
+    )
+
+    class Meta:
+        verbose_name = "contact limits"
+        verbose_name_plural = "contact limits"
+
+    def __str__(self) -> str:
+        return f"Contact limits of {self.account_id}"
+
+    def clean(self) -> None:
+        if self.calling_from == self.calling_until:
+            raise ValidationError(
+                {
+                    "calling_until": "The calling hours start and end at the same time: no call "
+                    "could ever be made. Make them differ."
+                },
+                code="empty_hours",
+            )
+
+    def allows_time(self, local: time) -> bool:
+        """Whether a call starting at this time of day (the account's zone) is within hours."""
+        if self.calling_from < self.calling_until:
+            return self.calling_from <= local <= self.calling_until
+        return local >= self.calling_from or local <= self.calling_until
+
+
+class CallLimitBreach(models.Model):
+    """A call that broke one of its account's contact limits when it was made: only such calls
+    have a row. Kept by every write of calls and by `blu limits recheck` (calls/limits/)."""
+
+    call = models.OneToOneField(
+        CallRecord, on_delete=models.CASCADE, primary_key=True, related_name="limit_breach"
+    )
+    too_many = models.BooleanField(default=False, help_text="Over the calls in any 7 days")
+    in_hold_off = models.BooleanField(default=False, help_text="Within the hold-off")
+    outside_hours = models.BooleanField(default=False, help_text="Outside the calling hours")
+
+    def __str__(self) -> str:
+        return f"Limits broken by {self.call_id}: {', '.join(self.labels())}"
+
+    def labels(self) -> list[str]:
+        return [
+            label
+            for broken, label in (
+                (self.too_many, "over 7-day limit"),
+                (self.in_hold_off, "in hold-off"),
+                (self.outside_hours, "outside hours"),
+            )
+            if broken
+        ]
 
 
 class Repayment(models.Model):

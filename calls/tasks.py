@@ -24,6 +24,7 @@ from calls.contact import complaints
 from calls.exports import expiry, jobs
 from calls.health import alerts
 from calls.ingest import borrower_backfill, borrowers, lease, polling, reread, sync, verify
+from calls.limits import breaches as limit_breaches
 from calls.models import BluAccount, ExportJob, Task
 from calls.promises import ledger
 from calls.security.crypto import AppKeyUnreadable
@@ -199,6 +200,29 @@ def relink_borrowers(account_pk: int) -> str:
         return "account gone"
     result = borrower_backfill.backfill(account, relink=True)
     return f"{result.read} calls read, {result.borrowers} borrowers touched"
+
+
+@shared_task
+def recheck_contact_limits(account_pk: int) -> str:
+    """Flag an account's calls again against its contact limits (after an admin changed them)."""
+    account = BluAccount.objects.filter(pk=account_pk).first()
+    if account is None:
+        return "no such account"
+    return f"{limit_breaches.recheck(account)} borrowers rechecked"
+
+
+def enqueue_limits_recheck_on_commit(account_pk: int) -> None:
+    """Queue flagging an account's calls again once the caller's transaction commits."""
+
+    def enqueue() -> None:
+        try:
+            recheck_contact_limits.apply_async((account_pk,), retry=False)
+        except Exception as exc:  # broker down: `manage.py blu limits recheck`
+            logger.warning(
+                "Could not queue rechecking the contact limits of account %s (%s)", account_pk, exc
+            )
+
+    transaction.on_commit(enqueue)
 
 
 def enqueue_borrower_relink_on_commit(account_pk: int) -> None:

@@ -38,6 +38,8 @@ def test_the_admin_refuses_the_same_blu_account_twice(admin_client_, account):
             "app_key": "another-key-1234567890",
             "time_zone": "Asia/Colombo",
             "is_polled": "on",
+            "contact_limits-TOTAL_FORMS": "0",
+            "contact_limits-INITIAL_FORMS": "0",
         },
     )
     assert response.status_code == 200

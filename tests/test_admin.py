@@ -48,6 +48,9 @@ def form_data(account, **changes) -> dict:
         "time_zone": account.time_zone,
         # What the browser sends for a field with a callable default, to tell a change apart.
         "initial-time_zone": account.time_zone,
+        # The contact limits' inline, sent with no form: they stay as they are.
+        "contact_limits-TOTAL_FORMS": "0",
+        "contact_limits-INITIAL_FORMS": "0",
     }
     if account.is_polled:
         data["is_polled"] = "on"
@@ -71,6 +74,8 @@ def add_form(**changes) -> dict:
         "app_key": APP_KEY,
         "time_zone": "Asia/Colombo",
         "is_polled": "on",
+        "contact_limits-TOTAL_FORMS": "0",
+        "contact_limits-INITIAL_FORMS": "0",
     }
     data.update(changes)
     return {key: value for key, value in data.items() if value is not None}

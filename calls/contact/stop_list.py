@@ -17,7 +17,10 @@ The rules:
 - not the right person: BLUDASH_STOP_WRONG_PERSON_TIMES calls coded one of
   BLUDASH_STOP_WRONG_PERSON_CODES; since the last of those that made the count;
 - dead line: BLUDASH_STOP_DEAD_LINE_TIMES calls coded one of BLUDASH_STOP_DEAD_LINE_CODES
-  (D03 number does not exist, D04 out of service); since the one that made the count.
+  (D03 number does not exist, D04 out of service); since the one that made the count;
+- at a contact limit: the account's calls in 7 days reached, or a hold-off after a right-party
+  conversation running (calls.limits.standing); since the borrower's last call, the one that
+  reached the limit at the latest.
 Counts are over every call the borrower has had, across tasks and accounts' rows of the one
 borrower: a number that did not exist three times is not expected to come back.
 """
@@ -32,6 +35,7 @@ from django.conf import settings
 from django.db.models import F, Min, OuterRef, Q, QuerySet, Subquery, Value, Window
 from django.db.models.functions import RowNumber
 
+from calls.limits import standing
 from calls.models import Borrower, CallRecord, Complaint, Conclusion, Promise, Repayment
 
 Found = dict[int, datetime]
@@ -132,12 +136,21 @@ def dead_line(borrowers: Borrowers, now: datetime) -> list[QuerySet]:
     )
 
 
+def at_contact_limit(borrowers: Borrowers, now: datetime) -> list[QuerySet]:
+    held = Borrower.objects.filter(standing.at_limit_filter(now))
+    if borrowers is not None:
+        held = held.filter(pk__in=list(borrowers))
+    rows = held.order_by().annotate(borrower_id=F("pk"), since=F("last_call_at"))
+    return [rows.values_list("borrower_id", "since")]
+
+
 REASONS: list[Reason] = [
     Reason("already_paid", "Already paid", already_paid),
     Reason("complaint_open", "Complaint open", complaint_open),
     Reason("promise_not_due", "Promise not yet due", promise_not_due),
     Reason("wrong_person", "Not the right person", wrong_person),
     Reason("dead_line", "Dead line", dead_line),
+    Reason("at_contact_limit", "At a contact limit", at_contact_limit),
 ]
 
 

@@ -71,7 +71,7 @@ def timeline(borrower_pks: list[int], older_than: str = "") -> Timeline:
     is a cursor from the previous page (an unreadable one starts from the newest)."""
     calls = (
         CallRecord.objects.filter(borrower_id__in=borrower_pks)
-        .select_related("task", "account")
+        .select_related("task", "account", "limit_breach")
         .order_by("-start_time", "-id")
     )
     if cursor := keyset.Cursor.parse(older_than):
@@ -93,7 +93,12 @@ DEFAULT_SORT = "-last_call_at"
 
 
 def search(
-    term: str, *, sort: str = DEFAULT_SORT, depth: int | None = None, past: Q | None = None
+    term: str,
+    *,
+    sort: str = DEFAULT_SORT,
+    depth: int | None = None,
+    past: Q | None = None,
+    where: Q | None = None,
 ) -> QuerySet[Borrower]:
     """Borrowers whose key, orderId or masked phone starts with `term`, or whose name does
     (any case); every borrower with a call when the term is empty.
@@ -103,11 +108,14 @@ def search(
     few are sorted: an OR of the four would walk the sort's index past millions of borrowers
     for a term that matches a few thousand. Exact for the first `depth` rows in that order (at
     most MAX_SEARCH_DEPTH: a search shows its first 5,000 matches). `past` keeps only the
-    borrowers past a page's cursor (BorrowerCursor.past), so each test reads from there on."""
+    borrowers past a page's cursor (BorrowerCursor.past), so each test reads from there on;
+    `where` (a filter such as "at a contact limit") likewise applies before each test's limit,
+    so a filtered page is as full as its matches allow."""
     term = term.strip()[:MAX_TERM_CHARS]
     borrowers = Borrower.objects.filter(last_call_at__isnull=False)
-    if past is not None:
-        borrowers = borrowers.filter(past)
+    for narrowing in (past, where):
+        if narrowing is not None:
+            borrowers = borrowers.filter(narrowing)
     if not term:
         return borrowers
     if CONTROL_CHARS.search(term):
@@ -206,7 +214,13 @@ class ListPage:
 
 
 def list_page(
-    term: str, sort: str, size: int, *, after: str | None = None, before: str | None = None
+    term: str,
+    sort: str,
+    size: int,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    where: Q | None = None,
 ) -> ListPage | None:
     """The `size` borrowers matching `term` just past the `after` cursor (or just before the
     `before` one, or the first): read from the sort's index and each search test's own, so a
@@ -221,7 +235,7 @@ def list_page(
     order = reversed_sort(sort) if backward else sort
     past = cursor.past(forward=not backward) if cursor else None
     found = list(
-        search(term, sort=order, depth=size + 1, past=past)
+        search(term, sort=order, depth=size + 1, past=past, where=where)
         .select_related("account")
         .order_by(*SORTS[order])[: size + 1]
     )

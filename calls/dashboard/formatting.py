@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import slugify
 
@@ -44,6 +44,15 @@ def rate(value: Rate, compact: bool = False, bare: bool = False) -> SafeString:
         value.percent,
         value.fraction,
         value.of,
+    )
+
+
+def limit_badges(labels: list[str]) -> SafeString:
+    """The contact limits a call broke, as badges ("over 7-day limit"); empty for none."""
+    return format_html_join(
+        " ",
+        '<span class="badge limit-broken" title="{}">{}</span>',
+        ((f"This call broke the account's contact limits: {label}", label) for label in labels),
     )
 
 

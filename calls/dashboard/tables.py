@@ -14,7 +14,7 @@ from django.utils.safestring import SafeString
 
 from calls.dashboard import borrowers, kpis
 from calls.dashboard.charts import outcome_bar
-from calls.dashboard.formatting import rate, talk_time
+from calls.dashboard.formatting import limit_badges, rate, talk_time
 from calls.dashboard.recordings import is_recording_url
 from calls.models import Borrower, CallRecord, StatusLabel, Task
 
@@ -199,6 +199,12 @@ class CallTable(tables.Table):
         linkify=lambda record: record.borrower.get_absolute_url(),
         order_by=_sorted_with_id("borrower__key"),
     )
+    # The contact limits the call broke when it was made (calls/limits/), kept by the writes.
+    # Through the relation, so an export joins it; not sortable: a sort by a flag few calls
+    # have would read every call.
+    limits = tables.Column(
+        "Limits broken", accessor="limit_breach__pk", orderable=False, empty_values=()
+    )
 
     class Meta:
         model = CallRecord
@@ -213,7 +219,7 @@ class CallTable(tables.Table):
         if isinstance(data, QuerySet):
             # Each page's tasks and accounts in one query apiece: a join would be paid for every
             # row an OFFSET skips, and deep pages skip tens of thousands.
-            data = data.prefetch_related("task", "account", "borrower")
+            data = data.prefetch_related("task", "account", "borrower", "limit_breach")
         super().__init__(data, *args, **kwargs)
 
     def _status_label(self, value: int) -> str:
@@ -235,6 +241,12 @@ class CallTable(tables.Table):
     def value_start_time(self, value: datetime) -> datetime:
         # Naive on purpose: a spreadsheet cell holds no zone, and the header names it.
         return timezone.localtime(value).replace(tzinfo=None)
+
+    def render_limits(self, record: CallRecord) -> str:
+        return limit_badges(record.limits_broken) or "—"
+
+    def value_limits(self, record: CallRecord) -> str:
+        return "; ".join(record.limits_broken)
 
     def render_recording(self, value: str, record: CallRecord) -> str:
         if not is_recording_url(value):

@@ -43,6 +43,7 @@ from django.db.models.functions import Cast, Coalesce, Left, Lower
 from django.utils import timezone
 
 from calls.contact import complaints
+from calls.limits import breaches
 from calls.models import BluAccount, Borrower, CallRecord
 from calls.promises import ledger
 
@@ -92,7 +93,8 @@ def link_calls(
 ) -> set[int]:
     """Link the account's calls given as field values (call_id, ext_vars, user_id) to their
     borrowers, adding borrowers not seen before, recount every borrower touched and make or
-    settle the calls' promises (calls/promises/ledger.py). Runs in
+    settle the calls' promises (calls/promises/ledger.py) and flag the calls that broke a contact
+    limit (calls/limits/breaches.py). Runs in
     the caller's transaction, under the account's write turn. `key_names` are the account's
     borrower keys as lock_account_writes returned them; without them they are read from the
     database now (never from `account`, which may be older than an admin's change). Returns the
@@ -129,6 +131,8 @@ def link_calls(
     ledger.follow_calls(account, list(keyed))
     # And their complaints, which put the borrower on the stop list until someone resolves them.
     complaints.follow_calls(account, list(keyed))
+    # So do the flags of the calls that broke a contact limit, theirs and their later calls'.
+    breaches.follow_calls(account, list(keyed), touched)
     return touched
 
 

@@ -7,7 +7,8 @@ after another. Throughput was one over that critical section, whatever the cores
 
 Here the callbacks a process's threads hold for one account wait in one queue instead. One thread
 of the process at a time (the leader) takes the account's turn, waiting for other processes'
-writes if need be, then every callback queued by then (its own first), writes them in one transaction with one statement of each kind (page_writer.write_looked), and
+writes if need be, then every callback queued by then (its own first), writes them in one
+transaction with one statement of each kind (page_writer.write_looked), and
 only after that transaction has committed hands each waiting thread its own answer (its created
 and changed counts) and the turn to the next waiting thread, if any. So:
 

@@ -40,6 +40,9 @@ _ADMIN = [
     "calls.add_repaymenttoken",
     "calls.change_repaymenttoken",
     "calls.view_repaymenttoken",
+    "calls.add_contactlimits",
+    "calls.change_contactlimits",
+    "calls.view_contactlimits",
     "django_celery_beat.view_periodictask",
     "django_celery_beat.change_periodictask",
 ]

@@ -9,6 +9,7 @@ register = template.Library()
 
 register.filter("category_class", formatting.category_class)
 register.filter("talk", formatting.talk_time)
+register.filter("limit_badges", formatting.limit_badges)
 register.filter("ago", formatting.ago)
 register.simple_tag(formatting.rate, name="rate")
 register.simple_tag(charts.outcome_bar, name="outcome_bar")

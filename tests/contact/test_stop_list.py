@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from calls.contact import complaints, stop_list
-from calls.models import AuditEvent, Borrower, CallRecord, Complaint
+from calls.models import AuditEvent, Borrower, CallRecord, Complaint, ContactLimits
 from tests.helpers import ZONE, html_text
 
 _FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -97,6 +97,16 @@ def test_a_dead_line_n_times_stops_the_borrower(call, settings):
     assert reasons("U1") == []
     call("c3", code="D04", borrower="U1", at=_ago(days=1))
     assert reasons("U1") == ["dead_line"]
+
+
+def test_a_borrower_at_a_contact_limit_is_stopped_until_the_limit_allows_a_call(call, task):
+    ContactLimits.objects.create(account=task.account, max_calls_7d=2)
+    call("c1", code="LMS", borrower="U1", at=_ago(days=2))
+    assert reasons("U1") == []
+    call("c2", code="Busy", borrower="U1", at=_ago(days=1))
+    assert reasons("U1") == ["at_contact_limit"]
+    ContactLimits.objects.filter(account=task.account).update(max_calls_7d=3)
+    assert reasons("U1") == []
 
 
 def test_a_rule_set_to_zero_times_is_off(call, settings):

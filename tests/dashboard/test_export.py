@@ -37,6 +37,7 @@ HEADER = [
     "Description",
     "Talk seconds",
     "Borrower",
+    "Limits broken",
 ]
 
 

@@ -72,7 +72,8 @@ def test_callbacks_waiting_for_the_turn_are_written_together_each_with_its_own_a
         ]:
             threads.append(receive_in_a_thread(account, payload, answers, key))
             # In order: each queued before the next starts (the first, a, waits for the turn).
-            assert wait_for(lambda n=len(threads) - 1: queued(account.pk) >= n, seconds=10)
+            ahead = len(threads) - 1
+            assert wait_for(lambda ahead=ahead: queued(account.pk) >= ahead, seconds=10)
         assert not answers  # nobody answered while nothing is committed
     for thread in threads:
         thread.join(timeout=30)

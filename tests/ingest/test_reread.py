@@ -87,6 +87,8 @@ def test_saving_a_new_time_zone_in_the_admin_says_so_and_queues_the_reread(
         "app_key": "",
         "time_zone": "Europe/London",
         "is_polled": "on",
+        "contact_limits-TOTAL_FORMS": "0",
+        "contact_limits-INITIAL_FORMS": "0",
     }
     with django_capture_on_commit_callbacks() as queued:
         response = admin_client_.post(url, form, follow=True)

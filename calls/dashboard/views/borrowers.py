@@ -6,7 +6,7 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 from django.utils import timezone
 from django.views.generic import TemplateView
@@ -16,6 +16,7 @@ from calls.contact import stop_list
 from calls.dashboard import borrowers, keyset, pagination
 from calls.dashboard.recordings import is_recording_url
 from calls.dashboard.tables import BorrowerTable
+from calls.limits import standing as limit_standing
 from calls.models import (
     Borrower,
     CallRecord,
@@ -50,6 +51,8 @@ class BorrowerPaginator(pagination.CallPaginator):
 
 
 ACCOUNT_PARAM = "account"
+# Only the borrowers at or over one of their account's contact limits (calls/limits/).
+AT_LIMIT_PARAM = "at_limit"
 
 
 # The borrower pages show calls (ids, codes, tasks, talk times): the calls' permission too.
@@ -68,28 +71,38 @@ class BorrowerListView(DashboardView, TemplateView):
         wanted = [name for name in query.getlist("sort") if name in borrowers.SORTS]
         sort = wanted[0] if wanted else borrowers.DEFAULT_SORT
         size = pagination.page_size(query.get("per_page"))
+        at_limit = query.get(AT_LIMIT_PARAM) == "1"
+        where = limit_standing.at_limit_filter() if at_limit else None
         if any(name in query for name in (keyset.AFTER, keyset.BEFORE)) or "page" not in query:
-            table = self._keyset_table(term, sort, size)
+            table = self._keyset_table(term, sort, size, where)
         else:
             # A link by page number (an old one) still works, by offset, up to max_page.
             number = min(pagination.page_number(query.get("page")), BorrowerPaginator.max_page)
-            table = BorrowerTable(borrowers.search(term, sort=sort, depth=number * size + 1))
+            found = borrowers.search(term, sort=sort, depth=number * size + 1, where=where)
+            table = BorrowerTable(found)
             table.order_by = (sort,)
             # Never a COUNT over millions of borrowers: pages link on, never to the last one.
             pagination.paginate(table, self.request, BorrowerPaginator)
-        context.update(table=table, term=term, min_name_chars=borrowers.MIN_NAME_CHARS)
+        context.update(
+            table=table, term=term, min_name_chars=borrowers.MIN_NAME_CHARS, at_limit=at_limit
+        )
         return context
 
-    def _keyset_table(self, term: str, sort: str, size: int) -> BorrowerTable:
+    def _keyset_table(self, term: str, sort: str, size: int, where: Q | None) -> BorrowerTable:
         """The page just past (or before) the link's cursor in the sort, read from the indexes:
         any page as cheap as the first, and no last page to link to (nothing counts them)."""
         query = self.request.GET
         page = borrowers.list_page(
-            term, sort, size, after=query.get(keyset.AFTER), before=query.get(keyset.BEFORE)
+            term,
+            sort,
+            size,
+            after=query.get(keyset.AFTER),
+            before=query.get(keyset.BEFORE),
+            where=where,
         )
         if page is None:
             messages.warning(self.request, UNREADABLE_CURSOR)
-            page = borrowers.list_page(term, sort, size)
+            page = borrowers.list_page(term, sort, size, where=where)
             assert page is not None
         table = BorrowerTable(page.rows)
         table.order_by = (sort,)
@@ -171,6 +184,7 @@ class BorrowerDetailView(DashboardView, TemplateView):
                 (row.first_call_at for row in rows if row.first_call_at), default=None
             ),
             contact=borrowers.contact(pks),
+            standings=[limit_standing.standing(row) for row in rows],
             calls=[(call, is_recording_url(call.record_url)) for call in page.calls],
             older=page.older,
             paged=bool(self.request.GET.get("older")),

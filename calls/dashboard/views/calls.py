@@ -164,7 +164,7 @@ class CallDetailView(DashboardView, DetailView):
     context_object_name = "call"
 
     def get_queryset(self):
-        return CallRecord.objects.select_related("task", "account", "borrower")
+        return CallRecord.objects.select_related("task", "account", "borrower", "limit_breach")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -34,7 +34,8 @@ from calls.ingest import (
     unknown_tasks,
     verify,
 )
-from calls.models import BluAccount, Promise, SyncRun, Task
+from calls.limits import breaches as limit_breaches
+from calls.models import BluAccount, CallLimitBreach, Promise, SyncRun, Task
 from calls.promises import ledger, repayments
 from calls.security import crypto
 from calls.security.crypto import AppKeyUnreadable
@@ -201,6 +202,15 @@ class Command(BaseCommand):
             "no longer flagged, as a promise to pay or already paid)",
         )
         rebuild_parser.add_argument("--account")
+        limits_parser = groups.add_parser("limits", help="Contact limits (calls/limits/)")
+        limits_actions = limits_parser.add_subparsers(dest="action", required=True)
+        recheck_parser = limits_actions.add_parser(
+            "recheck",
+            help="Flag the stored calls again against their account's contact limits and "
+            "recount each borrower's last right-party call (once after upgrading, and after a "
+            "code is flagged, or no longer flagged, as right party)",
+        )
+        recheck_parser.add_argument("--account")
         verify_parser = groups.add_parser(
             "verify",
             help="Recount every task's figures from its stored calls and print any drift",
@@ -558,6 +568,16 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{name}: read {calls} call{pluralize(calls)}; "
                 f"{Promise.objects.filter(account__name=name).count()} promises"
+            )
+
+    def _limits_recheck(self, account=None, **_):
+        accounts = [self._account(account)] if account else list(BluAccount.objects.all())
+        for each in accounts:
+            done = limit_breaches.recheck(each)
+            flagged = CallLimitBreach.objects.filter(call__account=each).count()
+            self.stdout.write(
+                f"{each.name}: rechecked {done} borrower{pluralize(done)}; "
+                f"{flagged} call{pluralize(flagged)} broke a contact limit"
             )
 
     def _borrowers_refresh(self, **_):
