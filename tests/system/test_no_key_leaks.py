@@ -87,6 +87,8 @@ def test_no_secret_reaches_a_log_a_page_an_email_or_another_table(
             "app_key": FIRST_KEY,
             "time_zone": "Asia/Colombo",
             "initial-time_zone": "Asia/Colombo",
+            "contact_limits-TOTAL_FORMS": "0",  # the limits' inline, left at its defaults
+            "contact_limits-INITIAL_FORMS": "0",
             "is_polled": "on",
         },
     )
@@ -98,6 +100,8 @@ def test_no_secret_reaches_a_log_a_page_an_email_or_another_table(
         "app_id": APP_ID,
         "time_zone": "Asia/Colombo",
         "initial-time_zone": "Asia/Colombo",
+        "contact_limits-TOTAL_FORMS": "0",
+        "contact_limits-INITIAL_FORMS": "0",
         "is_polled": "on",
     }
     visit("post", change, {**form, "app_key": APP_KEY})
