@@ -166,9 +166,9 @@ class Figures(RuleBasedStateMachine):
         month = overview_numbers()
         # Outside the month on either side: older days, and days after today in the company's
         # zone (a call re-read in a zone west of the company's may land tomorrow there).
-        outside = TaskDaySummary.objects.exclude(
+        outside = TaskDaySummary.objects.filter(day__isnull=False).exclude(
             day__range=(month["month"].first, month["month"].last)
-        )
+        )  # the undated row is the page's own "undated"
         shown = month["month"].kpis.placed + month["undated"]
         assert shown + sum(outside.values_list("calls", flat=True)) == sum(
             task.calls_total for task in tasks
