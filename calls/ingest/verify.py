@@ -1,7 +1,7 @@
 """Proving the figures: every task recounted from its stored calls (summaries' recount) and
 compared with the totals and day rows its writes kept current, then every account's day rows
-compared with the sums of its tasks' day rows. Drift means a bug or a restored backup; `fix`
-repairs it with the recount. `blu verify` and the nightly job call this.
+compared with the sums of its tasks' day rows, and its hour rows with a recount of its calls.
+Drift means a bug or a restored backup; `fix` repairs it with the recount. `blu verify` and the nightly job call this.
 """
 
 from __future__ import annotations
@@ -14,7 +14,14 @@ from django.utils import timezone
 
 from calls.ingest import summaries
 from calls.ingest.clock import db_now
-from calls.models import AccountDaySummary, BluAccount, FigureCheck, Task, TaskDaySummary
+from calls.models import (
+    AccountDaySummary,
+    AccountHourSummary,
+    BluAccount,
+    FigureCheck,
+    Task,
+    TaskDaySummary,
+)
 
 SHOWN = 50  # drift lines kept on the check
 
@@ -84,7 +91,26 @@ def account_drift(account: BluAccount, *, fix: bool = False) -> list[str]:
         ]
         if lines and fix:
             summaries.rebuild_account_days(account.pk)
-    return lines
+        hour_lines = _hour_drift(account)
+        if hour_lines and fix:
+            summaries.rebuild_account_hours(account.pk)
+    return lines + hour_lines
+
+
+def _hour_drift(account: BluAccount) -> list[str]:
+    """The account's hour rows ("When calls work") against a recount of its calls per day,
+    hour and code. The caller holds the account's write turn."""
+    kept = {
+        (row.day, row.hour, row.code): row.calls
+        for row in AccountHourSummary.objects.filter(account=account)
+    }
+    counted = summaries.account_hour_counts(account.pk)
+    return [
+        f"account {account.name}: day {day} {hour:02}:00, code {code or 'in progress'} is "
+        f"{kept.get((day, hour, code))} calls, the calls say {counted.get((day, hour, code))}"
+        for day, hour, code in sorted(set(kept) | set(counted))
+        if kept.get((day, hour, code)) != counted.get((day, hour, code))
+    ]
 
 
 def verify_figures(
