@@ -593,7 +593,9 @@ def recount_account_hours(account_pk: int, days: Collection[date] | None = None)
                 AccountHourSummary(
                     account_id=account_pk, day=day, hour=hour, code=code, calls=calls
                 )
-                for (day, hour, code), calls in sorted(account_hour_counts(account_pk, days).items())
+                for (day, hour, code), calls in sorted(
+                    account_hour_counts(account_pk, days).items()
+                )
             ],
             batch_size=1000,
         )
