@@ -24,6 +24,7 @@ HOURS = range(24)
 # hour (3 of 5 is 60%): it is shown as too few, its counts still on hover.
 MIN_CALLS = 20
 BANDS = 5  # colour steps between 0 and the highest rate shown
+EN_DASH = "\u2013"  # as ranges are written
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,9 @@ class Grid:
     @property
     def legend(self) -> list[tuple[int, str]]:
         step = self.top / BANDS
-        return [(n, f"{100 * n * step:.0f}–{100 * (n + 1) * step:.0f}%") for n in range(BANDS)]
+        return [
+            (n, f"{100 * n * step:.0f}{EN_DASH}{100 * (n + 1) * step:.0f}%") for n in range(BANDS)
+        ]
 
 
 def hour_code_totals(
@@ -143,6 +146,6 @@ def grids(
 
 
 def _nice_top(highest: float) -> float:
-    """The highest rate rounded up to a whole 5% (at least 5%), so the legend reads 0–8%,
-    8–16%... rather than 0–7.3%."""
+    """The highest rate rounded up to a whole 5% (at least 5%), so the legend reads 0-8%,
+    8-16%... rather than 0-7.3%."""
     return max(0.05, math.ceil(highest * 20 - 1e-9) / 20)

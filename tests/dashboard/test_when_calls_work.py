@@ -127,7 +127,7 @@ def test_each_cell_shows_its_rates_coloured_and_its_counts_on_hover(
     promise_text, promise_cls, _ = cells(page, "promise-rate")[("Mon", 10)]
     assert (promise_text, promise_cls) == ("80%", "heat-4")
     # The legend says what each colour means, up to the highest rate rounded up to 5%.
-    assert "0–13%" in html_text(page) and "52–65%" in html_text(page)
+    assert "0\u201313%" in html_text(page) and "52\u201365%" in html_text(page)
 
 
 def test_a_code_and_a_start_time_changing_move_the_call_between_cells(

@@ -1,5 +1,5 @@
-"""When calls work: the right-party and promise rates by weekday and hour (calls/dashboard/hours.py),
-over the last 7, 30 or 90 company days, of every account or of one."""
+"""When calls work: the right-party and promise rates by weekday and hour
+(calls/dashboard/hours.py), over the last 7, 30 or 90 company days, of every account or of one."""
 
 from __future__ import annotations
 
