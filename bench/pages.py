@@ -544,13 +544,16 @@ def seed_sync_runs(plans: list[TaskPlan], tasks: list[Any], now: datetime) -> No
 
 def summarise(tasks: list[Any]) -> None:
     """The summaries the sync keeps, made by the sync's own function for every task."""
-    from calls.ingest.summaries import refresh_task_summary
+    from calls.ingest.summaries import rebuild_account_hours, refresh_task_summary
 
     began = time.perf_counter()
     for n, task in enumerate(tasks, 1):
-        refresh_task_summary(task)
+        refresh_task_summary(task, hours=False)
         if n % 500 == 0:
             say(f"  {n:,} task summaries ({time.perf_counter() - began:.0f} s)")
+    # As `blu summaries` does: each account's hour rows once, not once per task.
+    for account_pk in sorted({task.account_id for task in tasks}):
+        rebuild_account_hours(account_pk)
 
 
 def vacuum_analyze() -> None:

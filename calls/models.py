@@ -606,6 +606,35 @@ class AccountDaySummary(DayCounts):
         return f"{self.account} on {self.day}: {self.calls} x {self.code or 'in progress'}"
 
 
+class AccountHourSummary(models.Model):
+    """An account's calls that started in one hour of one day (both in the company's time zone)
+    with one conclusion code: what "When calls work" (calls/dashboard/hours.py) sums by weekday
+    and hour. Kept by the same writes as the day rows, in the same transactions
+    (calls/ingest/summaries.py); per code, as the day rows are, so a reclassified code moves the
+    rates read from it without touching a row. Undated calls have no row here. Some ten thousand
+    rows a month per account whatever the number of calls (days x calling hours x codes)."""
+
+    account = models.ForeignKey(BluAccount, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    hour = models.PositiveSmallIntegerField()
+    code = models.CharField(
+        max_length=64, blank=True, help_text="Empty while calls are in progress"
+    )
+    calls = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "day", "hour", "code"], name="accounthour_unique"
+            ),
+            models.CheckConstraint(condition=models.Q(hour__lte=23), name="accounthour_hour"),
+        ]
+        indexes = [models.Index(fields=["day"], name="accounthour_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.account} on {self.day} at {self.hour:02}: {self.calls} x {self.code}"
+
+
 class StatusLabel(models.Model):
     """What a call `status` value means. Blu publishes none: admins name the values they learn."""
 

@@ -8,6 +8,7 @@ from calls.dashboard.views import (
     conclusions,
     exports,
     health,
+    hours,
     overview,
     promises,
     repayment_upload,
@@ -24,6 +25,7 @@ register_converter(BorrowerKeyConverter, "borrower_key")
 urlpatterns = [
     path("", overview.OverviewView.as_view(), name="overview"),
     path("overview/live/", overview.SyncHealthView.as_view(), name="sync_health"),
+    path("when/", hours.WhenCallsWorkView.as_view(), name="when_calls_work"),
     path("tasks/", tasks.TaskListView.as_view(), name="task_list"),
     path("tasks/add/", task_registration.TaskRegistrationView.as_view(), name="task_register"),
     path("tasks/<int:pk>/", tasks.TaskDetailView.as_view(), name="task_detail"),

@@ -231,6 +231,7 @@ def post_callback(client, account: BluAccount, body: Any, token: str | None = No
 DASHBOARD_PAGES = [
     "calls:overview",
     "calls:sync_health",
+    "calls:when_calls_work",
     "calls:task_list",
     "calls:task_detail",
     "calls:call_list",

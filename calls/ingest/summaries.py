@@ -1,5 +1,7 @@
 """The counts pages read instead of scanning calls: per-task totals on Task, per-day, per-code
-rows in TaskDaySummary, and their sums per account in AccountDaySummary (what the overview reads).
+rows in TaskDaySummary, and their sums per account in AccountDaySummary (what the overview reads);
+per account, the calls of each hour of each day and code in AccountHourSummary (what "When calls
+work" reads).
 
 Every write of calls (a sync's page, a callback) keeps them current in its own transaction by
 applying the change (apply_changes: the old version's contribution out, the new one's in), so a
@@ -17,7 +19,7 @@ import functools
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
@@ -33,13 +35,14 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import TruncDate
+from django.db.models.functions import ExtractHour, TruncDate
 from django.utils import timezone
 
 from calls.conclusions.categories import NO_CODE, classified
 from calls.models import (
     TALKED,
     AccountDaySummary,
+    AccountHourSummary,
     BluAccount,
     CallRecord,
     Conclusion,
@@ -87,8 +90,13 @@ def take_account_turn(account_pk: int) -> None:
     list(BluAccount.objects.select_for_update(no_key=True).filter(pk=account_pk).values("pk"))
 
 
-def refresh_task_summary(task: Task) -> None:
+def refresh_task_summary(task: Task, *, hours: bool = True) -> None:
     """Recount a task's calls with one grouped query over its index, and store the counts.
+
+    The account's hour rows have no per-task rows to move by a difference: those of the days the
+    task's calls were or are on are recounted from the account's calls of those days (the
+    account's write turn is held, so no write is half counted). A rebuild of every task passes
+    hours=False and recounts each account's hours once at its end (rebuild_account_hours).
 
     Two rebuilds of one task at once (`blu summaries` while a sync finishes) would both delete the
     task's day rows and then insert theirs, the second hitting the (task, day, code) constraint; a
@@ -117,6 +125,8 @@ def refresh_task_summary(task: Task) -> None:
         TaskDaySummary.objects.bulk_create(days)
         Task.objects.filter(pk=task.pk).update(**summary)
         _apply_to_account_days(task.account_id, moved)
+        if hours:
+            recount_account_hours(task.account_id, {day for day, _code in moved if day})
     for key, value in summary.items():
         setattr(task, key, value)
 
@@ -286,7 +296,7 @@ def apply_changes_many(
         ).filter(pk__in=sorted(moved))
     }
     changed_codes = sorted(
-        {code for _t, codes, _d in counted.values() for code, n in codes.items() if n}
+        {code for _t, codes, _d, _h in counted.values() for code, n in codes.items() if n}
     )
     # Read under the tasks' locks: a reclassification (apply_conclusion_flags, which locks every
     # task) finished before it or waits for this write, then recounts from the code counts.
@@ -296,10 +306,12 @@ def apply_changes_many(
         else {}
     )
     days: dict[int, Days] = {}
+    hours: dict[int, Hours] = defaultdict(Counter)
     for task_pk in sorted(moved):
         task = tasks[task_pk]
         removed, added = moved[task_pk]
-        totals, codes, days[task_pk] = counted[task_pk]
+        totals, codes, days[task_pk], task_hours = counted[task_pk]
+        hours[task.account_id].update(task_hours)
         values: dict[str, Any] = {
             column: _not_below_zero(task, column, getattr(task, column) + change)
             for column, change in totals.items()
@@ -318,18 +330,25 @@ def apply_changes_many(
             values["median_talk_seconds"] = _median_talk(task)
         Task.objects.filter(pk=task_pk).update(**values)
     _apply_to_days(tasks, days)
+    for account_pk, account_hours in sorted(hours.items()):
+        _apply_to_account_hours(account_pk, account_hours)
 
 
 _TOTALS = ("calls_total", "calls_final", "calls_answered", "talk_seconds")
 
 
+Hours = Counter[tuple[date, int, str]]  # (day, hour, code) -> calls
+
+
 def _contributions(
     removed: list[Mapping[str, Any]], added: list[Mapping[str, Any]]
-) -> tuple[Counter[str], Counter[str], Days]:
-    """What the change moves: the task's totals, its code counts and its day rows."""
+) -> tuple[Counter[str], Counter[str], Days, Hours]:
+    """What the change moves: the task's totals, its code counts, its day rows and its
+    account's hour rows."""
     totals: Counter[str] = Counter()
     codes: Counter[str] = Counter()
     days: Days = defaultdict(lambda: [0, 0, 0])
+    hours: Hours = Counter()
     company = timezone.get_default_timezone()
     for sign, versions in ((-1, removed), (1, added)):
         for fields in versions:
@@ -344,11 +363,14 @@ def _contributions(
                 codes[code] += sign
             start = fields["start_time"]
             # call_day, without its look-up of the zone for every call
-            day = days[(None if start is None else start.astimezone(company).date(), code)]
+            local = None if start is None else start.astimezone(company)
+            day = days[(None if local is None else local.date(), code)]
             day[0] += sign
             day[1] += sign * answered
             day[2] += sign * talk
-    return totals, codes, days
+            if local is not None:
+                hours[(local.date(), local.hour, code)] += sign
+    return totals, codes, days, hours
 
 
 def _not_below_zero(task: Task, what: str, n: int) -> int:
@@ -488,6 +510,101 @@ def _apply_to_account_days(account_pk: int, days: Days) -> None:
     if taking:
         emptied = {day for (day, _), change in days.items() if day is not None and change[0] < 0}
         AccountDaySummary.objects.filter(account_id=account_pk, day__in=emptied, calls=0).delete()
+
+
+def _apply_to_account_hours(account_pk: int, hours: Hours) -> None:
+    """The change's calls per (day, hour, code) added to the account's hour rows, as
+    _apply_to_account_days adds to its day rows (one upsert for what only adds, one UPDATE each,
+    sent together, for what takes away; rows left with no calls deleted). The caller holds the
+    account's write turn."""
+    adding, taking = [], []
+    for (day, hour, code), change in hours.items():
+        key = [account_pk, connection.ops.adapt_datefield_value(day), hour, code]
+        if change > 0:
+            adding.append([*key, change])
+        elif change < 0:
+            taking.append([change, change, *key])
+    table = connection.ops.quote_name(AccountHourSummary._meta.db_table)
+    with connection.cursor() as cursor:
+        if adding:
+            cursor.execute(
+                f"INSERT INTO {table} (account_id, day, hour, code, calls) "  # noqa: S608
+                f"VALUES {', '.join(['(%s, %s, %s, %s, %s)'] * len(adding))} "
+                f"ON CONFLICT (account_id, day, hour, code) DO UPDATE SET "
+                f"calls = {table}.calls + excluded.calls",
+                [value for row in adding for value in row],
+            )
+        if taking:
+            # Below zero only where the figures were wrong already: 0, and the nightly check
+            # reports the drift (calls/ingest/verify.py).
+            cursor.executemany(
+                f"UPDATE {table} SET calls = CASE WHEN calls + %s < 0 THEN 0 ELSE calls + %s END "  # noqa: S608
+                "WHERE account_id = %s AND day = %s AND hour = %s AND code = %s",
+                taking,
+            )
+    if taking:
+        emptied = {day for (day, _hour, _code), change in hours.items() if change < 0}
+        AccountHourSummary.objects.filter(account_id=account_pk, day__in=emptied, calls=0).delete()
+
+
+def account_hour_counts(
+    account_pk: int, days: Collection[date] | None = None
+) -> dict[tuple[date, int, str], int]:
+    """What the account's AccountHourSummary rows must hold, counted from its calls: calls per
+    (day, hour, code) in the company's zone, dated calls only; of the given days alone, or of
+    every day. One grouped query over the account's (account, start time) index."""
+    company = timezone.get_default_timezone()
+    calls = CallRecord.objects.filter(account_id=account_pk, start_time__isnull=False)
+    if days is not None:
+        if not days:
+            return {}
+        within = Q(pk__in=[])
+        for day in days:
+            start = datetime.combine(day, datetime.min.time(), tzinfo=company)
+            end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=company)
+            within |= Q(start_time__gte=start, start_time__lt=end)
+        calls = calls.filter(within)
+    grouped = (
+        calls.annotate(
+            day=TruncDate("start_time", tzinfo=company),
+            hour=ExtractHour("start_time", tzinfo=company),
+            summary_code=summary_code(),
+        )
+        .order_by()
+        .values("day", "hour", "summary_code")
+        .annotate(n=Count("id"))
+    )
+    return {(row["day"], row["hour"], row["summary_code"]): row["n"] for row in grouped}
+
+
+def recount_account_hours(account_pk: int, days: Collection[date] | None = None) -> None:
+    """The account's hour rows of the given days (or of every day) stored afresh from its
+    calls. The caller holds the account's write turn, or this takes it."""
+    with transaction.atomic():
+        take_account_turn(account_pk)
+        stored = AccountHourSummary.objects.filter(account_id=account_pk)
+        if days is not None:
+            if not days:
+                return
+            stored = stored.filter(day__in=sorted(days))
+        stored.delete()
+        AccountHourSummary.objects.bulk_create(
+            [
+                AccountHourSummary(
+                    account_id=account_pk, day=day, hour=hour, code=code, calls=calls
+                )
+                for (day, hour, code), calls in sorted(
+                    account_hour_counts(account_pk, days).items()
+                )
+            ],
+            batch_size=1000,
+        )
+
+
+def rebuild_account_hours(account_pk: int) -> None:
+    """Every hour row of the account recounted from its calls: `blu summaries` after rebuilding
+    every task, and `blu verify --fix` when they drifted."""
+    recount_account_hours(account_pk, None)
 
 
 def _apply_to_task_days(tasks: Mapping[int, Task], changes: Mapping[int, Days]) -> None:

@@ -1,7 +1,8 @@
 """Proving the figures: every task recounted from its stored calls (summaries' recount) and
 compared with the totals and day rows its writes kept current, then every account's day rows
-compared with the sums of its tasks' day rows. Drift means a bug or a restored backup; `fix`
-repairs it with the recount. `blu verify` and the nightly job call this.
+compared with the sums of its tasks' day rows, and its hour rows with a recount of its calls.
+Drift means a bug or a restored backup; `fix` repairs it with the recount. `blu verify` and the
+nightly job call this.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from django.utils import timezone
 
 from calls.ingest import summaries
 from calls.ingest.clock import db_now
-from calls.models import AccountDaySummary, BluAccount, FigureCheck, Task, TaskDaySummary
+from calls.models import (
+    AccountDaySummary,
+    AccountHourSummary,
+    BluAccount,
+    FigureCheck,
+    Task,
+    TaskDaySummary,
+)
 
 SHOWN = 50  # drift lines kept on the check
 
@@ -84,6 +92,36 @@ def account_drift(account: BluAccount, *, fix: bool = False) -> list[str]:
         ]
         if lines and fix:
             summaries.rebuild_account_days(account.pk)
+    return lines + _hour_drift(account, fix=fix)
+
+
+def _hour_drift(account: BluAccount, *, fix: bool) -> list[str]:
+    """The account's hour rows ("When calls work") against a recount of its calls per day,
+    hour and code; with `fix`, a drifted day's rows are counted afresh. A day at a time, each
+    under the account's write turn: a recount of every call at once would hold the account's
+    callbacks back for as long as it reads them all. The days are those of its day rows (checked
+    against its tasks, themselves against their calls, just before) and of its hour rows."""
+    days = set(AccountDaySummary.objects.filter(account=account).values_list("day", flat=True))
+    days |= set(AccountHourSummary.objects.filter(account=account).values_list("day", flat=True))
+    lines: list[str] = []
+    for day in sorted(days):
+        with transaction.atomic():
+            summaries.take_account_turn(account.pk)
+            kept = {
+                (row.day, row.hour, row.code): row.calls
+                for row in AccountHourSummary.objects.filter(account=account, day=day)
+            }
+            counted = summaries.account_hour_counts(account.pk, {day})
+            drifted = [
+                f"account {account.name}: day {day} {hour:02}:00, code {code or 'in progress'} "
+                f"is {kept.get((day, hour, code))} calls, the calls say "
+                f"{counted.get((day, hour, code))}"
+                for day, hour, code in sorted(set(kept) | set(counted))
+                if kept.get((day, hour, code)) != counted.get((day, hour, code))
+            ]
+            if drifted and fix:
+                summaries.recount_account_hours(account.pk, {day})
+        lines += drifted
     return lines
 
 

@@ -26,6 +26,7 @@ def pages(task: Task) -> list[str]:
     assert call is not None
     return [
         reverse("calls:overview"),
+        reverse("calls:when_calls_work"),
         reverse("calls:task_list"),
         reverse("calls:task_register"),
         reverse("calls:task_detail", args=[task.pk]),

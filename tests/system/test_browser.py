@@ -344,7 +344,8 @@ def test_screenshots_saves_a_full_width_png_of_every_page(synced_calls, tmp_path
         "20-admin.png",
         "21-account.png",
         "22-audit.png",
-        "23-no-access.png",
+        "23-when-calls-work.png",
+        "24-no-access.png",
     ]
     for name in pages:
         png = (tmp_path / name).read_bytes()

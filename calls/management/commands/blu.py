@@ -490,9 +490,12 @@ class Command(BaseCommand):
     def _summaries(self, **_):
         every_task = Task.objects.order_by("pk")
         for n, task in enumerate(every_task.iterator(chunk_size=200), start=1):
-            summaries.refresh_task_summary(task)
+            summaries.refresh_task_summary(task, hours=False)
             if self.verbosity >= 2 and n % 100 == 0:
                 self.stdout.write(f"{n} tasks rebuilt")  # n is a multiple of 100
+        # Once per account, not once per task: each task's days hold the others' calls too.
+        for account_pk in BluAccount.objects.order_by("pk").values_list("pk", flat=True):
+            summaries.rebuild_account_hours(account_pk)
         rebuilt = every_task.count()
         self.stdout.write(f"Rebuilt the summaries of {rebuilt} task{pluralize(rebuilt)}.")
 

@@ -190,6 +190,7 @@ class Command(BaseCommand):
                 200,
             ),
             Shot("audit", reverse("admin:calls_auditevent_changelist"), "admin", 200),
+            Shot("when-calls-work", reverse("calls:when_calls_work"), "admin", 200),
             Shot("no-access", reverse("calls:overview"), "no_group", 403),
         ]
 
