@@ -217,7 +217,7 @@ def test_the_migration_counts_the_calls_already_stored(client, utc_account, colo
     kept = sorted(AccountHourSummary.objects.values_list("account", "day", "hour", "code", "calls"))
     AccountHourSummary.objects.all().delete()
 
-    migration = importlib.import_module("calls.migrations.0025_hour_summaries")
+    migration = importlib.import_module("calls.migrations.0024_hour_summaries")
     migration.count_account_hours(apps, None)
 
     assert (
