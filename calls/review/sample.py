@@ -33,10 +33,13 @@ from calls.models import AccountDaySummary, CallRecord, CallReview, Conclusion, 
 WEIGHTED_TIMES = 2
 
 Reason = CallReview.Reason
+# Before Blu existed: no call, and a day whose midnight no zone can be shifted to.
+EARLIEST_DAY = date(2000, 1, 1)
 
 
-class FutureDay(ValueError):
-    """A day that has not begun in the company's zone has no calls to draw."""
+class BadDay(ValueError):
+    """A day that has not begun in the company's zone, or one before any Blu call, has no calls
+    to draw."""
 
 
 @dataclass(frozen=True)
@@ -133,9 +136,12 @@ def pick(calls: QuerySet, count: int, rng: random.Random, taken: set[int]) -> li
 
 def draw(day: date, *, by=None) -> Drawn:
     """Draw (or top up) the day's sample; idempotent for the same calls. `by` is the person who
-    asked, None for the daily job. Raises FutureDay for a day that has not begun."""
+    asked, None for the daily job. Raises BadDay for a day that has not begun or is before
+    EARLIEST_DAY."""
     if day > today():
-        raise FutureDay(f"{day:%Y-%m-%d} has not come yet: there are no calls to draw.")
+        raise BadDay(f"{day:%Y-%m-%d} has not come yet: there are no calls to draw.")
+    if day < EARLIEST_DAY:
+        raise BadDay(f"{day.isoformat()} is before any call: choose a day since {EARLIEST_DAY}.")
     start, end = day_bounds(day)
     conclusions = Conclusion.by_code()
     codes = sorted(code for code in day_codes(day) if worth_hearing(conclusions.get(code)))

@@ -139,7 +139,7 @@ def test_the_bot_of_each_call_is_kept_with_its_review(calls):
 
 
 def test_a_day_that_has_not_come_is_refused_and_nothing_is_drawn(db):
-    with pytest.raises(sample.FutureDay, match="has not come yet"):
+    with pytest.raises(sample.BadDay, match="has not come yet"):
         sample.draw(timezone.localdate() + timedelta(days=1))
 
     assert not ReviewDraw.objects.exists()

@@ -68,7 +68,7 @@ class ReviewListView(DashboardView, TemplateView):
         context.update(
             day=day,
             today=today,
-            previous_day=day - timedelta(days=1),
+            previous_day=day - timedelta(days=1) if day > date.min else None,
             next_day=day + timedelta(days=1) if day < today else None,
             draw=ReviewDraw.objects.filter(day=day).select_related("drawn_by").first(),
             state=state,
@@ -87,7 +87,7 @@ class ReviewListView(DashboardView, TemplateView):
             return HttpResponseRedirect(reverse("calls:review_list"))
         try:
             drawn = sample.draw(day, by=request.user)
-        except sample.FutureDay as exc:
+        except sample.BadDay as exc:
             messages.error(request, str(exc))
             return HttpResponseRedirect(reverse("calls:review_list"))
         trail.record(

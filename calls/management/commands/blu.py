@@ -602,7 +602,7 @@ class Command(BaseCommand):
             chosen = review_sample.today() - timedelta(days=1)
         try:
             drawn = review_sample.draw(chosen)
-        except review_sample.FutureDay as exc:
+        except review_sample.BadDay as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(
             f"{drawn.day}: {drawn.added} call{pluralize(drawn.added)} drawn, "

@@ -236,7 +236,7 @@ def _review_shots(call: CallRecord) -> list[Shot]:
     day = timezone.localdate(newest.start_time) if newest.start_time else review_sample.today()
     try:
         review_sample.draw(day)
-    except review_sample.FutureDay:  # a call dated ahead of the company's clock
+    except review_sample.BadDay:  # a call dated ahead of the company's clock
         day = review_sample.today()
     listed = reverse("calls:review_list") + f"?day={day.isoformat()}&state=all"
     shots = [Shot("review", listed, "admin", 200)]
