@@ -569,6 +569,11 @@ BLUDASH_STOP_WRONG_PERSON_CODES = env_list(
 BLUDASH_STOP_WRONG_PERSON_TIMES = env_int("BLUDASH_STOP_WRONG_PERSON_TIMES", 3)
 BLUDASH_STOP_DEAD_LINE_CODES = env_list("BLUDASH_STOP_DEAD_LINE_CODES", ["D03", "D04"])
 BLUDASH_STOP_DEAD_LINE_TIMES = env_int("BLUDASH_STOP_DEAD_LINE_TIMES", 2)
+# Is the robot right? (calls/review/): each day's sample takes this many calls of each conclusion
+# code (twice as many of promise and complaint codes), half of a promise code's from promises
+# shorter than BLUDASH_REVIEW_SHORT_PROMISE_SECONDS (0: no such preference).
+BLUDASH_REVIEW_SAMPLE_PER_CODE = env_int("BLUDASH_REVIEW_SAMPLE_PER_CODE", 5, minimum=1)
+BLUDASH_REVIEW_SHORT_PROMISE_SECONDS = env_int("BLUDASH_REVIEW_SHORT_PROMISE_SECONDS", 30)
 # Blu's pre-dial check (calls/endpoints/predial.py). Blu publishes only an example of a cancel
 # answer, {"code": 0, "message": "Cancel call"}, neither the go-ahead nor which code means which:
 # both bodies are JSON objects set here. The cancel answer's message gets ": <reason>" appended.

@@ -708,6 +708,8 @@ class AuditEvent(models.Model):
         REPAYMENTS_IMPORTED = "repayments_imported", "imported repayments through the API"
         COMPLAINT_CHANGED = "complaint_changed", "changed a complaint"
         STOP_LIST_EXPORTED = "stop_list_exported", "exported the stop list"
+        REVIEW_DRAWN = "review_drawn", "drew the calls to review"
+        REVIEW_MARKED = "review_marked", "marked a robot's conclusion"
 
     at = models.DateTimeField(default=timezone.now)
     action = models.CharField(max_length=32, choices=Action.choices)
@@ -1112,6 +1114,82 @@ class PredialAnswer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_decision_display()} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class ReviewDraw(models.Model):
+    """That a day's sample of calls to review was drawn (calls/review/sample.py), when, and by
+    whom: its row is the lock two draws of one day take, so neither adds what the other did."""
+
+    day = models.DateField(unique=True, help_text="The company day whose calls were sampled")
+    first_drawn_at = models.DateTimeField(default=timezone.now)
+    drawn_at = models.DateTimeField(default=timezone.now, help_text="The last draw")
+    # None: the daily job.
+    drawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    calls = models.PositiveIntegerField(default=0, help_text="In the sample after the last draw")
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"Review sample of {self.day}"
+
+
+class CallReview(models.Model):
+    """One call drawn for a person to check the robot's conclusion (calls/review/): the code
+    and bot as they were when it was drawn, why it was drawn, and the reviewer's verdict, each
+    mark in the audit log."""
+
+    class Verdict(models.TextChoices):
+        RIGHT = "right"
+        WRONG = "wrong"
+
+    class Reason(models.TextChoices):
+        SHORT_PROMISE = "short_promise", "short promise"
+        PROMISE = "promise"
+        COMPLAINT = "complaint"
+        SAMPLE = "sample"
+
+    day = models.DateField()
+    call = models.OneToOneField(CallRecord, on_delete=models.CASCADE, related_name="review")
+    code = models.CharField("robot's code", max_length=64)
+    bot_id = models.CharField("botId", max_length=64, blank=True)
+    reason = models.CharField(max_length=16, choices=Reason.choices, default=Reason.SAMPLE)
+    drawn_at = models.DateTimeField(default=timezone.now)
+    # Empty until reviewed.
+    verdict = models.CharField(max_length=8, choices=Verdict.choices, blank=True)
+    right_code = models.CharField("right code", max_length=64, blank=True)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["day", "code", "id"]
+        indexes = [
+            models.Index(fields=["day", "code", "id"], name="review_day_idx"),
+            # The accuracy page: the reviewed calls of a range of days.
+            models.Index(
+                fields=["day"], condition=~models.Q(verdict=""), name="review_reviewed_idx"
+            ),
+        ]
+        permissions = [("review_calls", "Can review the robot's conclusions")]
+
+    def __str__(self) -> str:
+        return f"Review of {self.call_id} ({self.verdict or 'to review'})"
+
+    @property
+    def reviewed(self) -> bool:
+        return bool(self.verdict)
 
 
 def lock_account_writes(account_pk: int) -> list[str]:

@@ -1,7 +1,8 @@
 """What every database starts with, seeded after migrate (and after a test flush): the periodic
 poll, the nightly check of the figures, the borrowers' recount, the hourly clean-up of expired
-exports and the catch-up of complaint emails in django-celery-beat's schedule, Blu's conclusion
-dictionaries and the labels of the call statuses Blu is known to send.
+exports, the catch-up of complaint emails and the daily draw of the calls to review in
+django-celery-beat's schedule, Blu's conclusion dictionaries and the labels of the call statuses
+Blu is known to send.
 
 Each is added only where missing: what admins and managers changed is never overridden.
 """
@@ -28,6 +29,9 @@ COMPLAINT_EMAILS_TASK_NAME = "Email new complaints"
 COMPLAINT_EMAILS_SECONDS = 600
 # The nightly check runs when calls are fewest, in the company's own night.
 VERIFY_HOUR = 3
+REVIEW_TASK_NAME = "Draw the calls to review"
+# Yesterday's sample, drawn once the day is over in the company's zone.
+REVIEW_HOUR = 1
 
 
 def ensure_poll_schedule() -> None:
@@ -44,21 +48,28 @@ def ensure_poll_schedule() -> None:
 
 
 def ensure_verify_schedule() -> None:
+    _ensure_daily(VERIFY_TASK_NAME, "calls.tasks.verify_figures", VERIFY_HOUR)
+
+
+def ensure_review_schedule() -> None:
+    _ensure_daily(REVIEW_TASK_NAME, "calls.tasks.draw_review_sample", REVIEW_HOUR)
+
+
+def _ensure_daily(name: str, task: str, hour: int) -> None:
+    """A periodic task run daily at `hour` in the company's zone, added only where missing."""
     from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-    if PeriodicTask.objects.filter(name=VERIFY_TASK_NAME).exists():
+    if PeriodicTask.objects.filter(name=name).exists():
         return
     nightly, _ = CrontabSchedule.objects.get_or_create(
         minute="0",
-        hour=str(VERIFY_HOUR),
+        hour=str(hour),
         day_of_week="*",
         day_of_month="*",
         month_of_year="*",
         timezone=settings.TIME_ZONE,
     )
-    PeriodicTask.objects.create(
-        name=VERIFY_TASK_NAME, task="calls.tasks.verify_figures", crontab=nightly
-    )
+    PeriodicTask.objects.create(name=name, task=task, crontab=nightly)
 
 
 def ensure_borrowers_schedule() -> None:
@@ -117,6 +128,7 @@ def _seed(sender, app_config, **kwargs) -> None:
     if app_config.label == "calls":
         ensure_poll_schedule()
         ensure_verify_schedule()
+        ensure_review_schedule()
         ensure_borrowers_schedule()
         ensure_export_expiry_schedule()
         ensure_complaint_email_schedule()

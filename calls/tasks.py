@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -27,6 +27,7 @@ from calls.ingest import borrower_backfill, borrowers, lease, polling, reread, s
 from calls.limits import breaches as limit_breaches
 from calls.models import BluAccount, ExportJob, Task
 from calls.promises import ledger
+from calls.review import sample as review_sample
 from calls.security.crypto import AppKeyUnreadable
 
 logger = logging.getLogger(__name__)
@@ -311,6 +312,14 @@ def email_new_complaints() -> str:
     and run periodically for any whose email was lost)."""
     told = complaints.send_new_complaints()
     return f"{told} complaint{pluralize(told)} emailed"
+
+
+@shared_task
+def draw_review_sample() -> str:
+    """Once a day, after midnight in the company's zone: yesterday's calls to review (a draw the
+    managers made during the day is topped up, nothing drawn twice)."""
+    drawn = review_sample.draw(review_sample.today() - timedelta(days=1))
+    return f"{drawn.day}: {drawn.added} call{pluralize(drawn.added)} drawn, {drawn.total} in all"
 
 
 @receiver(complaints.complaint_opened, dispatch_uid="calls.tasks.queue_complaint_email")

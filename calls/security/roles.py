@@ -23,6 +23,7 @@ _MANAGE = [
     "calls.add_task",
     "calls.add_repayment",
     "calls.manage_complaints",
+    "calls.review_calls",
 ]
 _ADMIN = [
     "calls.add_bluaccount",
@@ -64,3 +65,4 @@ VIEW_BORROWERS = "calls.view_borrower"
 VIEW_PROMISES = "calls.view_promise"
 IMPORT_REPAYMENTS = "calls.add_repayment"
 MANAGE_COMPLAINTS = "calls.manage_complaints"
+REVIEW_CALLS = "calls.review_calls"

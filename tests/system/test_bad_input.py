@@ -61,6 +61,8 @@ PAGES = {
     "borrower_list": ["q", *TABLE],
     "borrower_detail": ["older"],
     "promise_list": ["state", "task", "account", "ends_after", "ends_before", "page", "_export"],
+    "review_list": ["day", "state", "page"],
+    "review_accuracy": ["days"],
 }
 CASES = [(page, param) for page, params in PAGES.items() for param in params]
 

@@ -339,13 +339,16 @@ def test_screenshots_saves_a_full_width_png_of_every_page(synced_calls, tmp_path
         "15-stop-list.png",
         "16-complaints.png",
         "17-complaint.png",
-        "18-conclusions.png",
-        "19-health.png",
-        "20-admin.png",
-        "21-account.png",
-        "22-audit.png",
-        "23-when-calls-work.png",
-        "24-no-access.png",
+        "18-review.png",
+        "19-review-call.png",
+        "20-review-accuracy.png",
+        "21-conclusions.png",
+        "22-health.png",
+        "23-admin.png",
+        "24-account.png",
+        "25-audit.png",
+        "26-when-calls-work.png",
+        "27-no-access.png",
     ]
     for name in pages:
         png = (tmp_path / name).read_bytes()
@@ -378,8 +381,9 @@ def test_screenshots_of_the_demo_go_on_when_a_task_fails_to_sync_and_name_it(
             "screenshots", "--out", str(tmp_path / "shots"), "--sync-demo", stdout=out, stderr=out
         )
 
-    # Every page, all the same; no complaint in this world, so no complaint's page.
-    assert len(list((tmp_path / "shots").glob("*.png"))) == 22
+    # Every page, all the same; no complaint in this world, so no complaint's page (a drawn
+    # call to review there is).
+    assert len(list((tmp_path / "shots").glob("*.png"))) == 26
     assert "1 of 2 tasks failed to sync: demo/66547002" in str(caught.value)
     assert "demo/66547002: failed: " in out.getvalue() and "task locked" in out.getvalue()
     assert "Ctrl-C" not in out.getvalue()

@@ -106,3 +106,25 @@ def test_a_missing_page_says_so_in_the_dashboard_style(staff_client):
     response = staff_client.get("/tasks/999999/")
     assert response.status_code == 404
     assert "Not found" in response.content.decode()
+
+
+# The pages for those who act on the robot's calls: Managers (and Admins, who have their rights).
+MANAGER_PAGES = ["calls:complaint_list", "calls:review_list", "calls:review_accuracy"]
+
+
+@pytest.mark.parametrize("name", MANAGER_PAGES)
+@pytest.mark.parametrize(
+    ("person", "status"),
+    [("staff_user", 403), ("manager", 200), ("admin_user", 200), ("outsider", 403)],
+)
+def test_only_managers_and_admins_may_open_the_managers_pages(
+    client, request, db, name, person, status
+):
+    client.force_login(request.getfixturevalue(person))
+    assert client.get(reverse(name)).status_code == status
+
+
+@pytest.mark.parametrize("name", MANAGER_PAGES)
+def test_anonymous_visitors_are_sent_to_sign_in_from_the_managers_pages(client, db, name):
+    response = client.get(reverse(name))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))

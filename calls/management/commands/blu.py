@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+from datetime import date, timedelta
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -37,6 +38,7 @@ from calls.ingest import (
 from calls.limits import breaches as limit_breaches
 from calls.models import BluAccount, CallLimitBreach, Promise, SyncRun, Task
 from calls.promises import ledger, repayments
+from calls.review import sample as review_sample
 from calls.security import crypto
 from calls.security.crypto import AppKeyUnreadable
 
@@ -211,6 +213,16 @@ class Command(BaseCommand):
             "code is flagged, or no longer flagged, as right party)",
         )
         recheck_parser.add_argument("--account")
+        review_parser = groups.add_parser("review", help="Calls drawn to check the robot")
+        review_actions = review_parser.add_subparsers(dest="action", required=True)
+        draw_parser = review_actions.add_parser(
+            "draw",
+            help="Draw a day's sample of calls to review, or top it up (never twice the same "
+            "call); the daily job draws yesterday's",
+        )
+        draw_parser.add_argument(
+            "--day", help="The company day, YYYY-MM-DD (default: yesterday)", default=""
+        )
         verify_parser = groups.add_parser(
             "verify",
             help="Recount every task's figures from its stored calls and print any drift",
@@ -582,6 +594,23 @@ class Command(BaseCommand):
                 f"{each.name}: rechecked {done} borrower{pluralize(done)}; "
                 f"{flagged} call{pluralize(flagged)} broke a contact limit"
             )
+
+    def _review_draw(self, day="", **_):
+        if day:
+            try:
+                chosen = date.fromisoformat(day)
+            except ValueError:
+                raise CommandError(f"--day {day[:20]!r} is not a day like 2024-08-15.") from None
+        else:
+            chosen = review_sample.today() - timedelta(days=1)
+        try:
+            drawn = review_sample.draw(chosen)
+        except review_sample.BadDay as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(
+            f"{drawn.day}: {drawn.added} call{pluralize(drawn.added)} drawn, "
+            f"{drawn.total} in the sample."
+        )
 
     def _borrowers_refresh(self, **_):
         done = borrowers.refresh_expired()

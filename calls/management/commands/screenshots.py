@@ -30,6 +30,7 @@ from django.core.wsgi import get_wsgi_application
 from django.db import transaction
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
+from django.utils import timezone
 
 from calls.blu.sandbox import Sandbox, load_world
 from calls.dashboard.export import XLSX
@@ -38,11 +39,13 @@ from calls.models import (
     BluAccount,
     Borrower,
     CallRecord,
+    CallReview,
     Complaint,
     ExportJob,
     Task,
     export_storage,
 )
+from calls.review import sample as review_sample
 from calls.security import roles
 
 if TYPE_CHECKING:
@@ -180,6 +183,7 @@ class Command(BaseCommand):
             Shot("stop-list", reverse("calls:stop_list"), "admin", 200),
             Shot("complaints", reverse("calls:complaint_list"), "admin", 200),
             *complaint_shots,
+            *_review_shots(call),
             Shot("conclusions", reverse("calls:conclusions"), "admin", 200),
             Shot("health", reverse("calls:health"), "admin", 200),
             Shot("admin", reverse("admin:index"), "admin", 200),
@@ -224,6 +228,26 @@ class Command(BaseCommand):
             yield
         finally:
             sandbox.stop()
+
+
+def _review_shots(call: CallRecord) -> list[Shot]:
+    """The review pages on the day of the newest call, its sample drawn as the daily job or a
+    manager would (drawing is idempotent: a drawn day is left as it is), and one drawn call."""
+    newest = CallRecord.objects.exclude(start_time=None).order_by("-start_time").first() or call
+    day = timezone.localdate(newest.start_time) if newest.start_time else review_sample.today()
+    try:
+        review_sample.draw(day)
+    except review_sample.BadDay:  # a call dated ahead of the company's clock
+        day = review_sample.today()
+    listed = reverse("calls:review_list") + f"?day={day.isoformat()}&state=all"
+    shots = [Shot("review", listed, "admin", 200)]
+    drawn = CallReview.objects.filter(day=day).order_by("code", "pk").first()
+    if drawn is not None:
+        shots.append(
+            Shot("review-call", reverse("calls:review_detail", args=[drawn.pk]), "admin", 200)
+        )
+    shots.append(Shot("review-accuracy", reverse("calls:review_accuracy"), "admin", 200))
+    return shots
 
 
 @contextmanager
