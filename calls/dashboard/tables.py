@@ -16,6 +16,7 @@ from calls.dashboard import borrowers, kpis
 from calls.dashboard.charts import outcome_bar
 from calls.dashboard.formatting import limit_badges, rate, talk_time
 from calls.dashboard.recordings import is_recording_url
+from calls.dashboard.table_rows import QuickRows
 from calls.models import Borrower, CallRecord, StatusLabel, Task
 
 _TASK_NUM = {"td": {"class": "num"}, "th": {"class": "num"}}
@@ -152,7 +153,7 @@ def _sorted_with_id(field: str) -> tuple[str, str]:
     return (field, "id")
 
 
-class CallTable(tables.Table):
+class CallTable(QuickRows, tables.Table):
     """Calls, newest first. HTML shows labels and m:ss; exports (`value_*`) get plain values, times
     as naive datetimes in the company's zone (named in the header) and talk time in seconds."""
 
