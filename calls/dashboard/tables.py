@@ -53,7 +53,7 @@ def _task_order(*fields: str):
     return order
 
 
-class TaskTable(tables.Table):
+class TaskTable(QuickRows, tables.Table):
     """Tasks with their summary counts. Expects summary_queries.with_rates() annotations and the
     conclusions (by code) for the outcome mix."""
 
@@ -90,6 +90,7 @@ class TaskTable(tables.Table):
         attrs = {"class": "table tasks"}
         default = "—"
         empty_text = "No tasks yet."
+        template_name = "calls/_tasks_table.html"
 
     def __init__(self, *args, conclusions: dict | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)

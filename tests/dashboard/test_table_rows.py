@@ -1,4 +1,4 @@
-"""The calls table's rows drawn in one pass (calls/dashboard/table_rows.py) are the HTML
+"""The calls and tasks tables' rows drawn in one pass (calls/dashboard/table_rows.py) are the HTML
 django-tables2's own template draws, byte for byte, whatever the cells hold: links, no
 borrower, no answer, a recording, a status label, contact limits broken, text to escape."""
 
@@ -10,8 +10,9 @@ from django.template.loader import render_to_string
 from django.test import RequestFactory
 from django.utils import timezone
 
-from calls.dashboard.tables import CallTable
-from calls.models import Borrower, CallLimitBreach, CallRecord, StatusLabel
+from calls.dashboard import summary_queries
+from calls.dashboard.tables import CallTable, TaskTable
+from calls.models import Borrower, CallLimitBreach, CallRecord, Conclusion, StatusLabel, Task
 from tests.helpers import make_call
 
 
@@ -49,3 +50,15 @@ def test_the_rows_drawn_in_python_are_the_templates_own(make_task):
         own = _tbody(CallTable(rows, exclude=exclude), "django_tables2/table.html")
         assert quick == own
         assert quick.count("<tr") == 3 and "Ana &amp; &lt;b&gt;" in quick and "listen" in quick
+
+
+def test_the_tasks_rows_drawn_in_python_are_the_templates_own(make_task):
+    make_task("7001", calls=0)
+    named = make_task("7002", calls=5)
+    Task.objects.filter(pk=named.pk).update(name="Tom & <Jerry>")
+    tasks = summary_queries.with_rates(Task.objects.select_related("account").order_by("pk"))
+    conclusions = Conclusion.by_code()
+    quick = _tbody(TaskTable(tasks, conclusions=conclusions), "calls/_tasks_table.html")
+    own = _tbody(TaskTable(tasks, conclusions=conclusions), "django_tables2/table.html")
+    assert quick == own
+    assert quick.count("<tr") == 2 and "Tom &amp; &lt;Jerry&gt;" in quick
