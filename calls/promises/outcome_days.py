@@ -41,8 +41,8 @@ def apply(changes: Mapping[Key, int]) -> None:
     """Add each key's change to its stored count; rows left at no promise are deleted. As in
     summaries._apply_to_account_days, adding is one upsert and taking away one UPDATE each (a
     negative value in an upsert breaks the column's CHECK even when it ends as an update)."""
-    adding = [[*key, n] for key, n in changes.items() if n > 0]
-    taking = [[n, n, *key] for key, n in changes.items() if n < 0]
+    adding = [(key, n) for key, n in changes.items() if n > 0]
+    taking = [(key, n) for key, n in changes.items() if n < 0]
     if not adding and not taking:
         return
     adapt = connection.ops.adapt_datefield_value
@@ -57,7 +57,7 @@ def apply(changes: Mapping[Key, int]) -> None:
                 f"promises = {table}.promises + excluded.promises",
                 [
                     v
-                    for account, day, outcome, n in adding
+                    for (account, day, outcome), n in adding
                     for v in (account, adapt(day), outcome, n)
                 ],
             )
@@ -66,14 +66,14 @@ def apply(changes: Mapping[Key, int]) -> None:
             cursor.executemany(
                 f"UPDATE {table} SET promises = CASE WHEN promises + %s < 0 THEN 0 "  # noqa: S608
                 "ELSE promises + %s END WHERE account_id = %s AND day = %s AND outcome = %s",
-                [[a, b, account, adapt(day), outcome] for a, b, account, day, outcome in taking],
+                [(n, n, account, adapt(day), outcome) for (account, day, outcome), n in taking],
             )
     if taking:
         # Any row at 0 is one emptied now (or a stray one): one DELETE for all.
         PromiseOutcomeDay.objects.filter(
             promises=0,
-            account_id__in={row[2] for row in taking},
-            day__in={row[3] for row in taking},
+            account_id__in={key[0] for key, _ in taking},
+            day__in={key[1] for key, _ in taking},
         ).delete()
 
 
