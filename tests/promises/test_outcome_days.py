@@ -101,3 +101,17 @@ def test_the_rates_read_from_the_counts_equal_those_counted_at_every_hour(
     # Not judged, kept (c1), a broken one too (c2), then c4 broken (c3 superseded by it).
     assert {"0 / 0", "1 / 1", "1 / 2", "1 / 3"} <= judged
     assert read[-2].fraction == "1 / 3"
+
+
+def test_the_nightly_check_reports_a_drift_and_fixes_it(call):
+    from calls.ingest import verify
+
+    call("c1", slot=JAN_2)
+    assert verify.verify_figures().accounts_drifted == 0
+    PromiseOutcomeDay.objects.update(promises=3)
+
+    check = verify.verify_figures()
+    assert check.accounts_drifted == 1
+    assert "open: 3 kept by the writes, the promises say 1" in " ".join(check.drift)
+    assert verify.verify_figures(fix=True).accounts_drifted == 1
+    assert verify.verify_figures().accounts_drifted == 0 and agrees()
