@@ -55,8 +55,8 @@ BORROWER_LINK = re.compile(r'href="/borrowers/([^"/]+)/"')
 LEDGER_ROW = 'class="state state-'
 
 FILL = """
-TRUNCATE calls_repayment, calls_promise, calls_callrecord, calls_borrower, calls_task,
-    calls_taskdaysummary RESTART IDENTITY CASCADE;
+TRUNCATE calls_repayment, calls_promiseoutcomeday, calls_promise, calls_callrecord,
+    calls_borrower, calls_task, calls_taskdaysummary RESTART IDENTITY CASCADE;
 INSERT INTO calls_task (account_id, blu_task_id, name, first_seen_at, is_polled, last_error,
     consecutive_failures, calls_total, calls_final, calls_answered, talk_seconds, code_counts,
     calls_connected, calls_right_party, calls_promised, sync_owner, blu_unknown_tries,

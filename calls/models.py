@@ -882,6 +882,28 @@ class Promise(models.Model):
         return f"Promise of {self.borrower} by {self.window_end:%Y-%m-%d %H:%M}"
 
 
+class PromiseOutcomeDay(models.Model):
+    """How many of an account's promises have their window ending on one day (company time
+    zone) with one outcome so far, kept by every write of promises (calls/promises/
+    outcome_days.py): the overview's kept rates sum these few rows instead of counting the
+    month's promises. Broken is not an outcome stored (it follows from the time), so the rates
+    cut by the time when read."""
+
+    account = models.ForeignKey(BluAccount, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    outcome = models.CharField(max_length=16, choices=Promise.Outcome.choices)
+    promises = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "day", "outcome"], name="promiseday_unique")
+        ]
+        indexes = [models.Index(fields=["day"], name="promiseday_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.account} on {self.day}: {self.promises} x {self.outcome}"
+
+
 class ContactLimits(models.Model):
     """How often, and when, the lender's rules let one account's borrowers be called
     (calls/limits/). An account without a row has the defaults: 7 calls in any 7 days, no

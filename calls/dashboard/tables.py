@@ -16,6 +16,7 @@ from calls.dashboard import borrowers, kpis
 from calls.dashboard.charts import outcome_bar
 from calls.dashboard.formatting import limit_badges, rate, talk_time
 from calls.dashboard.recordings import is_recording_url
+from calls.dashboard.table_rows import QuickRows
 from calls.models import Borrower, CallRecord, StatusLabel, Task
 
 _TASK_NUM = {"td": {"class": "num"}, "th": {"class": "num"}}
@@ -52,7 +53,7 @@ def _task_order(*fields: str):
     return order
 
 
-class TaskTable(tables.Table):
+class TaskTable(QuickRows, tables.Table):
     """Tasks with their summary counts. Expects summary_queries.with_rates() annotations and the
     conclusions (by code) for the outcome mix."""
 
@@ -89,6 +90,7 @@ class TaskTable(tables.Table):
         attrs = {"class": "table tasks"}
         default = "—"
         empty_text = "No tasks yet."
+        template_name = "calls/_tasks_table.html"
 
     def __init__(self, *args, conclusions: dict | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -152,7 +154,7 @@ def _sorted_with_id(field: str) -> tuple[str, str]:
     return (field, "id")
 
 
-class CallTable(tables.Table):
+class CallTable(QuickRows, tables.Table):
     """Calls, newest first. HTML shows labels and m:ss; exports (`value_*`) get plain values, times
     as naive datetimes in the company's zone (named in the header) and talk time in seconds."""
 

@@ -1,8 +1,9 @@
 """Proving the figures: every task recounted from its stored calls (summaries' recount) and
 compared with the totals and day rows its writes kept current, then every account's day rows
-compared with the sums of its tasks' day rows, and its hour rows with a recount of its calls.
-Drift means a bug or a restored backup; `fix` repairs it with the recount. `blu verify` and the
-nightly job call this.
+compared with the sums of its tasks' day rows, its hour rows with a recount of its calls, and
+its promises' counts by window-end day and outcome (what the overview's kept rates read) with a
+count of its promises. Drift means a bug or a restored backup; `fix` repairs it with the
+recount. `blu verify` and the nightly job call this.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from calls.models import (
     Task,
     TaskDaySummary,
 )
+from calls.promises import outcome_days
 
 SHOWN = 50  # drift lines kept on the check
 
@@ -125,6 +127,23 @@ def _hour_drift(account: BluAccount, *, fix: bool) -> list[str]:
     return lines
 
 
+def promise_drift(account: BluAccount, *, fix: bool = False) -> list[str]:
+    """What differs between the account's promises counted by window-end day and outcome and a
+    count of its promises, one line each; with `fix`, counted afresh. Under the write turn."""
+    with transaction.atomic():
+        summaries.take_account_turn(account.pk)
+        kept, counted = outcome_days.stored(account.pk), outcome_days.counted(account.pk)
+        lines = [
+            f"account {account.name}: promises whose window ends {key[1]}, {key[2]}: "
+            f"{kept[key]} kept by the writes, the promises say {counted[key]}"
+            for key in sorted(set(kept) | set(counted), key=str)
+            if kept[key] != counted[key]
+        ]
+        if lines and fix:
+            outcome_days.recount(account.pk)
+    return lines
+
+
 def verify_figures(
     *, fix: bool = False, report: Callable[[str], None] | None = None
 ) -> FigureCheck:
@@ -142,7 +161,7 @@ def verify_figures(
                     report(line)
     # After the tasks: a fixed task has already moved its account's rows by what it fixed.
     for account in BluAccount.objects.order_by("pk"):
-        lines = account_drift(account, fix=fix)
+        lines = account_drift(account, fix=fix) + promise_drift(account, fix=fix)
         if lines:
             check.accounts_drifted += 1
         drift += lines

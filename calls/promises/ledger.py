@@ -4,7 +4,8 @@ every repayment import.
 
 follow_calls is set-based per page: one read of the page's calls, one upsert of their promises,
 one DELETE of the promises whose call no longer promises (a re-read or a correction changed its
-code, or its borrower went), then settle() of every borrower touched.
+code, or its borrower went), then settle() of every borrower touched. Both apply what they
+change to the counts by window-end day and outcome the overview reads (outcome_days.py).
 
 settle() is a replay, not an applied delta (as borrowers.recount is): each touched borrower's
 promises and repayments are read whole (a borrower has a handful) and every outcome worked out
@@ -21,7 +22,7 @@ The rules, per borrower, promises oldest first:
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -37,7 +38,7 @@ from calls.models import (
     Repayment,
     lock_account_writes,
 )
-from calls.promises import windows
+from calls.promises import outcome_days, windows
 
 # The conclusion flags a promise is made and settled by: a change to either on any code means
 # the stored promises may no longer agree with the calls (rebuild()).
@@ -87,9 +88,14 @@ def follow_calls(account: BluAccount, call_ids: Iterable[str]) -> set[int]:
         )
     )
     pks = [call["pk"] for call in calls]
-    before = set(
-        Promise.objects.filter(call_id__in=pks).values_list("borrower_id", flat=True).distinct()
-    )
+    # The promises these calls held: their borrowers are settled, their days' counts moved.
+    held = {
+        call: (borrower, end, outcome)
+        for call, borrower, end, outcome in Promise.objects.filter(call_id__in=pks).values_list(
+            "call_id", "borrower_id", "window_end", "outcome"
+        )
+    }
+    before = {borrower for borrower, _, _ in held.values()}
     zone = account.zone
     made: list[Promise] = []
     for call in calls:
@@ -127,10 +133,26 @@ def follow_calls(account: BluAccount, call_ids: Iterable[str]) -> set[int]:
                 "expected_amount",
             ],
         )
+    _count_moves(account.pk, held, made)
     touched = before | {promise.borrower_id for promise in made}
     touched |= {c["borrower_id"] for c in calls if c["code"] in claiming and c["borrower_id"]}
     settle(touched, claiming=claiming)
     return touched
+
+
+def _count_moves(
+    account_pk: int, held: dict[int, tuple[int, datetime, str]], made: list[Promise]
+) -> None:
+    """The outcome days' counts after follow_calls removed, moved or made promises: each one
+    held leaves its day, each one made counts on its window's day with the outcome it keeps (the
+    upsert leaves a stored promise's outcome; a new one is open) until settle() changes it."""
+    changes: Counter[outcome_days.Key] = Counter()
+    for _, end, outcome in held.values():
+        changes[outcome_days.key_of(account_pk, end, outcome)] -= 1
+    for promise in made:
+        outcome = held[promise.call_id][2] if promise.call_id in held else Promise.Outcome.OPEN
+        changes[outcome_days.key_of(account_pk, promise.window_end, outcome)] += 1
+    outcome_days.apply(changes)
 
 
 def settle(borrower_pks: Iterable[int], *, claiming: set[str] | None = None) -> None:
@@ -166,6 +188,7 @@ def settle(borrower_pks: Iterable[int], *, claiming: set[str] | None = None) -> 
 
     changed_promises: list[Promise] = []
     changed_repayments: list[Repayment] = []
+    was = {promise.pk: promise.outcome for each in promises.values() for promise in each}
     for pk in pks:
         matched = _replay(promises[pk], repayments[pk], claims[pk])
         for promise in promises[pk]:
@@ -182,6 +205,11 @@ def settle(borrower_pks: Iterable[int], *, claiming: set[str] | None = None) -> 
         batch_size=500,
     )
     Repayment.objects.bulk_update(changed_repayments, ["promise"], batch_size=500)
+    changes: Counter[outcome_days.Key] = Counter()
+    for promise in changed_promises:
+        changes[outcome_days.key_of(promise.account_id, promise.window_end, was[promise.pk])] -= 1
+        changes[outcome_days.key_of(promise.account_id, promise.window_end, promise.outcome)] += 1
+    outcome_days.apply(changes)
 
 
 def _replay(
@@ -263,6 +291,11 @@ def rebuild(account: BluAccount, *, batch_size: int = 1000) -> int:
             wanted.filter(pk__gt=after).order_by("pk").values_list("pk", "call_id")[:batch_size]
         )
         if not batch:
+            # Counted afresh at the end: whatever drifted (the company's zone changed, a
+            # promise deleted with its task) is mended by the rebuild a manager can run.
+            with transaction.atomic():
+                lock_account_writes(account.pk)
+                outcome_days.recount(account.pk)
             return read
         with transaction.atomic():
             lock_account_writes(account.pk)

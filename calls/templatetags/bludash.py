@@ -16,3 +16,9 @@ register.simple_tag(charts.outcome_bar, name="outcome_bar")
 register.simple_tag(charts.funnel_bar, name="funnel_bar")
 register.inclusion_tag("calls/_day_chart.html", name="day_chart")(charts.day_chart)
 register.inclusion_tag("calls/_code_chart.html", name="code_chart")(charts.code_chart)
+
+
+@register.simple_tag(takes_context=True)
+def table_row(context, row):
+    """A row of a table drawn by calls/dashboard/table_rows.QuickRows, as table.html draws it."""
+    return row.table.row_html(row, context)

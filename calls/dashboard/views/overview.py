@@ -23,7 +23,7 @@ def overview_numbers() -> dict[str, Any]:
     first = today - timedelta(days=kpis.CHART_DAYS - 1)
     numbers = numbers_from(summary_queries.day_code_totals(first, today), first, today)
     numbers["undated"] = summary_queries.undated_calls(TaskDaySummary.objects.all())
-    numbers["kept_rates"] = [kept_rate.for_days(p.first, p.last) for p in numbers["periods"]]
+    numbers["kept_rates"] = kept_rate.for_spans((p.first, p.last) for p in numbers["periods"])
     return numbers
 
 
