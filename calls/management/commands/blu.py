@@ -34,8 +34,9 @@ from calls.ingest import (
     unknown_tasks,
     verify,
 )
+from calls.contact import complaints
 from calls.limits import breaches as limit_breaches
-from calls.models import BluAccount, CallLimitBreach, Promise, SyncRun, Task
+from calls.models import BluAccount, CallLimitBreach, Complaint, Promise, SyncRun, Task
 from calls.promises import ledger, repayments
 from calls.security import crypto
 from calls.security.crypto import AppKeyUnreadable
@@ -211,6 +212,15 @@ class Command(BaseCommand):
             "code is flagged, or no longer flagged, as right party)",
         )
         recheck_parser.add_argument("--account")
+        complaints_parser = groups.add_parser("complaints", help="Complaints (calls/contact/)")
+        complaints_actions = complaints_parser.add_subparsers(dest="action", required=True)
+        complaints_rebuild = complaints_actions.add_parser(
+            "rebuild",
+            help="Follow the stored calls again: open the complaints of calls whose code is "
+            "flagged complaint, remove those nobody acted on whose code no longer is (after a "
+            "code is flagged, or no longer flagged, as a complaint)",
+        )
+        complaints_rebuild.add_argument("--account")
         verify_parser = groups.add_parser(
             "verify",
             help="Recount every task's figures from its stored calls and print any drift",
@@ -578,6 +588,18 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{each.name}: rechecked {done} borrower{pluralize(done)}; "
                 f"{flagged} call{pluralize(flagged)} broke a contact limit"
+            )
+
+    def _complaints_rebuild(self, account=None, **_):
+        accounts = [self._account(account)] if account else list(BluAccount.objects.all())
+        for each in accounts:
+            read = complaints.rebuild(each)
+            open_ones = Complaint.objects.filter(
+                account=each, state__in=Complaint.OPEN_STATES
+            ).count()
+            self.stdout.write(
+                f"{each.name}: read {read} call{pluralize(read)}; "
+                f"{open_ones} open complaint{pluralize(open_ones)}"
             )
 
     def _borrowers_refresh(self, **_):
