@@ -9,8 +9,9 @@ The script makes the database fresh (**it is dropped and created again**), migra
 --calls calls over --tasks tasks of one account (a share of them still in progress), then starts
 gunicorn with deploy/gunicorn.conf.py and production settings (debug off, HTTPS only behind a
 proxy: every request says `X-Forwarded-Proto: https`, as nginx does) and the shared cache in
-Redis (BLUDASH_CACHE_URL, else REDIS_URL: without either it refuses to run). --clients keep-alive connections (one asyncio client in this process, sharing the machine's
-cores with gunicorn and PostgreSQL) post --callbacks callbacks, one record each, as fast as they
+Redis (BLUDASH_CACHE_URL, else REDIS_URL: without either it refuses to run). --clients
+keep-alive connections (one asyncio client in this process, sharing the machine's cores with
+gunicorn and PostgreSQL) post --callbacks callbacks, one record each, as fast as they
 are answered: new calls, ends of calls in progress, and repeats of bodies sent before (Blu's
 retries). Afterwards every answer must have been a 200 "success", the answers' created and
 changed counts must add up to the distinct records, and the database must hold exactly the

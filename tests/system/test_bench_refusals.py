@@ -16,7 +16,7 @@ def test_the_callbacks_bench_refuses_to_run_without_redis():
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "BLUDASH_CACHE_URL"}}
     # A database the bench may not drop: had it gone on, it would have refused that instead.
     server = "--database-url=postgres://postgres@127.0.0.1:5432/postgres"
-    ran = subprocess.run(
+    ran = subprocess.run(  # noqa: S603 (this interpreter, with arguments written here)
         [sys.executable, str(ROOT / "bench" / "callbacks.py"), "--smoke", server],
         env=env,
         cwd=ROOT,

@@ -22,6 +22,7 @@ from django.utils.text import Truncator
 from calls import operations, tasks
 from calls.audit import trail
 from calls.blu.client import BluError
+from calls.contact import complaints
 from calls.health import connection
 from calls.ingest import (
     borrower_backfill,
@@ -34,7 +35,6 @@ from calls.ingest import (
     unknown_tasks,
     verify,
 )
-from calls.contact import complaints
 from calls.limits import breaches as limit_breaches
 from calls.models import BluAccount, CallLimitBreach, Complaint, Promise, SyncRun, Task
 from calls.promises import ledger, repayments
