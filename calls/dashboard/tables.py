@@ -187,7 +187,9 @@ class CallTable(tables.Table):
         attrs={"td": {"class": "code-cell"}},
         empty_values=(),  # a call in progress has no code and may still have broken a limit
     )
-    desc = tables.Column("Description", order_by=_sorted_with_id("desc"))
+    desc = tables.Column(
+        "Description", order_by=_sorted_with_id("desc"), attrs={"td": {"class": "desc-cell"}}
+    )
     duration = tables.Column(
         "Talk",
         order_by=_sorted_with_id("duration"),
