@@ -9,8 +9,9 @@ The script makes the database fresh (**it is dropped and created again**), migra
 --calls calls over --tasks tasks of one account (a share of them still in progress), then starts
 gunicorn with deploy/gunicorn.conf.py and production settings (debug off, HTTPS only behind a
 proxy: every request says `X-Forwarded-Proto: https`, as nginx does) and the shared cache in
-Redis. --clients keep-alive connections (one asyncio client in this process, sharing the machine's
-cores with gunicorn and PostgreSQL) post --callbacks callbacks, one record each, as fast as they
+Redis (BLUDASH_CACHE_URL, else REDIS_URL: without either it refuses to run). --clients
+keep-alive connections (one asyncio client in this process, sharing the machine's cores with
+gunicorn and PostgreSQL) post --callbacks callbacks, one record each, as fast as they
 are answered: new calls, ends of calls in progress, and repeats of bodies sent before (Blu's
 retries). Afterwards every answer must have been a 200 "success", the answers' created and
 changed counts must add up to the distinct records, and the database must hold exactly the
@@ -280,12 +281,28 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def server_env(args: argparse.Namespace, url: str, var_dir: str, port: int, token: str) -> dict:
+NO_REDIS = (
+    "bench/callbacks.py needs Redis: set BLUDASH_CACHE_URL (or REDIS_URL) to a redis:// URL, "
+    "as production shares the callbacks' rate limit and counters there"
+)
+
+
+def shared_cache_url() -> str:
+    """The Redis the server counts callbacks in: BLUDASH_CACHE_URL, else REDIS_URL. Without one
+    the settings fall back to a file cache, whose locking and counting cost nothing like
+    production's, so the figures would mean nothing: refused before anything is dropped."""
+    cache = os.environ.get("BLUDASH_CACHE_URL") or os.environ.get("REDIS_URL") or ""
+    if not cache.startswith(("redis://", "rediss://", "unix://")):
+        raise SystemExit(NO_REDIS)
+    return cache
+
+
+def server_env(
+    args: argparse.Namespace, url: str, var_dir: str, port: int, token: str, cache: str
+) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "BLUDASH_"))}
     env.pop("REDIS_URL", None)  # no broker is needed: every task is known, no sync is queued
-    cache = os.environ.get("BLUDASH_CACHE_URL") or os.environ.get("REDIS_URL")
-    if cache:
-        env["BLUDASH_CACHE_URL"] = cache
+    env["BLUDASH_CACHE_URL"] = cache
     env.update(
         DJANGO_SETTINGS_MODULE="bludash.settings",
         DATABASE_URL=url,
@@ -445,6 +462,7 @@ def main() -> None:
     if args.seed_child:
         seed_child(args)
         return
+    cache = shared_cache_url()
     url = bench_database_url(args.database_url, DEFAULT_DATABASE, "bench/callbacks.py")
     token = secrets.token_urlsafe(32)
     port = free_port()
@@ -455,7 +473,7 @@ def main() -> None:
         timed = [floor_request_bytes(args.floor, token)] * args.callbacks
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-callbacks-") as var_dir:
-        env = server_env(args, url, var_dir, port, token)
+        env = server_env(args, url, var_dir, port, token, cache)
         ensure_database(url, fresh=True)
         try:
             started = time.perf_counter()

@@ -43,7 +43,6 @@ from calls.models import (
     Task,
     new_callback_token,
 )
-from calls.promises import ledger as promise_ledger
 from calls.promises import tokens as repayment_tokens
 
 Action = AuditEvent.Action
@@ -499,8 +498,9 @@ class TaskAdmin(admin.ModelAdmin):
         return False
 
 
-def _has_promise_flag(conclusions: list[Conclusion]) -> bool:
-    return any(getattr(c, flag) for c in conclusions for flag in promise_ledger.PROMISE_FLAGS)
+def _set_flags(conclusion: Conclusion) -> list[str]:
+    """The flags a code carries, classified included: what deleting it changes."""
+    return [name for name in ("classified", *FLAG_NAMES) if getattr(conclusion, name)]
 
 
 @admin.register(Conclusion)
@@ -533,27 +533,25 @@ class ConclusionAdmin(admin.ModelAdmin):
         return actions
 
     # Every rate is built from these flags: each save or delete here updates every task's flag
-    # counts in the same transaction, as the Conclusions page does. The promises are made from
-    # two of them: a code that gains or loses one, or goes while it has one, queues their
-    # rebuild once committed (the job reads the calls of every account: not in the request).
+    # counts in the same transaction, as the Conclusions page does. The promises, complaints
+    # and contact limits are made from some of them: a code that gains or loses one, or goes
+    # while it has one, queues their rebuild once committed (the jobs read the calls of every
+    # account: not in the request).
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
         summaries.apply_conclusion_flags()
-        if set(form.changed_data) & set(promise_ledger.PROMISE_FLAGS):
-            tasks.enqueue_promise_rebuild_on_commit()
+        tasks.enqueue_rebuilds_on_commit([(obj, form.changed_data)])
 
     def delete_model(self, request, obj) -> None:
         super().delete_model(request, obj)
         summaries.apply_conclusion_flags()
-        if _has_promise_flag([obj]):
-            tasks.enqueue_promise_rebuild_on_commit()
+        tasks.enqueue_rebuilds_on_commit([(obj, _set_flags(obj))])
 
     def delete_queryset(self, request, queryset) -> None:
         deleted = list(queryset)
         super().delete_queryset(request, queryset)
         summaries.apply_conclusion_flags()
-        if _has_promise_flag(deleted):
-            tasks.enqueue_promise_rebuild_on_commit()
+        tasks.enqueue_rebuilds_on_commit([(each, _set_flags(each)) for each in deleted])
 
 
 @admin.register(RepaymentToken)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
 from celery import shared_task
@@ -25,7 +26,7 @@ from calls.exports import expiry, jobs
 from calls.health import alerts
 from calls.ingest import borrower_backfill, borrowers, lease, polling, reread, sync, verify
 from calls.limits import breaches as limit_breaches
-from calls.models import BluAccount, ExportJob, Task
+from calls.models import BluAccount, Conclusion, ExportJob, Task
 from calls.promises import ledger
 from calls.review import sample as review_sample
 from calls.security.crypto import AppKeyUnreadable
@@ -289,19 +290,75 @@ def rebuild_promises() -> str:
     return ", ".join(f"{name}: {calls} read" for name, calls in read.items()) or "no accounts"
 
 
-def enqueue_promise_rebuild_on_commit() -> None:
-    """Queue a rebuild of the promises once the flag change commits (the job must read the new
-    flags); a broker that is down is logged, saying what to run instead."""
+@shared_task
+def rebuild_complaints() -> str:
+    """After a code's complaint flag changed: every account's calls of complaint codes, and every
+    call with a complaint, followed again (complaints.rebuild), in batches under the account's
+    write turn. A code flagged opens its calls' complaints (and the managers' email); a code
+    unflagged removes only the complaints nobody acted on, as a correction would: one assigned,
+    noted, acknowledged or resolved stays as it is, and none is resolved on anyone's behalf."""
+    done = []
+    for account in BluAccount.objects.order_by("pk"):
+        done.append(f"{account.name}: {complaints.rebuild(account)} read")
+    return ", ".join(done) or "no accounts"
+
+
+@shared_task
+def recheck_all_contact_limits() -> str:
+    """After a code's right-party flag changed: every account's calls flagged again against its
+    contact limits, and each borrower's last right-party call recounted (`blu limits recheck`
+    by hand): the hold-off after a conversation starts at a right-party call."""
+    done = []
+    for account in BluAccount.objects.order_by("pk"):
+        done.append(f"{account.name}: {limit_breaches.recheck(account)} borrowers rechecked")
+    return ", ".join(done) or "no accounts"
+
+
+# Which stored work each flag feeds, what to run by hand if the broker is down, and the job.
+# A code's calls keep their code: only these, made from the flags, must follow a change.
+_REBUILDS = (
+    ("promises", set(ledger.PROMISE_FLAGS), "blu promises rebuild", rebuild_promises),
+    ("complaints", {"complaint"}, "blu complaints rebuild", rebuild_complaints),
+    ("contact limits", {"right_party"}, "blu limits recheck", recheck_all_contact_limits),
+)
+
+
+def rebuilds_for(changed: Iterable[tuple[Conclusion, Collection[str]]]) -> list[str]:
+    """The rebuilds that codes' changes need, by name (as in _REBUILDS), for codes each given
+    with the names of its fields that changed (those set, for a code deleted). Only classified
+    right-party codes count as right party (limits.breaches.right_party_codes): classifying or
+    unclassifying a code that carries the flag changes them too."""
+    wanted: set[str] = set()
+    for conclusion, fields in changed:
+        fields = set(fields)
+        if conclusion.right_party and "classified" in fields:
+            fields.add("right_party")
+        wanted |= {name for name, flags, _, _ in _REBUILDS if fields & flags}
+    return [name for name, *_ in _REBUILDS if name in wanted]
+
+
+def enqueue_rebuilds_on_commit(changed: Iterable[tuple[Conclusion, Collection[str]]]) -> None:
+    """Queue, once the reclassification commits (the jobs must read the new flags), the rebuild
+    of what the changed flags feed: promises, complaints, contact limits. A broker that is down
+    is logged, saying what to run instead."""
+    names = rebuilds_for(changed)
+    if not names:
+        return
 
     def enqueue() -> None:
-        try:
-            rebuild_promises.apply_async(retry=False)
-        except Exception as exc:
-            logger.error(
-                "Could not queue the rebuild of the promises after a code was reclassified (%s): "
-                "run `manage.py blu promises rebuild`",
-                exc,
-            )
+        for name, _, by_hand, job in _REBUILDS:
+            if name not in names:
+                continue
+            try:
+                job.apply_async(retry=False)
+            except Exception as exc:
+                logger.error(
+                    "Could not queue the rebuild of the %s after a code was reclassified (%s): "
+                    "run `manage.py %s`",
+                    name,
+                    exc,
+                    by_hand,
+                )
 
     transaction.on_commit(enqueue)
 

@@ -4,7 +4,11 @@ follow_calls in the writer's transaction), changed by managers, emailed to them 
 A call whose code is flagged `complaint` has one complaint. A correction or a re-read that
 takes the flag away removes the complaint only while nobody has acted on it (still new, no
 assignee, no note): what a manager wrote about a call stays. A call that moves to another
-borrower takes its complaint along.
+borrower takes its complaint along. A code flagged or unflagged as a complaint (admin or
+Conclusions page) queues `rebuild` of every account (calls.tasks.rebuild_complaints; by hand
+`blu complaints rebuild`), by the same rule: unflagging removes the complaints nobody acted on
+and keeps, as they were, those assigned, noted, acknowledged or resolved; none is resolved on a
+manager's behalf.
 
 A new complaint is announced with `complaint_opened` (calls.tasks queues the managers' email
 once the write commits); `send_new_complaints` sends whatever is not emailed yet, so an email

@@ -15,14 +15,19 @@ The rules:
 - complaint open: a complaint new or acknowledged; since it was opened;
 - promise not due: an open promise whose window has not ended; since the promise;
 - not the right person: BLUDASH_STOP_WRONG_PERSON_TIMES calls coded one of
-  BLUDASH_STOP_WRONG_PERSON_CODES; since the last of those that made the count;
+  BLUDASH_STOP_WRONG_PERSON_CODES since the borrower's last right-party call; since the last of
+  those that made the count;
 - dead line: BLUDASH_STOP_DEAD_LINE_TIMES calls coded one of BLUDASH_STOP_DEAD_LINE_CODES
-  (D03 number does not exist, D04 out of service); since the one that made the count;
+  (D03 number does not exist, D04 out of service) since the borrower's last right-party call;
+  since the one that made the count;
 - at a contact limit: the account's calls in 7 days reached, or a hold-off after a right-party
   conversation running (calls.limits.standing); since the borrower's last call, the one that
   reached the limit at the latest.
-Counts are over every call the borrower has had, across tasks and accounts' rows of the one
-borrower: a number that did not exist three times is not expected to come back.
+Those two count the borrower's calls across tasks since the last right-party call
+(Borrower.last_right_party_at, kept by the contact limits' writes; every call, with none): a
+number that reached the borrower since is neither a wrong number nor a dead line any longer
+(collections.md: right party is "the borrower, not a relative or a wrong number"), and a stop
+for what that call disproved would keep the lender from someone it can now reach.
 """
 
 from __future__ import annotations
@@ -111,11 +116,16 @@ def promise_not_due(borrowers: Borrowers, now: datetime) -> list[QuerySet]:
 
 
 def _times(codes: Collection[str], times: int, borrowers: Borrowers) -> list[QuerySet]:
-    """The borrowers with at least `times` calls coded one of `codes`, since the call that
-    made the count."""
+    """The borrowers with at least `times` calls coded one of `codes` since their last
+    right-party call (ever, with none), since the call that made the count."""
     if not codes or times < 1:
         return []
-    numbered = among(CallRecord.objects.filter(code__in=list(codes)), borrowers).annotate(
+    last_reached = F("borrower__last_right_party_at")
+    coded = CallRecord.objects.filter(code__in=list(codes)).filter(
+        Q(borrower__last_right_party_at__isnull=True) | Q(start_time__gt=last_reached)
+    )
+    # The filter is the statement's WHERE: the window numbers only the calls it leaves.
+    numbered = among(coded, borrowers).annotate(
         n=Window(RowNumber(), partition_by=[F("borrower_id")], order_by=[F("start_time").asc()])
     )
     counted = numbered.filter(n=times).annotate(since=F("start_time")).order_by()

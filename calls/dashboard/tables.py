@@ -181,8 +181,17 @@ class CallTable(QuickRows, tables.Table):
     name = tables.Column("Name", order_by=_sorted_with_id("name"))
     phone = tables.Column("Phone", order_by=_sorted_with_id("phone"))
     status = tables.Column("Status", order_by=_sorted_with_id("status"))
-    code = tables.Column("Code", order_by=_sorted_with_id("code"))
-    desc = tables.Column("Description", order_by=_sorted_with_id("desc"))
+    # The limits the call broke show under its code (a column of their own pushed the table
+    # past a 1440-pixel window); the export keeps them in a column: `limits`.
+    code = tables.Column(
+        "Code",
+        order_by=_sorted_with_id("code"),
+        attrs={"td": {"class": "code-cell"}},
+        empty_values=(),  # a call in progress has no code and may still have broken a limit
+    )
+    desc = tables.Column(
+        "Description", order_by=_sorted_with_id("desc"), attrs={"td": {"class": "desc-cell"}}
+    )
     duration = tables.Column(
         "Talk",
         order_by=_sorted_with_id("duration"),
@@ -203,9 +212,13 @@ class CallTable(QuickRows, tables.Table):
     )
     # The contact limits the call broke when it was made (calls/limits/), kept by the writes.
     # Through the relation, so an export joins it; not sortable: a sort by a flag few calls
-    # have would read every call.
+    # have would read every call. Export only: the page shows them in the code's cell.
     limits = tables.Column(
-        "Limits broken", accessor="limit_breach__pk", orderable=False, empty_values=()
+        "Limits broken",
+        accessor="limit_breach__pk",
+        orderable=False,
+        empty_values=(),
+        visible=False,
     )
 
     class Meta:
@@ -244,8 +257,12 @@ class CallTable(QuickRows, tables.Table):
         # Naive on purpose: a spreadsheet cell holds no zone, and the header names it.
         return timezone.localtime(value).replace(tzinfo=None)
 
-    def render_limits(self, record: CallRecord) -> str:
-        return limit_badges(record.limits_broken) or "—"
+    def render_code(self, value: str, record: CallRecord) -> str:
+        broken = limit_badges(record.limits_broken)
+        return format_html("{} {}", value or "—", broken) if broken else (value or "—")
+
+    def value_code(self, value: str) -> str:
+        return value
 
     def value_limits(self, record: CallRecord) -> str:
         return "; ".join(record.limits_broken)

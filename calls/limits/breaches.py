@@ -8,8 +8,9 @@ from their calls since reach() before it, read through the calls' (borrower, sta
 sync's page is a day's calls, so that is a week or two of a handful of borrowers' calls; calls
 arriving late, twice, or moved by a re-read leave nothing to drift.
 
-`recheck` works out every flag of an account again: after its limits change in the admin (a
-queued job), or after a manager reclassifies a code as right party (`blu limits recheck`).
+`recheck` works out every flag of an account again: after its limits change in the admin, or
+after a manager reclassifies a code's right-party flag (each a queued job, calls.tasks; by hand
+`blu limits recheck`).
 """
 
 from __future__ import annotations

@@ -191,3 +191,34 @@ def test_the_borrower_page_says_why_they_are_stopped(staff_client, stopped_world
     assert "Already paid" in text and "Complaint open" in text
     free = Borrower.objects.get(key="FREE").get_absolute_url()
     assert "not on it: may be called" in html_text(staff_client.get(free).content.decode())
+
+
+def test_reaching_the_borrower_since_resets_the_wrong_person_count(call, settings):
+    settings.BLUDASH_STOP_WRONG_PERSON_TIMES = 2
+    call("c1", code="NotOneself", borrower="U1", at=_ago(days=6))
+    call("c2", code="Donotknow", borrower="U1", at=_ago(days=5))
+    assert reasons("U1") == ["wrong_person"]
+    call("c3", code="Willing", borrower="U1", at=_ago(days=4))  # the borrower, on that number
+    assert reasons("U1") == []
+    call("c4", code="NotOneself", borrower="U1", at=_ago(days=3))
+    assert reasons("U1") == []  # one since: the two before the conversation no longer count
+    call("c5", code="NotOneself", borrower="U1", at=_ago(days=2))
+    assert reasons("U1") == ["wrong_person"]
+    borrower = Borrower.objects.get(key="U1")
+    (_, since), *_ = stop_list.reasons_of([borrower.pk], timezone.now())[borrower.pk]
+    assert since == CallRecord.objects.get(call_id="c5").start_time
+
+
+def test_reaching_the_borrower_since_resets_the_dead_line_count(call, settings):
+    settings.BLUDASH_STOP_DEAD_LINE_TIMES = 2
+    call("c1", code="D03", borrower="U1", at=_ago(days=6))
+    call("c2", code="D04", borrower="U1", at=_ago(days=5))
+    call("c3", code="Willing", borrower="U1", at=_ago(days=4))
+    call("c4", code="D03", borrower="U1", at=_ago(days=3))
+    assert reasons("U1") == []
+    assert stop_list.first_reason([Borrower.objects.get(key="U1").pk], timezone.now()) is None
+    call("c5", code="D04", borrower="U1", at=_ago(days=2))
+    assert reasons("U1") == ["dead_line"]
+    # A right-party call arriving late, from before the dead-line calls, resets nothing.
+    call("c0", code="Willing", borrower="U1", at=_ago(days=7))
+    assert reasons("U1") == ["dead_line"]

@@ -292,14 +292,15 @@ def test_sorting_by_a_column_changes_the_order_both_ways(staff_client, synced):
     assert ascending != calls_table_ids(staff_client.get(URL))
 
 
-def test_every_column_but_the_recording_and_the_limits_can_be_sorted(staff_client, synced):
+def test_every_column_but_the_recording_can_be_sorted(staff_client, synced):
     page = staff_client.get(URL).content.decode()
     head = page.split('class="table calls-table"', 1)[1].split("</thead>", 1)[0]
     headers = re.findall(r"<th ([^>]*)>\s*(.*?)\s*</th>", head, re.S)
-    assert len(headers) == 13
+    # The limits broken sit in the code's cell (a column of their own only in the export).
+    assert len(headers) == 12
+    assert not any("Limits broken" in content for _, content in headers)
     for attrs, content in headers:
-        fixed = "Recording" in content or "Limits broken" in content
-        assert ("orderable" in attrs) != fixed, content
+        assert ("orderable" in attrs) != ("Recording" in content), content
 
 
 def test_applying_filters_keeps_the_sort(staff_client, synced):

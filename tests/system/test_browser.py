@@ -26,7 +26,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from bludash.celery import app
 from calls.ingest import sync
-from calls.models import AuditEvent, Borrower, CallRecord, ExportJob, Task
+from calls.models import AuditEvent, Borrower, CallLimitBreach, CallRecord, ExportJob, Task
 from tests.helpers import (
     APP_ID,
     APP_KEY,
@@ -293,6 +293,50 @@ def test_staff_search_a_borrower_open_their_calls_across_tasks_and_play_a_record
     assert duration == pytest.approx(RECORDING_SECONDS, abs=0.1)
     [event] = AuditEvent.objects.filter(action=AuditEvent.Action.RECORDING_PLAYED)
     assert event.username == "agent"
+
+
+def test_a_borrowers_calls_fit_the_screenshots_window_with_every_limit_and_the_recording(
+    page, live_server, staff_user, make_task
+):
+    """A column of its own for the limits once pushed the recordings past a 1440-pixel window's
+    edge; they sit in the code's cell now, and a narrower window scrolls the table in a region
+    the keyboard can focus."""
+    for task_id, minutes_ago in (("66547748", 3000), ("66547749", 120)):
+        sync.sync_task(make_task(task_id, calls=30, minutes_ago=minutes_ago, borrowers=4))
+    borrower = next(
+        b
+        for b in Borrower.objects.order_by("key")
+        if b.calls.values("task").distinct().count() == 2 and b.calls.exclude(record_url="")
+    )
+    for call in borrower.calls.all():  # every rule broken: the widest the cell gets
+        CallLimitBreach.objects.update_or_create(
+            call=call, defaults={"too_many": True, "in_hold_off": True, "outside_hours": True}
+        )
+    page.set_viewport_size({"width": 1440, "height": 900})
+    browser_sign_in(page, "agent", then=borrower.get_absolute_url())
+
+    table = page.locator("#borrower-calls")
+    expect(table.locator("audio.recording").first).to_be_visible()
+    expect(table).to_contain_text("over 7-day limit")
+    past_the_edge = page.evaluate(
+        """() => {
+            const region = document.querySelector("#borrower-calls").parentElement;
+            const edge = region.getBoundingClientRect().right;
+            return [...document.querySelectorAll("#borrower-calls th, #borrower-calls td")]
+                .filter((cell) => cell.getBoundingClientRect().right > edge + 0.5)
+                .map((cell) => cell.textContent.trim() || cell.innerHTML.slice(0, 40));
+        }"""
+    )
+    assert past_the_edge == []
+    assert page.evaluate("() => document.documentElement.scrollWidth <= innerWidth")
+
+    page.set_viewport_size({"width": 900, "height": 900})
+    region = page.get_by_role("region", name="Calls newest first, across tasks and accounts")
+    scroller = '() => document.querySelector("#borrower-calls").parentElement'
+    assert page.evaluate(f"() => ({scroller})().scrollWidth > ({scroller})().clientWidth")
+    region.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"() => ({scroller})().scrollLeft > 0")  # scrolled by the keyboard
 
 
 # --- the admin ---------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ from calls.conclusions.categories import FLAG_NAMES
 from calls.dashboard.forms import CODES_PER_PAGE, ConclusionFormSet, display_order
 from calls.ingest import summaries
 from calls.models import Conclusion
-from calls.promises import ledger
 from calls.security import roles
 from calls.security.access import DashboardView, no_access
 
@@ -32,16 +31,15 @@ SEARCH_CHARS = 64  # a code is at most 64 characters; a label longer than that f
 
 def save_conclusions(formset) -> tuple[int, int]:
     """Save the fields that changed from the page as shown (leaving what others changed since
-    alone) and recompute every task's flag counts; a change to a promise flag queues the
-    rebuild of the promises (ledger.rebuild_all) once saved.
+    alone) and recompute every task's flag counts; a change to a flag the promises, complaints
+    or contact limits are made from queues their rebuild once saved (tasks.rebuilds_for).
     Returns (conclusions saved, tasks whose rates changed)."""
     with transaction.atomic():
         # initial_forms: rows the page listed; a forged extra row adds nothing (edit_only).
         saved = [c for form in formset.initial_forms if (c := form.save_changes()) is not None]
-        if any(
-            set(form.changed_data) & set(ledger.PROMISE_FLAGS) for form in formset.initial_forms
-        ):
-            tasks.enqueue_promise_rebuild_on_commit()
+        tasks.enqueue_rebuilds_on_commit(
+            (form.instance, form.changed_data) for form in formset.initial_forms
+        )
         return len(saved), summaries.apply_conclusion_flags()
 
 

@@ -23,6 +23,7 @@ from django.utils.text import Truncator
 from calls import operations, tasks
 from calls.audit import trail
 from calls.blu.client import BluError
+from calls.contact import complaints
 from calls.health import connection
 from calls.ingest import (
     borrower_backfill,
@@ -36,7 +37,7 @@ from calls.ingest import (
     verify,
 )
 from calls.limits import breaches as limit_breaches
-from calls.models import BluAccount, CallLimitBreach, Promise, SyncRun, Task
+from calls.models import BluAccount, CallLimitBreach, Complaint, Promise, SyncRun, Task
 from calls.promises import ledger, repayments
 from calls.review import sample as review_sample
 from calls.security import crypto
@@ -223,6 +224,15 @@ class Command(BaseCommand):
         draw_parser.add_argument(
             "--day", help="The company day, YYYY-MM-DD (default: yesterday)", default=""
         )
+        complaints_parser = groups.add_parser("complaints", help="Complaints (calls/contact/)")
+        complaints_actions = complaints_parser.add_subparsers(dest="action", required=True)
+        complaints_rebuild = complaints_actions.add_parser(
+            "rebuild",
+            help="Follow the stored calls again: open the complaints of calls whose code is "
+            "flagged complaint, remove those nobody acted on whose code no longer is (after a "
+            "code is flagged, or no longer flagged, as a complaint)",
+        )
+        complaints_rebuild.add_argument("--account")
         verify_parser = groups.add_parser(
             "verify",
             help="Recount every task's figures from its stored calls and print any drift",
@@ -611,6 +621,18 @@ class Command(BaseCommand):
             f"{drawn.day}: {drawn.added} call{pluralize(drawn.added)} drawn, "
             f"{drawn.total} in the sample."
         )
+
+    def _complaints_rebuild(self, account=None, **_):
+        accounts = [self._account(account)] if account else list(BluAccount.objects.all())
+        for each in accounts:
+            read = complaints.rebuild(each)
+            open_ones = Complaint.objects.filter(
+                account=each, state__in=Complaint.OPEN_STATES
+            ).count()
+            self.stdout.write(
+                f"{each.name}: read {read} call{pluralize(read)}; "
+                f"{open_ones} open complaint{pluralize(open_ones)}"
+            )
 
     def _borrowers_refresh(self, **_):
         done = borrowers.refresh_expired()
