@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
+from django.db import connections, router
 
-from calls.contact import stop_list
+from calls.contact import stop_statement
 from calls.models import BluAccount, Borrower, PredialAnswer
 
 
@@ -56,8 +58,47 @@ def borrowers_named(account: BluAccount, key: str | None, order_id: str | None) 
         found = Borrower.objects.filter(account_id=account.pk, order_id=order_id)
     else:
         return []
-    rows = list(found.values_list("pk", "account_id")[:20])
+    # The ORM's SQL, run on a plain cursor: building it again for each check cost more CPU
+    # than the rest of the lookup.
+    query = found.values_list("pk", "account_id")[:20]
+    sql, params = query.query.get_compiler(using=query.db).as_sql()
+    with connections[query.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
     return [pk for pk, owner in sorted(rows, key=lambda row: (row[1] != account.pk, row[0]))]
+
+
+def record(account: BluAccount, answer: Answer, now: datetime) -> None:
+    """One row of PredialAnswer, in one plain INSERT (the ORM's create cost a check 0.5 ms)."""
+    db = router.db_for_write(PredialAnswer)
+    connection = connections[db]
+    fields = [PredialAnswer._meta.get_field(name) for name in RECORDED]
+    values = [
+        account.pk,
+        answer.borrower_pk,
+        answer.decision,
+        answer.reason[:200],
+        answer.decided,
+        now,
+    ]
+    prepared = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(fields, values, strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(connection), prepared)
+
+
+RECORDED = ("account", "borrower", "decision", "reason", "decided", "at")
+
+
+def _insert_sql(connection: Any) -> str:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(PredialAnswer._meta.get_field(name).column) for name in RECORDED)
+    marks = ", ".join(["%s"] * len(RECORDED))
+    table = quote(PredialAnswer._meta.db_table)
+    # Names from the model, every value a parameter.
+    return f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608
 
 
 def decide(account: BluAccount, key: str | None, order_id: str | None, now: datetime) -> Answer:
@@ -67,18 +108,11 @@ def decide(account: BluAccount, key: str | None, order_id: str | None, now: date
     if not people:
         answer = undecided("unknown borrower")
     else:
-        found = stop_list.first_reason(people, now)
+        found = stop_statement.first_reason(people, now)
         if found is None:
             answer = Answer(PredialAnswer.Decision.GO, "", True, people[0])
         else:
             reason, borrower_pk = found
             answer = Answer(PredialAnswer.Decision.CANCEL, reason.label, True, borrower_pk)
-    PredialAnswer.objects.create(
-        account_id=account.pk,
-        borrower_id=answer.borrower_pk,
-        decision=answer.decision,
-        reason=answer.reason[:200],
-        decided=answer.decided,
-        at=now,
-    )
+    record(account, answer, now)
     return answer
