@@ -39,7 +39,7 @@ def set_accounts_enabled(
         )
         BluAccount.objects.filter(pk__in=[a.pk for a in switched]).update(is_polled=enabled)
         # An update sends no post_save: the token lookup's copy is dropped here.
-        token_accounts.changed()
+        token_accounts.forget()
         for account in switched:
             account.is_polled = enabled
             trail.record(action, request, target=account.name)

@@ -97,8 +97,8 @@ def build(count: int) -> Statement | None:
 
 class _Kept:
     lock = threading.Lock()
-    # (number of borrowers, REASONS as they are) -> (when built, the statement or None)
-    statements: dict[tuple[int, int], tuple[float, Statement | None]] = {}
+    # number of borrowers -> (when built, REASONS then, the statement or None)
+    statements: dict[int, tuple[float, list, Statement | None]] = {}
 
 
 def forget(**kwargs: Any) -> None:
@@ -115,15 +115,15 @@ setting_changed.connect(forget, dispatch_uid="stop_statement_setting_changed")
 
 
 def statement(count: int) -> Statement | None:
-    # REASONS by identity too: a list put in its place (a test's) has statements of its own.
-    key = (count, id(stop_list.REASONS))
     now = time.monotonic()
-    kept = _Kept.statements.get(key)
-    if kept is not None and now - kept[0] < KEEP_SECONDS:
-        return kept[1]
+    reasons = stop_list.REASONS
+    kept = _Kept.statements.get(count)
+    # A list put in REASONS' place (a test's) is asked anew.
+    if kept is not None and now - kept[0] < KEEP_SECONDS and kept[1] is reasons:
+        return kept[2]
     built = build(count)
     with _Kept.lock:
-        _Kept.statements[key] = (now, built)
+        _Kept.statements[count] = (now, reasons, built)
     return built
 
 

@@ -8,10 +8,10 @@ each of Blu's requests did (an ORM query of every column, about 0.8 ms of the pr
 CPU), hence the copy.
 
 The copy is dropped when an account is saved or deleted in this process (an admin's change, a
-token regenerated, the account disabled: operations.py says so too, its update sends no signal),
-both when the change is made and when it is committed, and is read again after KEEP_SECONDS in
-any case: another web process sees such a change that much later, so an old token goes on
-working there for at most KEEP_SECONDS.
+token regenerated, the account disabled: operations.py says so too, its update sends no signal)
+and is read again after KEEP_SECONDS in any case: another web process (or another thread that
+read the rows before the change was committed) sees such a change that much later, so an old
+token goes on working there for at most KEEP_SECONDS.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import threading
 import time
 from typing import Any
 
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 from calls.models import BluAccount
@@ -42,11 +41,8 @@ def forget() -> None:
         _Copy.accounts = None
 
 
-def changed(using: str | None = None, **kwargs: Any) -> None:
-    """An account changed in the caller's transaction: the copy is dropped now, and again once
-    the change is committed (another thread may have read the old rows in between)."""
+def changed(**kwargs: Any) -> None:
     forget()
-    transaction.on_commit(forget, using=using)
 
 
 post_save.connect(changed, sender=BluAccount, dispatch_uid="token_accounts_saved")
