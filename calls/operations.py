@@ -17,6 +17,7 @@ from django.db.models import ProtectedError
 from django.http import HttpRequest
 
 from calls.audit import trail
+from calls.endpoints import token_accounts
 from calls.ingest import lease
 from calls.models import BluAccount, Task
 
@@ -37,6 +38,8 @@ def set_accounts_enabled(
             .order_by("name")
         )
         BluAccount.objects.filter(pk__in=[a.pk for a in switched]).update(is_polled=enabled)
+        # An update sends no post_save: the token lookup's copy is dropped here.
+        token_accounts.forget()
         for account in switched:
             account.is_polled = enabled
             trail.record(action, request, target=account.name)

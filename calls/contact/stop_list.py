@@ -215,10 +215,9 @@ def counts(found: dict[int, list[tuple[Reason, datetime]]]) -> list[tuple[Reason
     return [(reason, tally[reason.slug]) for reason in REASONS]
 
 
-def first_reason(borrower_pks: Collection[int], now: datetime) -> tuple[Reason, int] | None:
-    """The first reason (in REASONS' order) that stops any of these borrowers (one person's
-    rows in several accounts), with the borrower it stops; None when none does. What the
-    pre-dial check asks, in one statement: every reason's rows, each tagged with its place."""
+def tagged_rows(borrower_pks: Collection[int], now: datetime) -> QuerySet | None:
+    """Every reason's (borrower id, since, place in REASONS) rows for these borrowers, in one
+    UNION ALL; None when no reason has a question to ask."""
     tagged = [
         rows.annotate(place=Value(place)).values_list("borrower_id", "since", "place")
         for place, reason in enumerate(REASONS)
@@ -226,9 +225,21 @@ def first_reason(borrower_pks: Collection[int], now: datetime) -> tuple[Reason, 
     ]
     if not tagged:
         return None
-    union = tagged[0].union(*tagged[1:], all=True) if len(tagged) > 1 else tagged[0]
-    hits = [(place, pk) for pk, since, place in union if since is not None]
+    return tagged[0].union(*tagged[1:], all=True) if len(tagged) > 1 else tagged[0]
+
+
+def first_of(rows: Iterable[tuple[int, datetime | None, int]]) -> tuple[Reason, int] | None:
+    """The first reason (in REASONS' order) among tagged_rows' rows, with the borrower it stops."""
+    hits = [(place, pk) for pk, since, place in rows if since is not None]
     if not hits:
         return None
     place, pk = min(hits)
     return REASONS[place], pk
+
+
+def first_reason(borrower_pks: Collection[int], now: datetime) -> tuple[Reason, int] | None:
+    """The first reason (in REASONS' order) that stops any of these borrowers (one person's
+    rows in several accounts), with the borrower it stops; None when none does. What the
+    pre-dial check asks, in one statement (stop_statement.py keeps it built)."""
+    union = tagged_rows(borrower_pks, now)
+    return None if union is None else first_of(union)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest, JsonResponse
 
+from calls.endpoints import token_accounts
 from calls.health import callback_counts
-from calls.ingest import callbacks
 from calls.models import BluAccount
 from calls.security import rate_limit
 
@@ -48,7 +48,7 @@ class Admitted:
 def admit(request: HttpRequest, token: str, door: Door) -> Admitted | JsonResponse | None:
     """The account and the body of a request through `door`, or the refusal to answer (429,
     413), or None when the token names no enabled account (the caller's 404)."""
-    account = callbacks.account_for(token, door.token_field)
+    account = token_accounts.account_for(token, door.token_field)
     if account is None:
         callback_counts.count(None, callback_counts.UNKNOWN_URL, door.kind)
         return None

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 
 from django.core.cache import cache
 
+from bludash import redis_cache
+
 logger = logging.getLogger(__name__)
 
 ACCEPTED = "accepted"
@@ -61,6 +63,12 @@ def count(account_pk: int | None, outcome: str, kind: str = CALLBACKS) -> None:
     token named none) with its outcome."""
     key = _key(account_pk or NO_ACCOUNT, outcome, kind)
     try:
+        redis = redis_cache.client_of_default()
+        if redis is not None:
+            # INCR makes a missing key at 1: the add and incr below in one round trip.
+            backend, client = redis
+            client.incr(backend.make_and_validate_key(key))
+            return
         # add is SET NX and incr one INCRBY: concurrent callbacks in any process each count.
         cache.add(key, 0, timeout=None)
         cache.incr(key)

@@ -7,7 +7,6 @@ arriving again must change nothing; it goes through the same upsert as a sync.
 
 from __future__ import annotations
 
-import hmac
 import json
 import math
 import re
@@ -45,23 +44,6 @@ def quoted(value: Any) -> str:
     """A value from the body as an error message may show it: short, and in quotes."""
     text = str(value)
     return repr(text[:QUOTED_CHARS]) + ("..." if len(text) > QUOTED_CHARS else "")
-
-
-def account_for(token: str, field: str = "callback_token") -> BluAccount | None:
-    """The enabled account whose token this is, or None (unknown or disabled alike): its
-    callback token, or (field="predial_token") its pre-dial one.
-
-    Every stored token is compared, each in constant time: `WHERE callback_token = ...` walks an
-    index and answers sooner the earlier a guess differs, which lets a patient caller learn the
-    token byte by byte. Accounts are few, so loading them all costs nothing.
-    """
-    given = token.encode()
-    found = None
-    for account in BluAccount.objects.order_by("pk"):
-        same = hmac.compare_digest(given, getattr(account, field).encode())
-        if same and account.is_polled:
-            found = account
-    return found
 
 
 def _deepest(text: str) -> int:

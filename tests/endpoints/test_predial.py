@@ -14,6 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from calls import operations
 from calls.health import callback_counts
 from calls.models import AuditEvent, BluAccount, Borrower, PredialAnswer
 from tests.helpers import free_port, html_text
@@ -129,6 +130,14 @@ def test_a_disabled_account_gets_404(client, account, people):
     account.is_polled = False
     account.save()
     assert ask(client, account, {"uniqueId": "ANGRY"}).status_code == 404
+
+
+def test_an_account_disabled_by_an_admin_gets_404_from_the_next_check(client, account, people):
+    assert ask(client, account, {"uniqueId": "FREE"}).status_code == 200
+    operations.set_accounts_enabled([account], enabled=False)
+    assert ask(client, account, {"uniqueId": "FREE"}).status_code == 404
+    operations.set_accounts_enabled([account], enabled=True)
+    assert ask(client, account, {"uniqueId": "FREE"}).status_code == 200
 
 
 def test_the_predial_token_is_never_sent_to_the_database(client, account, people):
