@@ -18,8 +18,9 @@ lost with the broker goes out with the next one or the periodic job.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -33,7 +34,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from calls.audit import trail
-from calls.models import AuditEvent, BluAccount, CallRecord, Complaint, Conclusion
+from calls.models import AuditEvent, BluAccount, CallRecord, Complaint, Conclusion, one_of
 from calls.security import recipients, roles
 
 logger = logging.getLogger(__name__)
@@ -54,31 +55,43 @@ def _untouched() -> Q:
     return Q(state=Complaint.State.NEW, assignee__isnull=True, note="")
 
 
-def follow_calls(account: BluAccount, call_ids: Iterable[str]) -> list[int]:
+def follow_calls(
+    account: BluAccount,
+    call_ids: Iterable[str],
+    *,
+    calls: Sequence[Mapping[str, Any]] | None = None,
+) -> list[int]:
     """Open, move or remove the complaints of the account's calls named. Runs in the caller's
-    transaction; returns the ids of the complaints opened."""
+    transaction; returns the ids of the complaints opened. `calls`: those calls as stored (pk,
+    borrower_id, code and their times), when the caller holds them already; otherwise read."""
     ids = list(call_ids)
     if not ids:
         return []
     flagged = set(complaint_codes())
-    calls = list(
-        CallRecord.objects.filter(account_id=account.pk, call_id__in=ids).values(
-            "pk", "borrower_id", "code", "start_time", "answer_time", "first_seen_at"
+    if calls is None:
+        calls = list(
+            CallRecord.objects.filter(account_id=account.pk, call_id__in=one_of(ids)).values(
+                "pk", "borrower_id", "code", "start_time", "answer_time", "first_seen_at"
+            )
         )
-    )
     complaining = {call["pk"]: call for call in calls if call["code"] in flagged}
-    Complaint.objects.filter(
-        _untouched(), call_id__in=[call["pk"] for call in calls if call["pk"] not in complaining]
-    ).delete()
+    # The complaints the calls have: one read, then only what must change is written (a page
+    # of new calls has none).
+    existing: dict[int, int | None] = {}
+    gone: list[int] = []
+    for pk, call_pk, borrower_pk in Complaint.objects.filter(
+        call_id__in=one_of([call["pk"] for call in calls])
+    ).values_list("pk", "call_id", "borrower_id"):
+        if call_pk in complaining:
+            existing[call_pk] = borrower_pk
+        else:
+            gone.append(pk)
+    if gone:
+        Complaint.objects.filter(_untouched(), pk__in=gone).delete()
     if not complaining:
         return []
-    existing = dict(
-        Complaint.objects.filter(call_id__in=list(complaining)).values_list(
-            "call_id", "borrower_id"
-        )
-    )
-    for call_pk, borrower_pk in existing.items():
-        if complaining[call_pk]["borrower_id"] != borrower_pk:
+    for call_pk, had in existing.items():
+        if complaining[call_pk]["borrower_id"] != had:
             Complaint.objects.filter(call_id=call_pk).update(
                 borrower_id=complaining[call_pk]["borrower_id"]
             )

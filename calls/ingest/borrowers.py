@@ -21,10 +21,11 @@ once its oldest counted call leaves the window (calls_7d_until).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, transaction
 from django.db.models import (
@@ -33,7 +34,9 @@ from django.db.models import (
     DateTimeField,
     ExpressionWrapper,
     F,
+    Field,
     IntegerField,
+    Model,
     OuterRef,
     Subquery,
     Value,
@@ -43,8 +46,9 @@ from django.db.models.functions import Cast, Coalesce, Left, Lower
 from django.utils import timezone
 
 from calls.contact import complaints
+from calls.ingest import upsert
 from calls.limits import breaches
-from calls.models import BluAccount, Borrower, CallRecord
+from calls.models import BluAccount, Borrower, CallRecord, one_of
 from calls.promises import ledger
 
 WINDOW = timedelta(days=7)
@@ -85,6 +89,11 @@ def borrower_key(ext_vars: Any, user_id: str, key_names: list[str]) -> tuple[str
     return None
 
 
+# What the promises, complaints and contact-limit flags read of a call; a writer's rows that
+# carry them (a page's, a callback's) are followed as they are, not read again.
+FOLLOWED = ("task_id", "code", "slots", "ext_vars", "start_time", "answer_time", "first_seen_at")
+
+
 def link_calls(
     account: BluAccount,
     rows: Iterable[Mapping[str, Any]],
@@ -97,67 +106,88 @@ def link_calls(
     limit (calls/limits/breaches.py). Runs in
     the caller's transaction, under the account's write turn. `key_names` are the account's
     borrower keys as lock_account_writes returned them; without them they are read from the
-    database now (never from `account`, which may be older than an admin's change). Returns the
-    borrowers touched."""
+    database now (never from `account`, which may be older than an admin's change). Rows that
+    carry every FOLLOWED field as stored (a writer's, just written) are followed from memory;
+    others (the backfill's, a re-read's) are read again. Returns the borrowers touched."""
     if key_names is None:
         key_names = BluAccount.objects.get(pk=account.pk).borrower_key_list()
+    given = {row["call_id"]: row for row in rows}  # a later duplicate wins, as in keyed
     keyed = {
-        row["call_id"]: borrower_key(row["ext_vars"], row["user_id"], key_names) for row in rows
+        call_id: borrower_key(row["ext_vars"], row["user_id"], key_names)
+        for call_id, row in given.items()
     }
     if not keyed:
         return set()
-    # A re-read or a corrected record may take a call from one borrower to another.
-    before = set(
-        CallRecord.objects.filter(
-            account_id=account.pk, call_id__in=list(keyed), borrower__isnull=False
-        ).values_list("borrower_id", flat=True)
-    )
+    # The calls' ids, and their borrowers before: a re-read or a corrected record may take a
+    # call from one borrower to another.
+    stored = {
+        call_id: (pk, borrower_pk)
+        for call_id, pk, borrower_pk in upsert.stored_calls(account.pk, list(keyed)).values_list(
+            "call_id", "pk", "borrower_id"
+        )
+    }
+    before = {borrower_pk for _pk, borrower_pk in stored.values() if borrower_pk is not None}
     sources = dict(found for found in keyed.values() if found)
     ids = _borrower_ids(account.pk, sources)
+    linked = {call_id: ids[found[0]] if found else None for call_id, found in keyed.items()}
     _set_borrowers(
-        account.pk,
-        [(call_id, ids[found[0]] if found else None) for call_id, found in keyed.items()],
+        [
+            (pk, linked[call_id])
+            for call_id, (pk, borrower_pk) in sorted(stored.items())
+            if borrower_pk != linked[call_id]
+        ]
     )
     touched = before | set(ids.values())
     # In key order, as refresh_expired() takes them: a recount beside a refresh cannot deadlock.
     list(
         Borrower.objects.select_for_update()
-        .filter(pk__in=sorted(touched))
+        .filter(pk__in=one_of(sorted(touched)))
         .order_by("pk")
         .values_list("pk")
     )
     recount(touched)
+    calls = None
+    if all(name in row for row in given.values() for name in FOLLOWED):
+        calls = [
+            {
+                **{name: given[call_id][name] for name in FOLLOWED},
+                "pk": pk,
+                "borrower_id": linked[call_id],
+            }
+            for call_id, (pk, _before) in stored.items()
+        ]
     # The calls' promises follow their borrower, code and payment-time slot.
-    ledger.follow_calls(account, list(keyed))
+    ledger.follow_calls(account, list(keyed), calls=calls)
     # And their complaints, which put the borrower on the stop list until someone resolves them.
-    complaints.follow_calls(account, list(keyed))
+    complaints.follow_calls(account, list(keyed), calls=calls)
     # So do the flags of the calls that broke a contact limit, theirs and their later calls'.
-    breaches.follow_calls(account, list(keyed), touched)
+    breaches.follow_calls(account, list(keyed), touched, calls=calls)
     return touched
 
 
 def _borrower_ids(account_pk: int, sources: dict[str, str]) -> dict[str, int]:
-    """The ids of the account's borrowers by key (key: key_source), adding those not there yet.
-    A borrower already there is written only when its key now comes from another extVars key,
-    so a page of known borrowers rewrites (and row-locks) none of them here."""
+    """The ids of the account's borrowers by key (key: key_source), adding those not there yet
+    with one INSERT ... ON CONFLICT DO NOTHING ... RETURNING. A borrower already there is
+    written only when its key now comes from another extVars key, so a page of known borrowers
+    rewrites (and row-locks) none of them here."""
     if not sources:
         return {}
     known = {
         key: (pk, source)
         for key, pk, source in Borrower.objects.filter(
-            account_id=account_pk, key__in=sorted(sources)
+            account_id=account_pk, key__in=one_of(sorted(sources))
         ).values_list("key", "pk", "key_source")
     }
     missing = sorted(key for key in sources if key not in known)
     if missing:
-        Borrower.objects.bulk_create(
-            [Borrower(account_id=account_pk, key=key, key_source=sources[key]) for key in missing],
-            ignore_conflicts=True,
-        )
+        known.update(_add_borrowers(account_pk, [(key, sources[key]) for key in missing]))
+    if lost := [key for key in missing if key not in known]:
+        # Added by a writer that committed after this statement began (none can under the
+        # account's write turn, but ON CONFLICT DO NOTHING returns nothing of theirs).
         known.update(
             (key, (pk, source))
             for key, pk, source in Borrower.objects.filter(
-                account_id=account_pk, key__in=missing
+                account_id=account_pk, key__in=one_of(lost)
             ).values_list("key", "pk", "key_source")
         )
     moved = [
@@ -170,19 +200,66 @@ def _borrower_ids(account_pk: int, sources: dict[str, str]) -> dict[str, int]:
     return {key: pk for key, (pk, _source) in known.items()}
 
 
-def _set_borrowers(account_pk: int, pairs: list[tuple[str, int | None]]) -> None:
-    """One UPDATE of the calls whose borrower differs from the one given (call_id, borrower)."""
-    calls = connection.ops.quote_name(CallRecord._meta.db_table)
-    values = ", ".join(["(%s, CAST(%s AS bigint))"] * len(pairs))
-    sql = (
-        f"WITH page(call_id, borrower_id) AS (VALUES {values}) "
-        f"UPDATE {calls} SET borrower_id = page.borrower_id FROM page "
-        f"WHERE {calls}.account_id = %s AND {calls}.call_id = page.call_id "
-        f"AND {calls}.borrower_id IS DISTINCT FROM page.borrower_id"
+def _add_borrowers(account_pk: int, keys: list[tuple[str, str]]) -> dict[str, tuple[int, str]]:
+    """Insert borrowers (key, key_source) in key order, every other column at its default, in
+    one statement; returns those inserted. Django's bulk_create prepared every value of 500
+    model instances in Python, more than the rest of a page's borrowers cost."""
+    quote = connection.ops.quote_name
+    meta = Borrower._meta
+    given = ("account", "key", "key_source")
+    rest = [f for f in meta.concrete_fields if not f.primary_key and f.name not in given]
+    account_col, key_col, source_col, pk_col = (
+        quote(_column(Borrower, name)) for name in (*given, "id")
     )
-    params: list[Any] = [value for pair in pairs for value in pair]
+    columns = [account_col, key_col, source_col, *(quote(cast(str, f.column)) for f in rest)]
+    defaults = [f.get_db_prep_save(f.get_default(), connection) for f in rest]
+    if connection.vendor == "postgresql":
+        source = "unnest(%s::text[], %s::text[]) AS page(key, key_source) ORDER BY 2"
+        page: list[Any] = [[k for k, _ in keys], [s for _, s in keys]]
+        # Typed from the columns: an untyped NULL would be text, which no timestamp takes.
+        cells = [f"CAST(%s AS {f.db_type(connection)})" for f in rest]
+        new_key, new_source = "page.key", "page.key_source"
+    else:
+        source = "json_each(%s) WHERE true ORDER BY 2"  # WHERE: SQLite's parse of ON CONFLICT
+        page = [json.dumps(keys, ensure_ascii=False)]
+        cells = ["%s"] * len(rest)
+        new_key, new_source = "json_extract(value, '$[0]')", "json_extract(value, '$[1]')"
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) "
+        f"SELECT %s, {new_key}, {new_source}, {', '.join(cells)} FROM {source} "
+        f"ON CONFLICT ({account_col}, {key_col}) DO NOTHING "
+        f"RETURNING {pk_col}, {key_col}, {source_col}"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, account_pk])
+        cursor.execute(sql, [account_pk, *defaults, *page])
+        return {key: (pk, source) for pk, key, source in cursor.fetchall()}
+
+
+def _column(model: type[Model], name: str) -> str:
+    return cast(str, cast(Field, model._meta.get_field(name)).column)
+
+
+def _set_borrowers(pairs: list[tuple[int, int | None]]) -> None:
+    """One UPDATE of the calls given (id, borrower) whose borrower differs."""
+    if not pairs:
+        return
+    quote = connection.ops.quote_name
+    calls, pk = quote(CallRecord._meta.db_table), quote(_column(CallRecord, "id"))
+    if connection.vendor == "postgresql":
+        page = "unnest(%s::bigint[], %s::bigint[]) AS page(id, borrower_id)"
+        params: list[Any] = [[call for call, _ in pairs], [borrower for _, borrower in pairs]]
+    else:
+        page = (
+            "(SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS borrower_id "
+            "FROM json_each(%s)) AS page"
+        )
+        params = [json.dumps(pairs)]
+    sql = (
+        f"UPDATE {calls} SET borrower_id = page.borrower_id FROM {page} "
+        f"WHERE {calls}.{pk} = page.id AND {calls}.borrower_id IS DISTINCT FROM page.borrower_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 SHOWN_CHARS = 200
@@ -212,7 +289,7 @@ def recount(borrower_pks: Iterable[int], now: datetime | None = None) -> None:
         ).values("v")[:1]
     )
     oldest_recent = Subquery(recent.order_by("start_time").values("start_time")[:1])
-    Borrower.objects.filter(pk__in=pks).update(
+    Borrower.objects.filter(pk__in=one_of(pks)).update(
         name=name,
         search_name=Lower(name),
         phone=Coalesce(Left(Subquery(newest.values("phone")[:1]), SHOWN_CHARS), Value("")),

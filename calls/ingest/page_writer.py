@@ -79,9 +79,9 @@ def is_final(end_time: Any, code: str) -> bool:
 KEPT_WHEN_BLANK = tuple(
     upsert.FIELDS[upsert.FIELDS.index("job_id") : upsert.FIELDS.index("record_url") + 1]
 )  # job_id, user_id, phone, name, status, code, desc, ..., end_time, duration, record_url
-# What a stored row is read with under its lock: its task, its hash, and what the kept fields and
-# the summaries need.
-_STORED = ["call_id", "task_id", "content_hash", "problems", *KEPT_WHEN_BLANK]
+# What a stored row is read with under its lock: its task, its hash, and what the kept fields, the
+# summaries and the promises (first_seen_at) need.
+_STORED = ["call_id", "task_id", "content_hash", "problems", "first_seen_at", *KEPT_WHEN_BLANK]
 
 
 def lock_tasks(task_pks: set[int]) -> None:
@@ -213,8 +213,10 @@ def write_looked(
                     row = _update_of(old, fields, task, result)
                     removed.setdefault(old["task_id"], []).append(old)
                     result.changed += 1
-                # first_seen_at is written with a new row only (upsert.py keeps a stored one).
-                row.update(account_id=account.pk, first_seen_at=now, last_changed_at=now)
+                # first_seen_at is written with a new row only (upsert.py keeps a stored one):
+                # the row says what is stored, as what follows the write reads it from here.
+                first_seen = now if old is None else old["first_seen_at"]
+                row.update(account_id=account.pk, first_seen_at=first_seen, last_changed_at=now)
                 to_write.append(row)
                 added.setdefault(row["task_id"], []).append(row)
         if not to_write:

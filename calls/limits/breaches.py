@@ -16,8 +16,9 @@ after a manager reclassifies a code's right-party flag (each a queued job, calls
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Max, OuterRef, Subquery
@@ -31,6 +32,7 @@ from calls.models import (
     Conclusion,
     ContactLimits,
     lock_account_writes,
+    one_of,
 )
 
 # A re-read in another zone moves a start by at most a zone's offset (under 27 hours): the calls
@@ -51,23 +53,33 @@ def right_party_codes() -> set[str]:
     )
 
 
-def follow_calls(account: BluAccount, call_ids: Iterable[str], borrower_pks: Iterable[int]) -> None:
+def follow_calls(
+    account: BluAccount,
+    call_ids: Iterable[str],
+    borrower_pks: Iterable[int],
+    *,
+    calls: Sequence[Mapping[str, Any]] | None = None,
+) -> None:
     """Flag again the calls named and every later call of the borrowers given (those the calls
     were linked to and left), and recount those borrowers' last right-party call. Runs in the
-    caller's transaction."""
+    caller's transaction. `calls`: those calls as stored (pk and start_time at least), when the
+    caller holds them already; otherwise they are read."""
     ids = list(call_ids)
     pks = sorted(set(borrower_pks))
     if not ids:
         return
-    page = list(
-        CallRecord.objects.filter(account_id=account.pk, call_id__in=ids).values_list(
-            "pk", "start_time"
+    if calls is None:
+        page = list(
+            CallRecord.objects.filter(account_id=account.pk, call_id__in=one_of(ids)).values_list(
+                "pk", "start_time"
+            )
         )
-    )
+    else:
+        page = [(call["pk"], call["start_time"]) for call in calls]
     starts = [start for _pk, start in page if start is not None]
     since = min(starts) - MOVED if starts else None
     # A call that lost its start or its borrower keeps no flag.
-    CallLimitBreach.objects.filter(call_id__in=[pk for pk, _start in page]).delete()
+    CallLimitBreach.objects.filter(call_id__in=one_of([pk for pk, _start in page])).delete()
     if pks and since is not None:
         _flag(account, pks, since)
     _recount_right_party(pks)
@@ -78,7 +90,9 @@ def _flag(account: BluAccount, borrower_pks: list[int], since: datetime | None) 
     broken ones."""
     limits = limits_of(account.pk)
     right_party = right_party_codes()
-    calls = CallRecord.objects.filter(borrower_id__in=borrower_pks, start_time__isnull=False)
+    calls = CallRecord.objects.filter(
+        borrower_id__in=one_of(borrower_pks), start_time__isnull=False
+    )
     if since is not None:
         calls = calls.filter(start_time__gte=since - rules.reach(limits))
     by_borrower: dict[int, list[rules.Call]] = defaultdict(list)
@@ -108,7 +122,7 @@ def _flag(account: BluAccount, borrower_pks: list[int], since: datetime | None) 
                     )
                 )
     if since is not None:  # a whole recheck cleared its borrowers' flags already
-        CallLimitBreach.objects.filter(call_id__in=redone).delete()
+        CallLimitBreach.objects.filter(call_id__in=one_of(redone)).delete()
     CallLimitBreach.objects.bulk_create(found, batch_size=1000)
 
 
@@ -126,7 +140,9 @@ def _recount_right_party(borrower_pks: list[int]) -> None:
         .annotate(last=Max("start_time"))
         .values("last")
     )
-    Borrower.objects.filter(pk__in=borrower_pks).update(last_right_party_at=Subquery(newest))
+    Borrower.objects.filter(pk__in=one_of(borrower_pks)).update(
+        last_right_party_at=Subquery(newest)
+    )
 
 
 def recheck(

@@ -2,10 +2,11 @@
 calls (calls/ingest/borrowers.link_calls calls follow_calls in the writer's transaction) and by
 every repayment import.
 
-follow_calls is set-based per page: one read of the page's calls, one upsert of their promises,
-one DELETE of the promises whose call no longer promises (a re-read or a correction changed its
-code, or its borrower went), then settle() of every borrower touched. Both apply what they
-change to the counts by window-end day and outcome the overview reads (outcome_days.py).
+follow_calls is set-based per page: the page's calls as the writer holds them (or one read of
+them), one read of the promises they held, one upsert of their promises, a DELETE of those whose
+call no longer promises (a re-read or a correction changed its code, or its borrower went; none
+on a page of new calls), then settle() of every borrower touched. Both apply what they change to
+the counts by window-end day and outcome the overview reads (outcome_days.py).
 
 settle() is a replay, not an applied delta (as borrowers.recount is): each touched borrower's
 promises and repayments are read whole (a borrower has a handful) and every outcome worked out
@@ -23,9 +24,10 @@ The rules, per borrower, promises oldest first:
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Q
@@ -37,6 +39,7 @@ from calls.models import (
     Promise,
     Repayment,
     lock_account_writes,
+    one_of,
 )
 from calls.promises import outcome_days, windows
 
@@ -67,34 +70,43 @@ def _flagged() -> tuple[set[str], set[str]]:
     return promising, claiming
 
 
-def follow_calls(account: BluAccount, call_ids: Iterable[str]) -> set[int]:
+def follow_calls(
+    account: BluAccount,
+    call_ids: Iterable[str],
+    *,
+    calls: Sequence[Mapping[str, Any]] | None = None,
+) -> set[int]:
     """Make, move or remove the promises of the account's calls named, and settle every borrower
-    touched. Runs in the caller's transaction; returns the borrowers settled."""
+    touched. Runs in the caller's transaction; returns the borrowers settled. `calls`: those
+    calls as stored (pk, borrower_id and borrowers.FOLLOWED), when the caller holds them
+    already (the writer that just stored them); otherwise they are read."""
     ids = list(call_ids)
     if not ids:
         return set()
     promising, claiming = _flagged()
-    calls = list(
-        CallRecord.objects.filter(account_id=account.pk, call_id__in=ids).values(
-            "pk",
-            "task_id",
-            "borrower_id",
-            "code",
-            "slots",
-            "ext_vars",
-            "start_time",
-            "answer_time",
-            "first_seen_at",
+    if calls is None:
+        calls = list(
+            CallRecord.objects.filter(account_id=account.pk, call_id__in=one_of(ids)).values(
+                "pk",
+                "task_id",
+                "borrower_id",
+                "code",
+                "slots",
+                "ext_vars",
+                "start_time",
+                "answer_time",
+                "first_seen_at",
+            )
         )
-    )
-    pks = [call["pk"] for call in calls]
-    # The promises these calls held: their borrowers are settled, their days' counts moved.
-    held = {
-        call: (borrower, end, outcome)
-        for call, borrower, end, outcome in Promise.objects.filter(call_id__in=pks).values_list(
-            "call_id", "borrower_id", "window_end", "outcome"
-        )
-    }
+    # The promises the calls held: their borrowers are settled, their days' counts moved, and
+    # those whose call no longer promises go.
+    held_pks: dict[int, int] = {}
+    held: dict[int, tuple[int, datetime, str]] = {}
+    for pk, call_pk, borrower, end, outcome in Promise.objects.filter(
+        call_id__in=one_of([call["pk"] for call in calls])
+    ).values_list("pk", "call_id", "borrower_id", "window_end", "outcome"):
+        held_pks[call_pk] = pk
+        held[call_pk] = (borrower, end, outcome)
     before = {borrower for borrower, _, _ in held.values()}
     zone = account.zone
     made: list[Promise] = []
@@ -117,7 +129,9 @@ def follow_calls(account: BluAccount, call_ids: Iterable[str]) -> set[int]:
             )
         )
     kept_calls = {promise.call_id for promise in made}
-    Promise.objects.filter(call_id__in=[pk for pk in pks if pk not in kept_calls]).delete()
+    gone = [pk for call_pk, pk in held_pks.items() if call_pk not in kept_calls]
+    if gone:
+        Promise.objects.filter(pk__in=gone).delete()
     if made:
         Promise.objects.bulk_create(
             made,

@@ -138,3 +138,27 @@ def test_a_code_flagged_later_makes_its_promises_when_rebuilt(call, capsys):
     Conclusion.objects.filter(code="MaybeFriday").update(promise_to_pay=False)
     call_command("blu", "promises", "rebuild")
     assert not Promise.objects.exists()
+
+
+def test_a_promise_with_no_call_times_stays_dated_from_when_its_call_was_first_seen(task):
+    """A record with no start or answer time dates its promise from the call's first arrival; a
+    correction stored later does not move it to the correction's arrival."""
+    from calls.ingest import callbacks
+    from calls.models import CallRecord
+    from tests.helpers import BLU_EXAMPLE, callback_body
+
+    record = {
+        **BLU_EXAMPLE,
+        "taskId": task.blu_task_id,
+        "callId": "c1",
+        "code": "PTP",
+        "startTime": "",
+        "answerTime": "",
+        "endTime": "",
+        "extVars": '{"uniqueId": "U1"}',
+    }
+    callbacks.receive(task.account, callback_body(record))
+    callbacks.receive(task.account, callback_body({**record, "desc": "corrected"}))
+    call = CallRecord.objects.get(call_id="c1")
+    assert call.desc == "corrected" and call.start_time is None
+    assert Promise.objects.get(call=call).made_at == call.first_seen_at
