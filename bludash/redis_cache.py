@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 
@@ -39,15 +38,3 @@ class SharedClientRedisCache(RedisCache):
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = SharedClientRedisCacheClient
-
-
-def client_of_default() -> tuple[Any, Any] | None:
-    """(the default cache, its redis-py client) when that cache is this module's Redis cache,
-    else None: for counters that want a command Django's cache API has no call for (one INCR
-    that makes the key, a pipeline), so that each costs one round trip. Keys are the cache's own
-    (its make_and_validate_key), and Django stores a whole number as its digits, so what INCR
-    leaves is what the cache's get reads."""
-    cache = caches[DEFAULT_CACHE_ALIAS]
-    if isinstance(cache, SharedClientRedisCache):
-        return cache, cache._cache.get_client(write=True)
-    return None

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from django.core.cache import cache
 
-from bludash import redis_cache
+from calls.security import redis_commands
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def count(account_pk: int | None, outcome: str, kind: str = CALLBACKS) -> None:
     token named none) with its outcome."""
     key = _key(account_pk or NO_ACCOUNT, outcome, kind)
     try:
-        redis = redis_cache.client_of_default()
+        redis = redis_commands.client_of_default()
         if redis is not None:
             # INCR makes a missing key at 1: the add and incr below in one round trip.
             backend, client = redis

@@ -11,7 +11,7 @@ import time
 
 from django.core.cache import cache
 
-from bludash import redis_cache
+from calls.security import redis_commands
 
 WINDOW_SECONDS = 60
 
@@ -40,7 +40,7 @@ def wait_seconds(key: str, per_minute: int, now: float | None = None) -> int:
     """Count one request for `key`; 0 when it is within `per_minute`, else the seconds until the
     window ends (for Retry-After). Refused requests count too: a flood stays refused."""
     now, window, counter = _window(key, now)
-    redis = redis_cache.client_of_default()
+    redis = redis_commands.client_of_default()
     if redis is not None:
         # The same two commands as below, sent together in one MULTI: one round trip, and
         # nothing can evict the key between them.

@@ -22,6 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "promises": {"conclusions", "models", "security"},
     "contact": {"conclusions", "models", "security", "audit", "limits"},
     "limits": {"conclusions", "models"},
+    "review": {"conclusions", "models", "security", "audit"},
     "health": {"blu", "models", "security", "audit"},
     "ingest": {
         "blu",
@@ -44,6 +45,7 @@ ALLOWED: dict[str, set[str]] = {
         "promises",
         "contact",
         "limits",
+        "review",
     },
     "exports": {"conclusions", "models", "security", "audit", "dashboard"},
     "tasks": {
@@ -56,6 +58,7 @@ ALLOWED: dict[str, set[str]] = {
         "promises",
         "contact",
         "limits",
+        "review",
     },
     "endpoints": {
         "blu",
