@@ -76,10 +76,14 @@ def cells(page: str, grid: str) -> dict[tuple[str, int], tuple[str, str, str]]:
     assert table, grid
     found = {}
     for weekday, row in re.findall(r'<tr data-weekday="(\w+)">(.*?)</tr>', table.group(1), re.S):
-        for cls, hour, title, text in re.findall(
-            r'<td class="num ([\w-]+)" data-hour="(\d+)"(?: title="([^"]*)")?>([^<]*)</td>', row
+        for cls, hour, title, label, text in re.findall(
+            r'<td class="num ([\w-]+)" data-hour="(\d+)"'
+            r'(?: title="([^"]*)" aria-label="([^"]*)")?>([^<]*)</td>',
+            row,
         ):
             if title:
+                # A screen reader is given what the tooltip gives a mouse.
+                assert label == title
                 found[(weekday, int(hour))] = (text, cls, title)
     return found
 
