@@ -262,3 +262,18 @@ def test_the_checks_are_counted_in_metrics(client, account, people, settings):
         f'bludash_predial_checks_total{{account="{account.name}",'
         'outcome="undecided_unknown_borrower"} 1.0'
     ) in page
+
+
+def test_a_content_length_of_non_ascii_digits_is_a_clear_refusal_not_an_error(
+    client, account, people
+):
+    # "²" is a digit to str.isdigit() and not to int(): the header must not crash the check.
+    response = client.generic(
+        "POST",
+        predial_path(account.predial_token),
+        json.dumps({"uniqueId": "FREE"}),
+        content_type="application/json",
+        CONTENT_LENGTH="\u00b2",
+    )
+    assert response.status_code == 400
+    assert not PredialAnswer.objects.exists()
