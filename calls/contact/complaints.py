@@ -150,11 +150,14 @@ class BadChange(ValueError):
 def change(complaint: Complaint, wanted: Change, request: HttpRequest) -> bool:
     """Apply a manager's change (state, assignee, note) and audit it; returns whether anything
     changed. Raises BadChange and changes nothing for a state that does not exist, an assignee
-    who may not handle complaints, or a note over MAX_NOTE characters."""
+    who may not handle complaints, or a note over MAX_NOTE characters or holding NUL."""
     if wanted.state not in Complaint.State.values:
         raise BadChange(f"{wanted.state[:20]!r} is not a state: new, acknowledged or resolved.")
     if len(wanted.note) > MAX_NOTE:
         raise BadChange(f"The note is over {MAX_NOTE} characters.")
+    if "\x00" in wanted.note:
+        # PostgreSQL text cannot hold it: refused here rather than by the database (a 500).
+        raise BadChange("The note holds a NUL character: remove it and save again.")
     if wanted.assignee_id is not None and wanted.assignee_id not in set(assignable_ids()):
         raise BadChange("That person may not handle complaints.")
     with transaction.atomic():

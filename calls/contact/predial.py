@@ -10,16 +10,19 @@ down indexes that lead with the borrower, and the first that holds is the answer
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, router
+from django.db import InterfaceError, OperationalError, connections, router
 from django.db.models import Field
 
 from calls.contact import stop_statement
 from calls.models import BluAccount, Borrower, PredialAnswer
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,8 @@ def _insert_sql(connection: Any) -> str:
 
 def decide(account: BluAccount, key: str | None, order_id: str | None, now: datetime) -> Answer:
     """The answer for the borrower named, recorded; undecided when nobody is named or known.
-    Database errors go to the caller, which answers undecided without recording."""
+    Database errors before the answer is known go to the caller, which answers undecided
+    without recording; once it is known, a failure to record it loses only the record."""
     people = borrowers_named(account, key, order_id)
     if not people:
         answer = undecided("unknown borrower")
@@ -134,5 +138,13 @@ def decide(account: BluAccount, key: str | None, order_id: str | None, now: date
         else:
             reason, borrower_pk = found
             answer = Answer(PredialAnswer.Decision.CANCEL, reason.label, True, borrower_pk)
-    record(account, answer, now)
+    try:
+        record(account, answer, now)
+    except (OperationalError, InterfaceError) as exc:
+        # A cancel known but lost with its record would have Blu call someone on the stop list.
+        logger.error(
+            "Could not record a pre-dial answer (%s): answered %s all the same",
+            type(exc).__name__,
+            answer.decision,
+        )
     return answer

@@ -32,8 +32,13 @@ from calls.contact import stop_list
 from calls.models import BluAccount, ContactLimits
 
 KEEP_SECONDS = 10.0
-# Built with these: no real id is negative, and no real call in 2001 or 2002 matters here.
-_NOWS = (datetime(2001, 1, 1, tzinfo=UTC), datetime(2002, 2, 2, tzinfo=UTC))
+# Built with these: no real id is negative, and no real call in 2001 or 2002 matters here. The
+# two times differ in time of day, weekday and daylight saving, so a time cut to a day or an
+# hour (in any zone) is not mistaken for a fixed offset from now.
+_NOWS = (
+    datetime(2001, 1, 1, tzinfo=UTC),
+    datetime(2002, 7, 17, 13, 37, 29, 123457, tzinfo=UTC),
+)
 _IDS = (-(10**15), -(2 * 10**15))
 
 

@@ -61,7 +61,7 @@ def admit(request: HttpRequest, token: str, door: Door) -> Admitted | JsonRespon
         return response
     limit = door.max_bytes
     declared = request.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         callback_counts.count(account.pk, callback_counts.TOO_LARGE, door.kind)
         return refusal(413, f"body over {limit} bytes")
     # Whatever the header said (Django reads at most Content-Length bytes, however it is

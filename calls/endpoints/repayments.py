@@ -56,7 +56,7 @@ def receive(request: HttpRequest) -> HttpResponse:
         return _refusal(401, "a valid repayment token is needed (Authorization: Bearer ...)")
     limit = settings.BLUDASH_REPAYMENTS_MAX_BYTES
     declared = request.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         return _refusal(413, f"body over {limit} bytes")
     body = request.read(limit + 1)
     if len(body) > limit:

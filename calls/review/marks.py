@@ -38,7 +38,8 @@ def mark(review: CallReview, verdict: str, right_code: str, request: HttpRequest
             f"{review.code} is the robot's own code: mark it right, or choose the code it "
             "should have given."
         )
-    elif not Conclusion.objects.filter(code=right_code).exists():
+    # No code holds NUL, and PostgreSQL refuses it in a query: not asked.
+    elif "\x00" in right_code or not Conclusion.objects.filter(code=right_code).exists():
         raise BadMark(
             f"{right_code[:64]!r} is not a known conclusion code: choose one from the list."
         )

@@ -91,6 +91,10 @@ def test_a_manager_acknowledges_then_resolves_a_complaint(manager_client, manage
         ({"state": "closed"}, "is not a state"),
         ({"state": "resolved", "assignee": "someone"}, "Choose who handles it"),
         ({"state": "resolved", "assignee": "999999"}, "may not handle complaints"),
+        # A digit to str.isdigit(), not to int().
+        ({"state": "resolved", "assignee": "\u00b2"}, "Choose who handles it"),
+        # PostgreSQL text cannot hold NUL: refused with a message, not a database error.
+        ({"state": "resolved", "note": "called\x00back"}, "NUL"),
     ],
 )
 def test_bad_input_is_refused_with_a_message_and_changes_nothing(

@@ -103,3 +103,17 @@ def test_a_time_the_check_does_not_shift_gets_no_kept_statement(db, monkeypatch)
     extra = stop_list.Reason("fixed", "Fixed", since_yesterday)
     monkeypatch.setattr(stop_list, "REASONS", [*stop_list.REASONS, extra])
     assert stop_statement.statement(1) is None
+
+
+def test_a_time_cut_to_the_day_gets_no_kept_statement(db, monkeypatch):
+    """A reason asking from the start of the company's day moves with the check's time, but
+    not by a fixed offset: kept, it would ask from the wrong moment at any hour but one."""
+
+    def called_today(borrowers, now):
+        midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+        calls = stop_list.among(CallRecord.objects.filter(start_time__gte=midnight), borrowers)
+        return [stop_list.earliest(calls, "start_time")]
+
+    extra = stop_list.Reason("today", "Called today", called_today)
+    monkeypatch.setattr(stop_list, "REASONS", [*stop_list.REASONS, extra])
+    assert stop_statement.statement(1) is None

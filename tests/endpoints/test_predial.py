@@ -262,3 +262,38 @@ def test_the_checks_are_counted_in_metrics(client, account, people, settings):
         f'bludash_predial_checks_total{{account="{account.name}",'
         'outcome="undecided_unknown_borrower"} 1.0'
     ) in page
+
+
+def test_a_content_length_of_non_ascii_digits_is_a_clear_refusal_not_an_error(
+    client, account, people
+):
+    # "²" is a digit to str.isdigit() and not to int(): the header must not crash the check.
+    response = client.generic(
+        "POST",
+        predial_path(account.predial_token),
+        json.dumps({"uniqueId": "FREE"}),
+        content_type="application/json",
+        CONTENT_LENGTH="\u00b2",
+    )
+    assert response.status_code == 400
+    assert not PredialAnswer.objects.exists()
+
+
+def test_an_answer_decided_is_given_even_when_recording_it_fails(client, account, people, caplog):
+    # The insert that records the answer times out (a statement timeout under load, as a
+    # trigger raising query_canceled stands for): the borrower who complained is still on the
+    # stop list, and Blu must hear cancel, not the undecided go-ahead.
+    table = PredialAnswer._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION predial_insert_times_out() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'canceling statement due to statement timeout' "
+            "USING ERRCODE = '57014'; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER predial_insert_times_out BEFORE INSERT ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION predial_insert_times_out()"
+        )
+    response = ask(client, account, {"uniqueId": "ANGRY"})
+    assert response.status_code == 200
+    assert response.json() == {"code": 0, "message": "Cancel call: Complaint open"}

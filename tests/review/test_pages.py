@@ -132,6 +132,8 @@ def test_the_same_mark_again_changes_nothing_and_audits_nothing_more(manager_cli
         ({"verdict": "wrong", "right_code": ""}, "Choose the code the robot should have given."),
         ({"verdict": "wrong", "right_code": "NOST"}, "NOST is the robot's own code"),
         ({"verdict": "wrong", "right_code": "NOPE<b>"}, "is not a known conclusion code"),
+        # PostgreSQL text cannot hold NUL: a message, not a database error.
+        ({"verdict": "wrong", "right_code": "PT\x00P"}, "is not a known conclusion code"),
         ({"verdict": "right", "right_code": "PTP"}, "You marked NOST right and chose PTP"),
     ],
 )

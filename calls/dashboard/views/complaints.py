@@ -82,7 +82,7 @@ class ComplaintDetailView(DashboardView, TemplateView):
     def post(self, request, *args, **kwargs):
         complaint = self._complaint()
         assignee = request.POST.get("assignee", "").strip()
-        if assignee and not assignee.isdigit():
+        if assignee and not (assignee.isascii() and assignee.isdigit()):
             messages.error(request, "Choose who handles it from the list.")
             return HttpResponseRedirect(request.path)
         wanted = complaints.Change(
