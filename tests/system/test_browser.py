@@ -56,7 +56,8 @@ def synced_calls(synced) -> list[CallRecord]:
 
 
 def column(page: Page, header: str) -> list[str]:
-    """The text of every body cell under the calls table's column headed `header`."""
+    """The text of every body cell under the calls table's column headed `header`, without the
+    badges of contact limits broken that sit beside a call's code."""
     return page.evaluate(
         """(header) => {
             const table = document.querySelector("table.calls-table");
@@ -64,7 +65,11 @@ def column(page: Page, header: str) -> list[str]:
             const index = heads.findIndex((th) => th.textContent.trim() === header);
             if (index < 0) throw new Error(`no column headed ${header}`);
             return [...table.querySelectorAll("tbody tr")].map(
-                (row) => row.cells[index].textContent.trim()
+                (row) => {
+                    const cell = row.cells[index].cloneNode(true);
+                    cell.querySelectorAll(".limit-broken").forEach((badge) => badge.remove());
+                    return cell.textContent.trim();
+                }
             );
         }""",
         header,
