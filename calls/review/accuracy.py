@@ -1,5 +1,11 @@
 """How often the robot is right, per conclusion code and per bot, from the reviewed calls, with
-a 95% Wilson interval: ten reviews say little, and the page says how little."""
+a 95% Wilson interval: ten reviews say little, and the page says how little.
+
+The sample takes a fixed number of calls per code (more of promises and complaints), so a plain
+share of all reviews would let a rare code weigh as much as a common one. Across codes the share
+is therefore weighted: each code's share counts by that code's calls on the days reviewed
+(stratified, as a survey would), with a normal interval from the codes' own variances.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 
-from calls.models import CallReview
+from calls.models import AccountDaySummary, CallReview
 
 Z_95 = 1.959964
 
@@ -90,8 +96,44 @@ def by_bot(found: QuerySet) -> list[Accuracy]:
     return _grouped(found, "bot_id")
 
 
-def overall(found: QuerySet) -> Accuracy:
-    total = Accuracy("all")
-    total.reviewed = found.count()
-    total.right = found.filter(verdict=CallReview.Verdict.RIGHT).count()
-    return total
+@dataclass
+class Weighted:
+    """The robot's accuracy across codes, each code weighted by its calls."""
+
+    reviewed: int
+    share: float
+    interval: tuple[float, float]
+
+    @property
+    def text(self) -> str:
+        low, high = self.interval
+        return (
+            f"{self.share:.0%} ({low * 100:.0f}\u2013{high * 100:.0f}%), {self.reviewed} reviewed"
+        )
+
+
+def overall(found: QuerySet, z: float = Z_95) -> Weighted:
+    """Each reviewed code's share weighted by the code's calls on the days reviewed (codes with
+    no review are left out: nothing is known of them). Each code's variance is taken at
+    (right + 1) / (reviewed + 2), so that 10 of 10 does not claim certainty."""
+    codes = by_code(found)
+    days = found.values("day").distinct()
+    calls = dict(
+        AccountDaySummary.objects.filter(day__in=days, code__in=[c.key for c in codes])
+        .values_list("code")
+        .annotate(calls=Sum("calls"))
+    )
+    # A code reviewed but gone from the day rows (reclassified, renamed) counts as its reviews.
+    weights = {c.key: max(calls.get(c.key) or 0, c.reviewed) for c in codes}
+    total = sum(weights.values())
+    if not total:
+        return Weighted(0, 0.0, (0.0, 1.0))
+    share = sum(weights[c.key] / total * c.share for c in codes)
+    variance = 0.0
+    for c in codes:
+        adjusted = (c.right + 1) / (c.reviewed + 2)
+        variance += (weights[c.key] / total) ** 2 * adjusted * (1 - adjusted) / c.reviewed
+    half = z * math.sqrt(variance)
+    return Weighted(
+        sum(c.reviewed for c in codes), share, (max(0.0, share - half), min(1.0, share + half))
+    )

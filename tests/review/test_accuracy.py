@@ -65,7 +65,12 @@ def test_the_accuracy_page_shows_each_code_and_bot_with_interval_and_count(
     by_bot = page.split('id="accuracy-by-bot"', 1)[1].split("</table>", 1)[0]
     assert row_cells(by_bot, "key", "123")["Right, with 95% interval"].startswith("80% (49")
     assert row_cells(by_bot, "key", "9")["Reviewed"] == "3"
-    assert "All codes: 85% (58\u201396%), 13 reviewed" in html_text(page)
+    # Every call was reviewed, so the weights are the reviews' own: 8 + 3 right of 13; the
+    # interval from each code's variance, at (right + 1) / (reviewed + 2).
+    text = html_text(page)
+    assert "each weighted by its calls on the days reviewed: 85% (61\u2013100%), 13 reviewed" in (
+        text
+    ), text[text.index("All codes") : text.index("All codes") + 120]
 
 
 def test_calls_drawn_but_not_reviewed_do_not_count(manager_client, reviewed):
@@ -74,7 +79,10 @@ def test_calls_drawn_but_not_reviewed_do_not_count(manager_client, reviewed):
     page = manager_client.get(reverse("calls:review_accuracy"), {"days": "0"}).content.decode()
 
     assert 'data-key="NOST"' not in page
-    assert "All codes: 80% (49\u201394%), 10 reviewed" in html_text(page)
+    text = html_text(page)
+    assert "weighted by its calls on the days reviewed: 80% (53\u2013100%), 10 reviewed" in text, (
+        text[text.index("All codes") : text.index("All codes") + 120]
+    )
 
 
 def test_the_period_leaves_out_older_reviews_and_a_bad_one_falls_back(manager_client, reviewed):
@@ -83,3 +91,17 @@ def test_the_period_leaves_out_older_reviews_and_a_bad_one_falls_back(manager_cl
 
     bad = manager_client.get(reverse("calls:review_accuracy"), {"days": "x" * 500})
     assert bad.status_code == 200 and 'id="period-28" aria-current="page"' in bad.content.decode()
+
+
+def test_all_codes_weighs_each_code_by_its_calls_not_by_its_sample(calls, settings):
+    """A day of 40 NOST calls the robot got right and 4 PTP it got wrong: the robot is right on
+    40 of 44 calls, yet the sample takes 2 NOST and all 4 PTP (promises are drawn twice as
+    often), so a plain share of the reviews says 2 of 6."""
+    settings.BLUDASH_REVIEW_SAMPLE_PER_CODE = 2
+    settings.BLUDASH_REVIEW_SHORT_PROMISE_SECONDS = 0
+    calls("PTP", 4, talk=60)
+    calls("NOST", 40, first=10)
+    sample.draw(DAY)
+    CallReview.objects.filter(code="PTP").update(verdict="wrong", right_code="NOST")
+    CallReview.objects.filter(code="NOST").update(verdict="right")
+    assert accuracy.overall(accuracy.reviewed()).share == pytest.approx(40 / 44, abs=0.01)
