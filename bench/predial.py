@@ -10,11 +10,11 @@ The script makes the database fresh (**it is dropped and created again**), migra
 one call for each of --borrowers borrowers of one account through the write path every sync and
 callback takes (so complaints, promises and claims of payment are made as in production: about
 one borrower in three is on the stop list), then starts gunicorn with deploy/gunicorn.conf.py and
-production settings (debug off, HTTPS behind a proxy, the shared cache in Redis when
-BLUDASH_CACHE_URL names one). --clients keep-alive connections send --rate checks a second for
---seconds, each for a random borrower (one in twenty unknown), and each answer is checked: 200,
-the cancel body for a borrower on the stop list and the go-ahead for anyone else, and one
-recorded answer a check. It prints p50/p95/p99 latency, the CPU per check of the workers,
+production settings (debug off, HTTPS behind a proxy, the shared cache in the Redis that
+BLUDASH_CACHE_URL or REDIS_URL names: without one it refuses to run, as callbacks.py does).
+--clients keep-alive connections send --rate checks a second for --seconds, each for a random
+borrower (one in twenty unknown), and each answer is checked: 200, the cancel body for a borrower
+on the stop list and the go-ahead for anyone else, and one recorded answer a check. It prints p50/p95/p99 latency, the CPU per check of the workers,
 PostgreSQL and the client, with the load average, and exits non-zero if a check fails.
 
 --smoke: 2,000 borrowers, 40 checks a second for 3 seconds, one worker of two threads: what CI
@@ -47,6 +47,7 @@ from callbacks import (
     loadavg,
     ms,
     server_env,
+    shared_cache_url,
     wait_until_answering,
     worker_pids,
 )
@@ -217,6 +218,7 @@ def main() -> None:
     if args.seed_child:
         seed_child(args)
         return
+    cache = shared_cache_url()  # before anything is dropped
     url = bench_database_url(args.database_url, DEFAULT_DATABASE, "bench/predial.py")
     token = secrets.token_urlsafe(32)
     port = free_port()
@@ -229,7 +231,7 @@ def main() -> None:
         server_args = argparse.Namespace(
             workers=args.workers, threads=args.threads, callbacks=0, warmup=0
         )
-        env = server_env(server_args, url, var_dir, port, "unused")
+        env = server_env(server_args, url, var_dir, port, "unused", cache)
         total = len(warm_checks) + len(timed_checks)
         env["BLUDASH_PREDIAL_RATE_PER_MINUTE"] = str(10 * total + 600)
         env["BENCH_PREDIAL_TOKEN"] = token
