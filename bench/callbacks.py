@@ -282,7 +282,7 @@ def free_port() -> int:
 
 
 NO_REDIS = (
-    "bench/callbacks.py needs Redis: set BLUDASH_CACHE_URL (or REDIS_URL) to a redis:// URL, "
+    "bench/{script} needs Redis: set BLUDASH_CACHE_URL (or REDIS_URL) to a redis:// URL, "
     "as production shares the callbacks' rate limit and counters there"
 )
 
@@ -293,7 +293,7 @@ def shared_cache_url() -> str:
     production's, so the figures would mean nothing: refused before anything is dropped."""
     cache = os.environ.get("BLUDASH_CACHE_URL") or os.environ.get("REDIS_URL") or ""
     if not cache.startswith(("redis://", "rediss://", "unix://")):
-        raise SystemExit(NO_REDIS)
+        raise SystemExit(NO_REDIS.format(script=Path(sys.argv[0]).name))
     return cache
 
 

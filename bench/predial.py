@@ -14,8 +14,9 @@ production settings (debug off, HTTPS behind a proxy, the shared cache in the Re
 BLUDASH_CACHE_URL or REDIS_URL names: without one it refuses to run, as callbacks.py does).
 --clients keep-alive connections send --rate checks a second for --seconds, each for a random
 borrower (one in twenty unknown), and each answer is checked: 200, the cancel body for a borrower
-on the stop list and the go-ahead for anyone else, and one recorded answer a check. It prints p50/p95/p99 latency, the CPU per check of the workers,
-PostgreSQL and the client, with the load average, and exits non-zero if a check fails.
+on the stop list and the go-ahead for anyone else, and one recorded answer a check. It prints
+p50/p95/p99 latency, the CPU per check of the workers, PostgreSQL and the client, with the load
+average, and exits non-zero if a check fails.
 
 --smoke: 2,000 borrowers, 40 checks a second for 3 seconds, one worker of two threads: what CI
 runs. The database is the one --database-url names, by default `bludash_bench_predial` on the
