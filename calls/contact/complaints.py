@@ -18,7 +18,7 @@ lost with the broker goes out with the next one or the periodic job.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,10 +60,12 @@ def follow_calls(
     call_ids: Iterable[str],
     *,
     calls: Sequence[Mapping[str, Any]] | None = None,
+    new_calls: Set[int] = frozenset(),
 ) -> list[int]:
     """Open, move or remove the complaints of the account's calls named. Runs in the caller's
     transaction; returns the ids of the complaints opened. `calls`: those calls as stored (pk,
-    borrower_id, code and their times), when the caller holds them already; otherwise read."""
+    borrower_id, code and their times), when the caller holds them already; otherwise read.
+    `new_calls`: ids of calls the caller's transaction inserted, which have no complaint yet."""
     ids = list(call_ids)
     if not ids:
         return []
@@ -79,8 +81,9 @@ def follow_calls(
     # of new calls has none).
     existing: dict[int, int | None] = {}
     gone: list[int] = []
+    stored = [call["pk"] for call in calls if call["pk"] not in new_calls]
     for pk, call_pk, borrower_pk in Complaint.objects.filter(
-        call_id__in=one_of([call["pk"] for call in calls])
+        call_id__in=one_of(stored) if stored else []
     ).values_list("pk", "call_id", "borrower_id"):
         if call_pk in complaining:
             existing[call_pk] = borrower_pk

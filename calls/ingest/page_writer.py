@@ -81,7 +81,15 @@ KEPT_WHEN_BLANK = tuple(
 )  # job_id, user_id, phone, name, status, code, desc, ..., end_time, duration, record_url
 # What a stored row is read with under its lock: its task, its hash, and what the kept fields, the
 # summaries and the promises (first_seen_at) need.
-_STORED = ["call_id", "task_id", "content_hash", "problems", "first_seen_at", *KEPT_WHEN_BLANK]
+_STORED = [
+    "call_id",
+    "task_id",
+    "borrower_id",
+    "content_hash",
+    "problems",
+    "first_seen_at",
+    *KEPT_WHEN_BLANK,
+]
 
 
 def lock_tasks(task_pks: set[int]) -> None:
@@ -194,6 +202,7 @@ def write_looked(
         _mark_seen(batch, seen_at)
         now = timezone.now()
         to_write: list[dict[str, Any]] = []
+        created: list[str] = []
         removed: dict[int, list[dict[str, Any]]] = {}
         added: dict[int, list[dict[str, Any]]] = {}
         for pending in batch:
@@ -202,6 +211,7 @@ def write_looked(
                 old = stored.get(call_id)
                 if old is None:
                     row = {**fields, "task_id": task.pk}
+                    created.append(call_id)
                     result.created += 1
                 elif old["content_hash"] == fields["content_hash"] or (
                     is_final(old["end_time"], old["code"])
@@ -222,8 +232,27 @@ def write_looked(
         if not to_write:
             learn_codes(account.pk, confirmed, capped=False)
             return
-        upsert_calls(to_write)
-        borrowers.link_calls(account, to_write, key_names=key_names)
+        links = borrowers.assign(
+            account,
+            to_write,
+            key_names=key_names,
+            before={
+                row["call_id"]: stored[row["call_id"]]["borrower_id"]
+                for row in to_write
+                if row["call_id"] in stored
+            },
+            now=now,
+        )
+        pks = upsert_calls(to_write)
+        if len(pks) < len(to_write):
+            # Kept by the upsert's own guard (a duplicate that raced this write): as stored.
+            pks.update(
+                upsert.stored_calls(
+                    account.pk, [row["call_id"] for row in to_write if row["call_id"] not in pks]
+                ).values_list("call_id", "pk")
+            )
+        links.new_calls = {pks[call_id] for call_id in created}
+        borrowers.follow(account, to_write, links, pks)
         # In the write's transaction: a page's calls and their new codes come in together.
         if from_query:
             learn_codes(account.pk, confirmed, capped=False)

@@ -16,7 +16,7 @@ after a manager reclassifies a code's right-party flag (each a queued job, calls
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -59,11 +59,15 @@ def follow_calls(
     borrower_pks: Iterable[int],
     *,
     calls: Sequence[Mapping[str, Any]] | None = None,
+    new_calls: Set[int] = frozenset(),
+    counted: Set[int] = frozenset(),
 ) -> None:
     """Flag again the calls named and every later call of the borrowers given (those the calls
     were linked to and left), and recount those borrowers' last right-party call. Runs in the
     caller's transaction. `calls`: those calls as stored (pk and start_time at least), when the
-    caller holds them already; otherwise they are read."""
+    caller holds them already; otherwise they are read. `new_calls`: ids of calls inserted by
+    the caller's transaction, which have no flags yet to clear; `counted`: borrowers whose last
+    right-party call the caller wrote already (borrowers.assign adds them so)."""
     ids = list(call_ids)
     pks = sorted(set(borrower_pks))
     if not ids:
@@ -79,13 +83,24 @@ def follow_calls(
     starts = [start for _pk, start in page if start is not None]
     since = min(starts) - MOVED if starts else None
     # A call that lost its start or its borrower keeps no flag.
-    CallLimitBreach.objects.filter(call_id__in=one_of([pk for pk, _start in page])).delete()
+    _clear([pk for pk, _start in page], new_calls)
     if pks and since is not None:
-        _flag(account, pks, since)
-    _recount_right_party(pks)
+        _flag(account, pks, since, new_calls)
+    _recount_right_party([pk for pk in pks if pk not in counted])
 
 
-def _flag(account: BluAccount, borrower_pks: list[int], since: datetime | None) -> None:
+def _clear(call_pks: list[int], new_calls: Set[int]) -> None:
+    """Delete the flags of the calls given; a call inserted in this transaction has none."""
+    if old := [pk for pk in call_pks if pk not in new_calls]:
+        CallLimitBreach.objects.filter(call_id__in=one_of(old)).delete()
+
+
+def _flag(
+    account: BluAccount,
+    borrower_pks: list[int],
+    since: datetime | None,
+    new_calls: Set[int] = frozenset(),
+) -> None:
     """Work out the flags of the borrowers' calls from `since` (every call: None) and store the
     broken ones."""
     limits = limits_of(account.pk)
@@ -122,7 +137,7 @@ def _flag(account: BluAccount, borrower_pks: list[int], since: datetime | None) 
                     )
                 )
     if since is not None:  # a whole recheck cleared its borrowers' flags already
-        CallLimitBreach.objects.filter(call_id__in=one_of(redone)).delete()
+        _clear(redone, new_calls)
     CallLimitBreach.objects.bulk_create(found, batch_size=1000)
 
 

@@ -24,7 +24,7 @@ The rules, per borrower, promises oldest first:
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -75,11 +75,13 @@ def follow_calls(
     call_ids: Iterable[str],
     *,
     calls: Sequence[Mapping[str, Any]] | None = None,
+    new_calls: Set[int] = frozenset(),
 ) -> set[int]:
     """Make, move or remove the promises of the account's calls named, and settle every borrower
     touched. Runs in the caller's transaction; returns the borrowers settled. `calls`: those
     calls as stored (pk, borrower_id and borrowers.FOLLOWED), when the caller holds them
-    already (the writer that just stored them); otherwise they are read."""
+    already (the writer that just stored them); otherwise they are read. `new_calls`: ids of
+    calls the caller's transaction inserted, which hold no promise yet to look up."""
     ids = list(call_ids)
     if not ids:
         return set()
@@ -102,8 +104,9 @@ def follow_calls(
     # those whose call no longer promises go.
     held_pks: dict[int, int] = {}
     held: dict[int, tuple[int, datetime, str]] = {}
+    stored = [call["pk"] for call in calls if call["pk"] not in new_calls]
     for pk, call_pk, borrower, end, outcome in Promise.objects.filter(
-        call_id__in=one_of([call["pk"] for call in calls])
+        call_id__in=one_of(stored) if stored else []
     ).values_list("pk", "call_id", "borrower_id", "window_end", "outcome"):
         held_pks[call_pk] = pk
         held[call_pk] = (borrower, end, outcome)

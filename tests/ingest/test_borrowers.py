@@ -10,7 +10,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from calls.ingest import borrower_backfill, borrowers, callbacks, reread, sync
+from calls.ingest import borrower_backfill, borrowers, callbacks, page_writer, reread, sync
+from calls.limits import breaches
 from calls.models import Borrower, CallRecord, validate_borrower_keys
 from tests.helpers import BLU_EXAMPLE, add_account, callback_body, make_call
 
@@ -307,3 +308,59 @@ def test_a_huge_name_is_kept_cut_short_and_the_call_is_stored(make_task):
     borrower = Borrower.objects.get(key="U-huge")
     assert CallRecord.objects.filter(call_id="huge").exists()
     assert borrower.name == "😀" * 200 and borrower.search_name == "😀" * 200
+
+
+def test_borrowers_a_page_adds_have_the_figures_a_recount_of_their_calls_gives(bare_task):
+    # A page's new borrowers are written with their figures from the page itself (PostgreSQL),
+    # not recounted after: those figures must be what a recount would make of the stored calls.
+    account = bare_task.account
+    now = timezone.now()
+
+    def at(delta: timedelta) -> str:
+        return (now + delta).astimezone(account.zone).strftime("%Y-%m-%d %H:%M:%S")
+
+    def call(call_id: str, key: str, ago: timedelta | None, **fields) -> dict:
+        ext_vars = fields.pop("ext_vars", {})
+        start = "" if ago is None else at(-ago)
+        return {
+            **_record(bare_task, call_id, {"uniqueId": key, **ext_vars}),
+            "startTime": start,
+            "answerTime": start,
+            "endTime": start,
+            **fields,
+        }
+
+    day = timedelta(days=1)
+    page = [
+        call("one", "U1", day, name="Ä" * 300, ext_vars={"orderId": 7}),
+        call("old", "U2", 10 * day, code="BUSY", phone="0111"),
+        call("mid", "U2", 3 * day, code="PTP", ext_vars={"orderId": "A-1"}),
+        call("new", "U2", day / 2, code="VM", name="Newest Name", phone="0222"),
+        call("tie-a", "U3", day, name="First"),
+        call("tie-b", "U3", day, name="Second"),
+        call("unstarted", "U4", None, code=""),
+        call("ahead", "U5", -day, name="Clock Ahead"),
+        call("nested", "U6", 2 * day, ext_vars={"orderId": {"no": 1}}),
+    ]
+    page_writer.store_records(bare_task, page)
+
+    shown = [
+        "key",
+        "name",
+        "search_name",
+        "phone",
+        "order_id",
+        "first_call_at",
+        "last_call_at",
+        "calls_7d",
+        "calls_7d_until",
+        "last_right_party_at",
+    ]
+    written = list(Borrower.objects.order_by("key").values(*shown))
+    assert [b["key"] for b in written] == ["U1", "U2", "U3", "U4", "U5", "U6"]
+    assert written[1]["name"] == "Newest Name" and written[1]["calls_7d"] == 2
+    pks = list(Borrower.objects.values_list("pk", flat=True))
+    borrowers.recount(pks, now)
+    breaches._recount_right_party(pks)
+
+    assert list(Borrower.objects.order_by("key").values(*shown)) == written

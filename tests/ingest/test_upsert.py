@@ -22,6 +22,7 @@ def fields_of(task: Task, **changes) -> dict:
         **fields,
         "account_id": task.account_id,
         "task_id": task.pk,
+        "borrower_id": None,
         "first_seen_at": now,
         "last_changed_at": now,
     }

@@ -138,7 +138,7 @@ def normalised(value: Any) -> Any:
 COMPARED = [
     name
     for name in upsert.FIELDS
-    if name not in {"account", "task", "raw", "first_seen_at", "last_changed_at"}
+    if name not in {"account", "task", "raw", "first_seen_at", "last_changed_at", "borrower"}
 ]
 JSON_FIELDS = {"ext_vars", "script", "slots"}
 
