@@ -595,6 +595,9 @@ BLUDASH_REPAYMENTS_MAX_BYTES = env_int("BLUDASH_REPAYMENTS_MAX_BYTES", 1024 * 10
 # lender's systems send one valid token, never many wrong ones.
 BLUDASH_REPAYMENTS_BAD_TOKENS_PER_MINUTE = 10
 BLUDASH_PAGE_SIZE = env_int("BLUDASH_PAGE_SIZE", 200, minimum=1)
+# Pages a sync writes in one transaction when they arrived while its last write ran: a write's
+# statements cost much the same for four pages as for one (bench/README.md). 1: page by page.
+BLUDASH_SYNC_WRITE_PAGES = env_int("BLUDASH_SYNC_WRITE_PAGES", 4, minimum=1)
 # A guard against a Blu that ignores pageNo and never returns an empty page.
 BLUDASH_MAX_PAGES = env_int("BLUDASH_MAX_PAGES", 100_000, minimum=1)
 BLUDASH_BLU_CONNECT_TIMEOUT = env_float("BLUDASH_BLU_CONNECT_TIMEOUT", 5.0)

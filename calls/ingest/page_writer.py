@@ -371,6 +371,26 @@ def learn_codes(account_pk: int, codes: Iterable[tuple[str, str]], *, capped: bo
 
 def store_records(task: Task, records: Iterable[Any], *, median: bool = True) -> WriteResult:
     """Parse and write one page of raw records for a task (see write_records for `median`)."""
-    parsed, result = read_page(records, task.account)
-    write_records(task, parsed, result, median=median, from_query=True)
-    return result
+    return store_pages(task, [records], median=median)
+
+
+def store_pages(task: Task, pages: Iterable[Iterable[Any]], *, median: bool = True) -> WriteResult:
+    """Parse pages of raw records for a task and write them in as few transactions as their
+    callIds allow: consecutive pages that share no callId are written as one, since a write's
+    statements and commit cost much the same for 2,000 records as for 500. A callId repeated on
+    a later page starts a new write, so the later copy meets the stored one as it would page by
+    page (a final record is never replaced by an in-progress one)."""
+    total = WriteResult()
+    group: dict[str, dict[str, Any]] = {}
+    result = WriteResult()
+    for records in pages:
+        parsed, read = read_page(records, task.account)
+        if not group.keys().isdisjoint(parsed):
+            write_records(task, group, result, median=median, from_query=True)
+            total.add(result)
+            group, result = {}, WriteResult()
+        group.update(parsed)
+        result.add(read)
+    write_records(task, group, result, median=median, from_query=True)
+    total.add(result)
+    return total

@@ -1,18 +1,21 @@
-"""Syncing one task: every page Blu has for it, each written as it arrives (page_writer.py),
-under the task's lease (lease.py), with the run's outcome recorded where people see it.
+"""Syncing one task: every page Blu has for it, written as it arrives (page_writer.py), under the
+task's lease (lease.py), with the run's outcome recorded where people see it.
 
-Each page is written in its own transaction: a failure mid-sync keeps every page already written
-and a replayed page changes nothing. Records Blu no longer returns (older than 45 days) are never
+The pages that arrived while the last write ran (up to BLUDASH_SYNC_WRITE_PAGES) are written
+together in one transaction: a failure mid-sync keeps every write already committed and a
+replayed page changes nothing. Records Blu no longer returns (older than 45 days) are never
 touched.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -25,7 +28,7 @@ from calls.health import alerts
 from calls.ingest import summaries, unknown_tasks, upsert
 from calls.ingest.clock import db_now
 from calls.ingest.lease import LeaseLost, SyncBusy, claim, release, renew
-from calls.ingest.page_writer import WriteResult, store_records
+from calls.ingest.page_writer import WriteResult, store_pages
 from calls.models import SyncRun, Task
 from calls.security.crypto import AppKeyUnreadable
 
@@ -36,17 +39,63 @@ _T = TypeVar("_T")
 _END = object()
 
 
-def prefetched(items: Iterator[_T]) -> Iterator[_T]:
-    """Yield items while the next one is fetched in a thread: database writes of one page overlap
-    the download of the next, so a sync costs about the download time, not download plus writes."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="blu-prefetch") as pool:
-        upcoming = pool.submit(next, items, _END)
-        while True:
-            item = upcoming.result()
-            if item is _END:
+class _Failed:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def read_ahead(items: Iterator[_T], *, most: int) -> Generator[list[_T], None, None]:
+    """Yield items in lists of up to `most` while a thread fetches up to `most` more: a page's
+    database write overlaps the next downloads, and the pages that arrived during one write go
+    into the next together. A failure to fetch is raised once every item fetched before it was
+    yielded, so a sync keeps what it downloaded."""
+    waiting: queue.Queue[Any] = queue.Queue(maxsize=most)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            for item in items:
+                waiting.put(item)
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # raised in the sync's own thread, not lost with this one
+            waiting.put(_Failed(exc))
+            return
+        waiting.put(_END)
+
+    fetcher = threading.Thread(target=fetch, name="blu-prefetch", daemon=True)
+    fetcher.start()
+    try:
+        ended: Any = None
+        while ended is None:
+            first = waiting.get()
+            if first is _END:
                 return
-            upcoming = pool.submit(next, items, _END)
-            yield item  # type: ignore[misc]
+            if isinstance(first, _Failed):
+                raise first.exc
+            group = [first]
+            while len(group) < most:
+                try:
+                    item = waiting.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _END or isinstance(item, _Failed):
+                    ended = item
+                    break
+                group.append(item)
+            yield group
+        if isinstance(ended, _Failed):
+            raise ended.exc
+    finally:
+        # The fetcher puts at most one item after this (the queue is empty, so it never
+        # blocks), sees the stop and ends; joined so no download outlives the sync.
+        stop.set()
+        while True:
+            try:
+                waiting.get_nowait()
+            except queue.Empty:
+                break
+        fetcher.join()
 
 
 ProgressFn = Callable[[SyncRun], None]
@@ -115,7 +164,7 @@ def sync_task(
 
     Raises SyncBusy (and records nothing) when another worker is syncing the task. On any failure
     (Blu, an unreadable key, a lost database connection) the run is recorded as failed with the
-    message, the pages already stored stay stored (the interrupted one is rolled back whole), the
+    message, the pages already stored stay stored (the interrupted write is rolled back whole), the
     lease is released, and the error is raised again for the caller to retry or report.
     """
     owner = uuid.uuid4().hex
@@ -140,17 +189,20 @@ def sync_task(
     held = _Lease(task.pk, owner, claimed_at)
     try:
         creds = task.account.credentials()
-        for records in prefetched(client.iter_pages(creds, task.blu_task_id)):
-            if not held.keep():
-                raise LeaseLost(f"{task}: the sync lease ran out and another worker took over")
-            # Each page keeps the figures current; the median, a recount, waits for the end.
-            totals.add(store_records(task, records, median=False))
-            run.pages += 1
-            _copy_totals(run, totals)
-            run.save(update_fields=[*_COUNT_FIELDS, "pages"])
-            statistics.after(totals.created)
-            if progress:
-                progress(run)
+        pages = client.iter_pages(creds, task.blu_task_id)
+        # Closed on the way out, so the download stops before the failure is recorded.
+        with closing(read_ahead(pages, most=settings.BLUDASH_SYNC_WRITE_PAGES)) as groups:
+            for arrived in groups:
+                if not held.keep():
+                    raise LeaseLost(f"{task}: the sync lease ran out and another worker took over")
+                # Each write keeps the figures current; the median, a recount, waits for the end.
+                totals.add(store_pages(task, arrived, median=False))
+                run.pages += len(arrived)
+                _copy_totals(run, totals)
+                run.save(update_fields=[*_COUNT_FIELDS, "pages"])
+                statistics.after(totals.created)
+                if progress:
+                    progress(run)
     except Exception as exc:
         if isinstance(exc, DatabaseError):
             _drop_broken_connection()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -343,6 +344,52 @@ def test_a_page_fetched_before_a_call_ended_does_not_undo_its_end(make_task, san
     assert (result.changed, result.unchanged) == (0, len(in_progress))
     for call in CallRecord.objects.filter(task=task):
         assert call.raw == final[call.call_id] and call.end_time is not None
+
+
+def test_a_call_on_two_pages_written_together_keeps_its_end_as_page_by_page(make_task, sandbox):
+    # A sync writes the pages that arrived meanwhile in one transaction; a call Blu moved from
+    # one page to the next while we paged must still meet its stored end, not be parsed over.
+    task = make_task(calls=3, minutes_ago=0, pace=5)
+    sandbox.advance(10)
+    in_progress = [r for r in sandbox.records(task.blu_task_id) if not r["endTime"]]
+    sandbox.advance(3600)
+    final = sandbox.records(task.blu_task_id)
+
+    result = page_writer.store_pages(task, [final, in_progress])
+
+    assert (result.created, result.unchanged) == (len(final), len(in_progress))
+    assert all(call.end_time for call in CallRecord.objects.filter(task=task))
+
+
+def test_the_read_ahead_yields_every_page_fetched_before_a_failure_then_raises_it():
+    def pages():
+        yield from ([n] for n in range(1, 10))
+        raise ConnectionError("Blu went away after page 9")
+
+    seen = []
+    with pytest.raises(ConnectionError, match="after page 9"):
+        for group in sync.read_ahead(pages(), most=4):
+            assert 1 <= len(group) <= 4
+            seen.extend(group)
+    assert seen == [[n] for n in range(1, 10)]
+
+
+def test_a_sync_writing_pages_together_stores_each_record_once_and_counts_it(
+    sandbox, make_task, settings
+):
+    settings.BLUDASH_SYNC_WRITE_PAGES = 4
+    task = make_task(calls=53)  # 8 pages of at most 7
+
+    run = sync.sync_task(task)
+
+    assert (run.pages, run.created) == (8, 53)
+    assert stored_call_ids(task) == blu_call_ids(sandbox, task)
+    task.refresh_from_db()
+    blu = sandbox.records(task.blu_task_id)
+    assert task.code_counts == dict(Counter(r["code"] for r in blu))
+    # Every call found its borrower, and each borrower counts its calls of the last 7 days.
+    assert not CallRecord.objects.filter(task=task, borrower__isnull=True).exists()
+    assert sum(Borrower.objects.values_list("calls_7d", flat=True)) == 53
 
 
 def test_a_sync_stores_the_script_and_slots_when_blu_sends_them(make_task):
