@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from calls.blu.records import UnstorableRecord, problem_kind, read_record
@@ -371,26 +371,57 @@ def learn_codes(account_pk: int, codes: Iterable[tuple[str, str]], *, capped: bo
 
 def store_records(task: Task, records: Iterable[Any], *, median: bool = True) -> WriteResult:
     """Parse and write one page of raw records for a task (see write_records for `median`)."""
-    return store_pages(task, [records], median=median)
-
-
-def store_pages(task: Task, pages: Iterable[Iterable[Any]], *, median: bool = True) -> WriteResult:
-    """Parse pages of raw records for a task and write them in as few transactions as their
-    callIds allow: consecutive pages that share no callId are written as one, since a write's
-    statements and commit cost much the same for 2,000 records as for 500. A callId repeated on
-    a later page starts a new write, so the later copy meets the stored one as it would page by
-    page (a final record is never replaced by an in-progress one)."""
     total = WriteResult()
-    group: dict[str, dict[str, Any]] = {}
-    result = WriteResult()
-    for records in pages:
-        parsed, read = read_page(records, task.account)
-        if not group.keys().isdisjoint(parsed):
-            write_records(task, group, result, median=median, from_query=True)
-            total.add(result)
-            group, result = {}, WriteResult()
-        group.update(parsed)
-        result.add(read)
-    write_records(task, group, result, median=median, from_query=True)
-    total.add(result)
+    for _pages, written in write_pages(task, [records], median=median):
+        total.add(written)
     return total
+
+
+_Page = tuple[dict[str, dict[str, Any]], WriteResult]  # a page as read_page parsed it
+
+
+def write_pages(
+    task: Task, pages: Iterable[Iterable[Any]], *, median: bool = True
+) -> Iterator[tuple[int, WriteResult]]:
+    """Parse pages of raw records for a task and write them in as few transactions as their
+    callIds allow, yielding as each write commits how many pages it held and what it did (so a
+    failure after it leaves its counts with the caller). Consecutive pages that share no callId
+    are written as one, since a write's statements and commit cost much the same for 2,000
+    records as for 500. A callId repeated on a later page starts a new write, so the later copy
+    meets the stored one as it would page by page (a final record is never replaced by an
+    in-progress one). A write of several pages that the database refuses is made again page by
+    page: the pages before a bad record are kept, as they were when each page was a write."""
+    group: list[_Page] = []
+    for records in pages:
+        page = read_page(records, task.account)
+        if any(not page[0].keys().isdisjoint(other) for other, _read in group):
+            yield from _write_group(task, group, median)
+            group = []
+        group.append(page)
+    if group:
+        yield from _write_group(task, group, median)
+
+
+def _write_group(task: Task, group: list[_Page], median: bool) -> Iterator[tuple[int, WriteResult]]:
+    parsed: dict[str, dict[str, Any]] = {}
+    result = WriteResult()
+    for page, read in group:
+        parsed.update(page)
+        result.add(read)
+    try:
+        write_records(task, parsed, result, median=median, from_query=True)
+    except DatabaseError:
+        if len(group) == 1:
+            raise
+        logger.warning(
+            "A write of %d pages of %s was refused; writing them one at a time", len(group), task
+        )
+    else:
+        yield len(group), result
+        return
+    for page, read in group:
+        # The parse is reused: a write copies the fields it is given, never changes them.
+        alone = WriteResult()
+        alone.add(read)
+        write_records(task, page, alone, median=median, from_query=True)
+        yield 1, alone

@@ -28,7 +28,7 @@ from calls.health import alerts
 from calls.ingest import summaries, unknown_tasks, upsert
 from calls.ingest.clock import db_now
 from calls.ingest.lease import LeaseLost, SyncBusy, claim, release, renew
-from calls.ingest.page_writer import WriteResult, store_pages
+from calls.ingest.page_writer import WriteResult, write_pages
 from calls.models import SyncRun, Task
 from calls.security.crypto import AppKeyUnreadable
 
@@ -196,8 +196,9 @@ def sync_task(
                 if not held.keep():
                     raise LeaseLost(f"{task}: the sync lease ran out and another worker took over")
                 # Each write keeps the figures current; the median, a recount, waits for the end.
-                totals.add(store_pages(task, arrived, median=False))
-                run.pages += len(arrived)
+                for pages_written, written in write_pages(task, arrived, median=False):
+                    totals.add(written)
+                    run.pages += pages_written
                 _copy_totals(run, totals)
                 run.save(update_fields=[*_COUNT_FIELDS, "pages"])
                 statistics.after(totals.created)

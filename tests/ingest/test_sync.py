@@ -355,7 +355,9 @@ def test_a_call_on_two_pages_written_together_keeps_its_end_as_page_by_page(make
     sandbox.advance(3600)
     final = sandbox.records(task.blu_task_id)
 
-    result = page_writer.store_pages(task, [final, in_progress])
+    result = page_writer.WriteResult()
+    for _pages, written in page_writer.write_pages(task, [final, in_progress]):
+        result.add(written)
 
     assert (result.created, result.unchanged) == (len(final), len(in_progress))
     assert all(call.end_time for call in CallRecord.objects.filter(task=task))

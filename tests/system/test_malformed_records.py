@@ -320,6 +320,42 @@ def test_a_page_of_changes_the_database_refuses_in_part_changes_nothing(account,
     )
 
 
+def _calls(first: int, *names: str) -> list[dict[str, Any]]:
+    return [{**BLU_EXAMPLE, "callId": first + n, "name": name} for n, name in enumerate(names)]
+
+
+def _written_until_refused(task: Task, pages: list[list[dict[str, Any]]]) -> list[tuple]:
+    """What a sync would count of pages written together, up to the write that was refused."""
+    written = []
+    with pytest.raises(DatabaseError, match="poisoned row"):
+        for count, result in page_writer.write_pages(task, pages):
+            written.append((count, result.created))
+    return written
+
+
+def test_pages_written_together_that_the_database_refuses_are_written_again_one_by_one(
+    account, poison_refused
+):
+    # The pages before the bad record are kept, as when every page was a write of its own.
+    task = Task.objects.create(account=account, blu_task_id=TASK_ID)
+    pages = [_calls(900, "Anoji", "Nimal"), _calls(910, "Kumari"), _calls(920, "poison")]
+
+    assert _written_until_refused(task, pages) == [(1, 2), (1, 1)]
+    assert sorted(CallRecord.objects.values_list("name", flat=True)) == ["Anoji", "Kumari", "Nimal"]
+
+
+def test_a_write_committed_before_a_refused_one_is_counted_before_the_refusal(
+    account, poison_refused
+):
+    # A callId repeated on the third page splits the pages into two writes; the first commits,
+    # and a sync that fails on the second still counts what the first stored.
+    task = Task.objects.create(account=account, blu_task_id=TASK_ID)
+    pages = [_calls(900, "Anoji"), _calls(910, "Nimal"), _calls(910, "poison")]
+
+    assert _written_until_refused(task, pages) == [(2, 2)]
+    assert CallRecord.objects.count() == 2
+
+
 # --- (b) over HTTP: the callback view ----------------------------------------------------------
 
 
